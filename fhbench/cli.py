@@ -1,0 +1,150 @@
+"""The `fhbench` command: run, record, score, estimators.
+
+User errors (a bad suite, an unknown estimator, missing data, a corrupt trace) print one line and
+exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from fhbench.errors import FhbenchError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fhbench", description="Benchmark early performance estimators.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def suite_command(name: str, help_text: str, records: bool, scores: bool):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("suite", help="a suite TOML file, e.g. suites/quickstart.toml")
+        p.add_argument("--traces", default="traces", help="trace store root (default: ./traces)")
+        p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+        if records:
+            p.add_argument("--data-dir", default=None, help="dataset folder (default: $FHBENCH_DATA)")
+            p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+            p.add_argument("--download", action="store_true", help="let torchvision download CIFAR")
+        if scores:
+            p.add_argument("--leaderboard", default="leaderboard", help="output root (default: ./leaderboard)")
+
+    suite_command("run", "record a suite's traces (resuming), then score and publish its leaderboard", True, True)
+    suite_command("record", "train the suite's architectures and record their traces (resuming)", True, False)
+    suite_command("score", "run the estimators on recorded traces and publish the leaderboard", False, True)
+    sub.add_parser("estimators", help="list the installed estimators")
+    return parser
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise FhbenchError(f"--device: expected auto, cpu, cuda or cuda:N, got '{name}'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise FhbenchError(f"--device {name}: CUDA is not available on this machine")
+    return device
+
+
+def _record(args, suite, store, console) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from fhbench.data import resolve_data_dir
+    from fhbench.pipeline import record_suite
+
+    device = _device(args.device)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        done = record_suite(suite, store, data_dir=resolve_data_dir(args.data_dir), device=device,
+                            download=args.download, report=console.print, progress=progress)
+    console.print(f"recorded {len(done)} trial(s) on {device} into {store.root}")
+
+
+def _score(args, suite, store, console) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from fhbench.pipeline import score_suite
+
+    steps = suite.estimate.repeats * len(suite.checkpoints) * len(suite.estimate.estimators)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("estimating", total=steps)
+
+        def on_step(name, repeat, checkpoint):
+            progress.update(task, advance=1, description=f"{name} r{repeat} epoch {checkpoint}")
+
+        out, rows = score_suite(suite, store, args.leaderboard, on_step=on_step)
+    table = Table(title=f"{suite.name} {suite.version}")
+    for column in ("epoch", "estimator", "MAE (pp)", "Kendall tau", "overhead (s)", "overhead (epochs)", "failed"):
+        table.add_column(column, justify="left" if column == "estimator" else "right")
+    for r in rows:
+        table.add_row(str(r.epoch), r.estimator, f"{100 * r.mae_mean:.2f} ± {100 * r.mae_std:.2f}",
+                      f"{r.kendall_tau_mean:.3f} ± {r.kendall_tau_std:.3f}", f"{r.overhead_s_mean:.3f}",
+                      f"{r.overhead_epochs_mean:.3f}", str(r.n_failed))
+    console.print(table)
+    console.print(f"leaderboard written to {out}")
+
+
+def _estimators(console) -> None:
+    from rich.table import Table
+
+    from fhbench.estimators import available_estimators
+
+    table = Table(title="installed estimators (entry-point group fhbench.estimators)")
+    for column in ("name", "version", "package", "package version", "loads"):
+        table.add_column(column)
+    for name, info in available_estimators().items():
+        try:
+            version = str(getattr(info.load(), "version", "?"))
+        except Exception as err:  # a broken plugin is listed, not fatal
+            version = f"fails to load: {type(err).__name__}: {err}"
+        table.add_row(name, version, info.package, info.package_version, info.target)
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rich.console import Console
+
+    args = _parser().parse_args(argv)
+    console = Console(stderr=False)
+    try:
+        if args.command == "estimators":
+            _estimators(console)
+            return 0
+        import torch
+
+        from fhbench.pipeline import open_store
+        from fhbench.suite import load_suite
+
+        if args.threads is not None:
+            if args.threads < 1:
+                raise FhbenchError(f"--threads: expected a positive integer, got {args.threads}")
+            torch.set_num_threads(args.threads)
+        suite = load_suite(args.suite)
+        store = open_store(suite, args.traces)
+        start = time.perf_counter()
+        if args.command in ("run", "record"):
+            _record(args, suite, store, console)
+        if args.command in ("run", "score"):
+            _score(args, suite, store, console)
+        console.print(f"done in {time.perf_counter() - start:.1f} s")
+        return 0
+    except FhbenchError as err:
+        print(f"fhbench: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("fhbench: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,49 @@
+"""The feature-history classifier ensemble (Cao 2021, Algorithm 1 lines 9-14, appendix A.1)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from fhbench.estimators.probes import ProbeSettings, ensemble_probabilities, train_probes
+
+
+class FeatureHistoryEnsemble:
+    """One linear probe per epoch of the last `window` epochs, each initialised from the classifier
+    saved at that epoch and re-fit on that epoch's training features; the estimate is the accuracy of
+    the mean of their softmax outputs on the validation features."""
+
+    name = "fh-ensemble"
+    version = "1"
+
+    def __init__(self, window: int = 10, epochs: int = 5, lr: float = 0.05, momentum: float = 0.9,
+                 weight_decay: float = 5e-4, batch_size: int = 1024, lr_schedule: str = "linear",
+                 seed: int = 0):
+        if not isinstance(window, int) or window < 1:
+            raise ValueError(f"window must be a positive integer, got {window!r}")
+        self.window = window
+        self.probe = ProbeSettings(epochs=epochs, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                                   batch_size=batch_size, lr_schedule=lr_schedule, seed=seed)
+
+    def fit(self, population: Sequence) -> None:
+        """Nothing to learn across trials: each estimate uses its own trial's history only."""
+
+    def epochs_used(self, trial) -> list[int]:
+        first = trial.epoch - self.window + 1
+        epochs = [e for e in trial.kept_epochs if e >= first]
+        if not epochs:
+            raise ValueError(f"no saved features in epochs {max(first, 1)}..{trial.epoch} "
+                             f"(the suite's record.window must cover the estimator's window)")
+        return epochs
+
+    def estimate(self, trial) -> float:
+        epochs = self.epochs_used(trial)
+        train = torch.stack([trial.features(e, "train") for e in epochs])
+        val = torch.stack([trial.features(e, "val") for e in epochs])
+        saved = [trial.classifier(e) for e in epochs]
+        weight = torch.stack([w for w, _ in saved]).float()
+        bias = torch.stack([b for _, b in saved]).float()
+        weight, bias = train_probes(train, trial.labels("train"), weight, bias, self.probe)
+        probabilities = ensemble_probabilities(val, weight, bias)
+        return float((probabilities.argmax(1) == trial.labels("val")).float().mean())

@@ -1,0 +1,64 @@
+"""Estimators arrive through the entry-point group ``fhbench.estimators``, the core's own included.
+
+Each entry point names a class (or factory) called with the suite's ``[estimators.<name>]`` settings
+as keyword arguments. Loading is lazy: listing estimators imports none of them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from fhbench.errors import SuiteError, UnknownEstimatorError
+
+GROUP = "fhbench.estimators"
+
+
+@dataclass(frozen=True)
+class EstimatorInfo:
+    name: str
+    package: str
+    package_version: str
+    target: str  # module:attribute the entry point loads
+    entry_point: EntryPoint
+
+    def load(self):
+        return self.entry_point.load()
+
+
+def available_estimators() -> dict[str, EstimatorInfo]:
+    found: dict[str, EstimatorInfo] = {}
+    for ep in entry_points(group=GROUP):
+        dist = ep.dist
+        info = EstimatorInfo(ep.name, dist.name if dist else "?", dist.version if dist else "?", ep.value, ep)
+        if ep.name in found and found[ep.name].target != info.target:
+            raise UnknownEstimatorError(
+                f"estimator '{ep.name}' is registered twice: by {found[ep.name].package} "
+                f"({found[ep.name].target}) and by {info.package} ({info.target}); uninstall one")
+        found[ep.name] = info
+    return dict(sorted(found.items()))
+
+
+def create_estimator(name: str, settings: dict[str, Any] | None = None, *,
+                     registry: dict[str, EstimatorInfo] | None = None):
+    registry = available_estimators() if registry is None else registry
+    if name not in registry:
+        known = ", ".join(registry) or "none"
+        raise UnknownEstimatorError(f"unknown estimator '{name}' (installed: {known}; see `fhbench estimators`)")
+    factory = registry[name].load()
+    settings = settings or {}
+    try:
+        inspect.signature(factory).bind(**settings)
+    except TypeError as err:
+        raise SuiteError(f"estimators.{name}: {err} (settings given: {', '.join(settings) or 'none'})") from None
+    try:
+        estimator = factory(**settings)
+    except (TypeError, ValueError) as err:
+        raise SuiteError(f"estimators.{name}: {err}") from None
+    for attribute in ("name", "version", "fit", "estimate"):
+        if not hasattr(estimator, attribute):
+            raise UnknownEstimatorError(
+                f"estimator '{name}' ({registry[name].target}) lacks '{attribute}': not an fhbench estimator")
+    return estimator

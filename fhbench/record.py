@@ -1,0 +1,195 @@
+"""Recording: train one sampled architecture and capture its feature history (Algorithm 1, lines 1-8).
+
+Per epoch this keeps the training features as computed in the training forward pass (line 4), the
+validation features in eval mode after the epoch (line 7), the classifier weights (line 8) and the
+usual curves. Features are kept only for the epochs some checkpoint's window can use, and only for
+`record.train_subset` training images if the suite asks, at `record.precision`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fhbench.data import Splits, augment, normalize
+from fhbench.suite import Suite
+from fhbench.traces import TraceStore
+
+
+@dataclass(frozen=True)
+class Trial:
+    trial_id: str
+    repeat: int
+    index: int
+    config: str
+    seed: int
+
+
+def plan_trials(suite: Suite, space) -> list[Trial]:
+    """The suite's trials: per repeat, `num_samples` distinct architectures and one training seed each."""
+    trials = []
+    for repeat in range(suite.estimate.repeats):
+        if suite.space.cells:
+            cells = [space.parse(text) for text in suite.space.cells]
+        else:
+            rng = np.random.default_rng([suite.space.sample_seed, repeat])
+            cells = space.sample_distinct(rng, suite.space.num_samples)
+        for index, cell in enumerate(cells):
+            seed = int(np.random.SeedSequence([suite.train.seed, repeat, index]).generate_state(1)[0])
+            trials.append(Trial(f"r{repeat}-{index:03d}", repeat, index, str(cell), seed))
+    return trials
+
+
+def learning_rate(suite: Suite, step: int, total_steps: int) -> float:
+    if suite.train.lr_schedule == "linear":
+        return suite.train.lr * (1.0 - step / total_steps)
+    return suite.train.lr
+
+
+@torch.no_grad()
+def evaluate(model, images, labels, mean, std, batch_size: int = 1024):
+    """Eval-mode pass over a split: (features, mean loss, accuracy)."""
+    model.eval()
+    features, loss_sum, correct = [], torch.zeros((), device=images.device), torch.zeros((), device=images.device)
+    for start in range(0, len(images), batch_size):
+        x = normalize(images[start:start + batch_size], mean, std)
+        y = labels[start:start + batch_size]
+        feats, logits = model(x)
+        features.append(feats)
+        loss_sum += F.cross_entropy(logits, y, reduction="sum")
+        correct += (logits.argmax(1) == y).sum()
+    n = len(images)
+    return torch.cat(features), float(loss_sum) / n, float(correct) / n
+
+
+def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch.device, *,
+                capture: bool = True, on_epoch: Callable[[int], None] | None = None):
+    """Trains one trial. Yields per-epoch records; with `capture` they hold the features to keep.
+
+    A generator so that the caller writes each epoch's features as soon as they exist: memory stays
+    at one epoch's features whatever the budget.
+    """
+    torch.manual_seed(trial.seed)
+    generator = torch.Generator().manual_seed(trial.seed)
+    model = space.build(space.parse(trial.config), splits.num_classes,
+                        in_channels=splits.train.images.shape[1]).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=suite.train.lr, momentum=suite.train.momentum,
+                                weight_decay=suite.train.weight_decay)
+    train_x, train_y = splits.train.images.to(device), splits.train.labels.to(device)
+    val_x, val_y = splits.val.images.to(device), splits.val.labels.to(device)
+    test_x, test_y = splits.test.images.to(device), splits.test.labels.to(device)
+    mean, std = splits.mean, splits.std
+    n, batch_size, budget = len(train_x), suite.train.batch_size, suite.train.epochs
+    steps_per_epoch = math.ceil(n / batch_size)
+    total_steps = budget * steps_per_epoch
+    kept = suite.kept_epochs()
+    n_keep = min(suite.record.train_subset or n, n)
+    checkpoints = set(suite.checkpoints) | {budget}
+    feature_dtype = getattr(torch, suite.record.precision)
+
+    step = 0
+    for epoch in range(1, budget + 1):
+        start = time.perf_counter()
+        model.train()
+        keep_features = capture and epoch in kept
+        train_features = torch.empty(n_keep, space.feature_dim, device=device) if keep_features else None
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device)
+        order = torch.randperm(n, generator=generator).to(device)
+        for start_index in range(0, n, batch_size):
+            lr = learning_rate(suite, step, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            index = order[start_index:start_index + batch_size]
+            x = normalize(augment(train_x[index], suite.data.augment, generator), mean, std)
+            y = train_y[index]
+            features, logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            with torch.no_grad():
+                if keep_features:
+                    wanted = index < n_keep
+                    train_features[index[wanted]] = features.detach()[wanted]
+                loss_sum += loss.detach() * len(y)
+                correct += (logits.argmax(1) == y).sum()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        epoch_time = time.perf_counter() - start
+
+        start = time.perf_counter()
+        val_features, val_loss, val_acc = evaluate(model, val_x, val_y, mean, std)
+        test_acc = math.nan
+        if suite.train.record_test and epoch in checkpoints:
+            test_acc = evaluate(model, test_x, test_y, mean, std)[2]
+        record = {
+            "epoch": epoch,
+            "train_loss": float(loss_sum) / n,
+            "train_acc": float(correct) / n,
+            "val_loss": val_loss,
+            "val_acc": val_acc,
+            "test_acc": test_acc,
+            "lr": lr,
+            "epoch_time": epoch_time,
+            "classifier_w": model.classifier.weight.detach().cpu().numpy().copy(),
+            "classifier_b": model.classifier.bias.detach().cpu().numpy().copy(),
+        }
+        if keep_features:
+            record["train_features"] = train_features.to(feature_dtype).cpu().numpy()
+            record["val_features"] = val_features.to(feature_dtype).cpu().numpy()
+        record["eval_time"] = time.perf_counter() - start
+        if on_epoch:
+            on_epoch(epoch)
+        yield record
+        if not (math.isfinite(record["train_loss"]) and math.isfinite(val_loss)):
+            return  # diverged: the caller sees the non-finite loss and records a failed trial
+
+
+def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: TraceStore,
+                 device: torch.device, on_epoch: Callable[[int], None] | None = None) -> str:
+    """Trains and writes one trial; returns its status ("complete" or "diverged")."""
+    n_keep = min(suite.record.train_subset or len(splits.train.labels), len(splits.train.labels))
+    writer = store.writer(trial.trial_id, {
+        "config": trial.config,
+        "config_vector": space.encode(space.parse(trial.config)).tolist(),
+        "repeat": trial.repeat,
+        "index": trial.index,
+        "seed": trial.seed,
+        "budget": suite.train.epochs,
+        "num_classes": splits.num_classes,
+        "feature_dim": space.feature_dim,
+        "space": suite.space.name,
+        "dataset_source": splits.source,
+        "suite": suite.name,
+        "device": str(device),
+        "torch": torch.__version__,
+    })
+    curves = {name: [] for name in ("train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "lr",
+                                    "epoch_time", "eval_time")}
+    weights, biases = [], []
+    status = "complete"
+    for record in train_trial(trial, suite, space, splits, device, on_epoch=on_epoch):
+        for name in curves:
+            curves[name].append(record[name])
+        weights.append(record["classifier_w"])
+        biases.append(record["classifier_b"])
+        if "train_features" in record:
+            writer.write_features(record["epoch"], record["train_features"], record["val_features"])
+        if not (math.isfinite(record["train_loss"]) and math.isfinite(record["val_loss"])):
+            status = "diverged"
+    writer.finish(
+        status=status,
+        curves={name: np.asarray(values, dtype=np.float64) for name, values in curves.items()},
+        labels={"train": splits.train.labels[:n_keep].numpy(), "train_index": np.arange(n_keep),
+                "val": splits.val.labels.numpy()},
+        classifier_w=np.stack(weights), classifier_b=np.stack(biases),
+    )
+    return status

@@ -1,0 +1,272 @@
+"""Suite files: TOML, validated on load into frozen dataclasses.
+
+A suite names everything a run depends on, so the same suite file and the same seeds give the same
+traces and the same leaderboard. Every default below is the thesis's setting (appendix A.1, A.3.1);
+reduced suites override them explicitly. The schema is documented in README.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from fhbench.errors import SuiteError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SpaceSettings:
+    name: str = "nb201"
+    channels: int = 16
+    cells_per_stage: int = 5
+    num_samples: int = 100
+    sample_seed: int = 0
+    cells: tuple[str, ...] = ()  # fixed architectures instead of sampling, if given
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    dataset: str = "cifar10"
+    train_size: int = 40000
+    val_size: int = 10000
+    test_size: int | None = None  # None: the whole official test split
+    split_seed: int = 0
+    augment: str = "crop-flip"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = 200
+    batch_size: int = 256
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_schedule: str = "linear"  # per step, to zero at the end of the budget
+    record_test: bool = True
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class RecordSettings:
+    window: int = 10  # features are kept for the `window` epochs up to each checkpoint
+    train_subset: int | None = None  # keep training features of this many images only (None: all)
+    precision: str = "float16"
+
+
+@dataclass(frozen=True)
+class EstimateSettings:
+    every: int = 10  # a checkpoint every `every` epochs
+    checkpoints: tuple[int, ...] = ()  # explicit checkpoints instead of `every`
+    repeats: int = 3
+    truth: str = "final_test_acc"
+    estimators: tuple[str, ...] = ("original", "optimized", "lcnet", "fh-ensemble")
+
+    def epochs(self, budget: int) -> tuple[int, ...]:
+        if self.checkpoints:
+            return self.checkpoints
+        return tuple(range(self.every, budget + 1, self.every))
+
+
+TRUTHS = ("final_test_acc", "final_val_acc")
+SCHEDULES = ("linear", "constant")
+PRECISIONS = ("float16", "float32")
+AUGMENTS = ("none", "crop-flip")
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    version: str
+    description: str = ""
+    space: SpaceSettings = field(default_factory=SpaceSettings)
+    data: DataSettings = field(default_factory=DataSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    record: RecordSettings = field(default_factory=RecordSettings)
+    estimate: EstimateSettings = field(default_factory=EstimateSettings)
+    estimator_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    path: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("path")
+        return data
+
+    @property
+    def hash(self) -> str:
+        """A hash of the validated settings: formatting and comments in the file do not change it."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def record_hash(self) -> str:
+        """A hash of what the traces depend on: changing an estimator's settings reuses the traces."""
+        data = self.to_dict()
+        for key in ("description", "estimator_settings", "version"):
+            data.pop(key)
+        for key in ("estimators", "truth"):
+            data["estimate"].pop(key)
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def checkpoints(self) -> tuple[int, ...]:
+        return self.estimate.epochs(self.train.epochs)
+
+    def kept_epochs(self) -> frozenset[int]:
+        """The epochs whose features some estimator can use: the window before each checkpoint."""
+        kept: set[int] = set()
+        for c in self.checkpoints:
+            kept.update(range(max(1, c - self.record.window + 1), c + 1))
+        return frozenset(kept)
+
+
+_SECTIONS = {
+    "space": SpaceSettings,
+    "data": DataSettings,
+    "train": TrainSettings,
+    "record": RecordSettings,
+    "estimate": EstimateSettings,
+}
+
+
+def load_suite(path: str | Path) -> Suite:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SuiteError(f"{path}: no such suite file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise SuiteError(f"{path}: cannot read suite file ({err})") from None
+    except tomllib.TOMLDecodeError as err:
+        raise SuiteError(f"{path}: not valid TOML ({err})") from None
+    return parse_suite(raw, source=str(path))
+
+
+def parse_suite(raw: dict[str, Any], source: str = "<suite>") -> Suite:
+    def fail(key: str, expected: str) -> SuiteError:
+        return SuiteError(f"{source}: key '{key}': expected {expected}")
+
+    raw = dict(raw)
+    if raw.pop("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
+        raise fail("schema", f"{SCHEMA_VERSION} (the suite schema this fhbench reads)")
+    for key in ("name", "version"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise fail(key, "a non-empty string")
+    name, version = raw.pop("name"), raw.pop("version")
+    if not all(ch.isalnum() or ch in "-_." for ch in name + version):
+        raise fail("name", "letters, digits, '-', '_' or '.' only in name and version (they become paths)")
+    description = raw.pop("description", "")
+    if not isinstance(description, str):
+        raise fail("description", "a string")
+
+    sections = {}
+    for key, cls in _SECTIONS.items():
+        table = raw.pop(key, {})
+        if not isinstance(table, dict):
+            raise fail(key, "a table")
+        sections[key] = _parse_section(cls, table, key, fail)
+
+    estimator_settings = raw.pop("estimators", {})
+    if not isinstance(estimator_settings, dict) or not all(
+        isinstance(v, dict) for v in estimator_settings.values()
+    ):
+        raise fail("estimators", "tables of settings, one per estimator ([estimators.<name>])")
+    if raw:
+        known = ", ".join(["name", "version", "description", *_SECTIONS, "estimators"])
+        raise fail(sorted(raw)[0], f"one of the known keys ({known})")
+
+    suite = Suite(name=name, version=version, description=description, **sections,
+                  estimator_settings=estimator_settings, path=source)
+    _validate(suite, fail)
+    return suite
+
+
+def _parse_section(cls, table: dict[str, Any], section: str, fail):
+    known = {f.name: f for f in fields(cls)}
+    values = {}
+    for key, value in table.items():
+        if key not in known:
+            raise fail(f"{section}.{key}", f"one of {', '.join(known)}")
+        default = known[key].default
+        values[key] = _coerce(value, default, f"{section}.{key}", fail, known[key].type)
+    return cls(**values)
+
+
+def _coerce(value, default, key, fail, type_name: str):
+    if isinstance(default, tuple):
+        if not isinstance(value, list):
+            raise fail(key, "a list")
+        item_type = int if "int" in type_name else str
+        if not all(isinstance(v, item_type) and not isinstance(v, bool) for v in value):
+            raise fail(key, f"a list of {item_type.__name__}s")
+        return tuple(value)
+    if "None" in type_name and (value is None or value == 0):
+        return None  # TOML has no null: 0 means "none" for optional sizes
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise fail(key, "true or false")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fail(key, "a number")
+        return float(value)
+    if isinstance(default, int) or type_name.startswith("int"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail(key, "an integer")
+        return value
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise fail(key, "a string")
+        return value
+    raise fail(key, f"a value like {default!r}")
+
+
+def _validate(suite: Suite, fail) -> None:
+    positive = {
+        "space.channels": suite.space.channels,
+        "space.cells_per_stage": suite.space.cells_per_stage,
+        "space.num_samples": suite.space.num_samples,
+        "data.train_size": suite.data.train_size,
+        "data.val_size": suite.data.val_size,
+        "train.epochs": suite.train.epochs,
+        "train.batch_size": suite.train.batch_size,
+        "record.window": suite.record.window,
+        "estimate.every": suite.estimate.every,
+        "estimate.repeats": suite.estimate.repeats,
+    }
+    for key, value in positive.items():
+        if value < 1:
+            raise fail(key, f"a positive integer, got {value}")
+    for key, value in {"train.lr": suite.train.lr, "train.momentum": suite.train.momentum,
+                       "train.weight_decay": suite.train.weight_decay}.items():
+        if not value >= 0:
+            raise fail(key, f"a number >= 0, got {value}")
+    choices = {
+        "train.lr_schedule": (suite.train.lr_schedule, SCHEDULES),
+        "record.precision": (suite.record.precision, PRECISIONS),
+        "data.augment": (suite.data.augment, AUGMENTS),
+        "estimate.truth": (suite.estimate.truth, TRUTHS),
+    }
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise fail(key, f"one of {', '.join(allowed)}, got '{value}'")
+    if suite.estimate.truth == "final_test_acc" and not suite.train.record_test:
+        raise fail("estimate.truth", "final_val_acc when train.record_test is false (no test accuracy is recorded)")
+    budget = suite.train.epochs
+    checkpoints = suite.checkpoints
+    if not checkpoints:
+        raise fail("estimate.every", f"at most train.epochs ({budget}) so that there is a checkpoint")
+    if any(not 1 <= c <= budget for c in checkpoints) or list(checkpoints) != sorted(set(checkpoints)):
+        raise fail("estimate.checkpoints", f"increasing distinct epochs within 1..{budget}")
+    if not suite.estimate.estimators:
+        raise fail("estimate.estimators", "at least one estimator name")
+    unlisted = set(suite.estimator_settings) - set(suite.estimate.estimators)
+    if unlisted:
+        raise fail(f"estimators.{sorted(unlisted)[0]}", "an estimator listed in estimate.estimators")
+    if suite.space.cells and len(suite.space.cells) != suite.space.num_samples:
+        raise fail("space.cells", f"exactly space.num_samples ({suite.space.num_samples}) cells")
