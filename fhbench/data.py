@@ -109,22 +109,24 @@ def normalize(images_uint8: torch.Tensor, mean, std) -> torch.Tensor:
     return (images_uint8.float().div_(255.0) - mean_t) / std_t
 
 
-def augment(images: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
+def augment(images: torch.Tensor, kind: str, generator: torch.Generator,
+            padding: int = CROP_PADDING) -> torch.Tensor:
     """Augment a (N, C, H, W) batch on its own device.
 
     The random draws come from a CPU generator, so a seed gives the same augmentation on any device.
+    `padding` is the crop's zero padding: 4 for 32x32 CIFAR (the usual setting).
     """
     if kind == "none":
         return images
     if kind != "crop-flip":
         raise DataError(f"unknown augmentation {kind!r}: expected one of {', '.join(AUGMENTATIONS)}")
     n, c, h, w = images.shape
-    span = 2 * CROP_PADDING + 1
+    span = 2 * padding + 1
     top = torch.randint(0, span, (n,), generator=generator).to(images.device)
     left = torch.randint(0, span, (n,), generator=generator).to(images.device)
     flip = (torch.rand(n, generator=generator) < 0.5).to(images.device)
 
-    padded = F.pad(images, (CROP_PADDING,) * 4)
+    padded = F.pad(images, (padding,) * 4)
     rows = top[:, None] + torch.arange(h, device=images.device)
     cols = left[:, None] + torch.arange(w, device=images.device)
     cols = torch.where(flip[:, None], cols.flip(1), cols)
@@ -284,6 +286,21 @@ class _JpegFile:
         images = torch.from_numpy(np.stack(decoded)).permute(0, 3, 1, 2).contiguous()
         labels = torch.from_numpy(self.labels[index.numpy()].astype(np.int64))
         return ImageSet(images, labels)
+
+
+def downsample(splits: Splits, size: int) -> Splits:
+    """Area-averages every image to size x size (as NAS-Bench-201's ImageNet16 does for ImageNet):
+    a documented reduction that makes CIFAR suites affordable on a CPU."""
+    height, width = splits.train.images.shape[2:]
+    if size < 4 or height % size or width % size:
+        raise DataError(f"data.resize: expected a size >= 4 that divides the image size {height}x{width}, got {size}")
+
+    def shrink(images: ImageSet) -> ImageSet:
+        small = F.interpolate(images.images.float(), size=(size, size), mode="area").round().to(torch.uint8)
+        return ImageSet(small, images.labels)
+
+    return _splits(shrink(splits.train), shrink(splits.val), shrink(splits.test), splits.num_classes,
+                   f"{splits.source} (area-downsampled to {size}x{size})")
 
 
 def _splits(train: ImageSet, val: ImageSet, test: ImageSet, num_classes: int, source: str) -> Splits:

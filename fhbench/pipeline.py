@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 import fhbench
-from fhbench.data import load_splits
+from fhbench.data import downsample, load_splits
 from fhbench.errors import SuiteError, TraceError
 from fhbench.estimate import run_estimators
 from fhbench.estimators import available_estimators, create_estimator
@@ -67,6 +67,8 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
         return []
     d = suite.data
     splits = load_splits(d.dataset, data_dir, d.train_size, d.val_size, d.test_size, d.split_seed, download)
+    if d.resize:
+        splits = downsample(splits, d.resize)
     overall = progress.add_task("trials", total=len(todo)) if progress else None
     for trial in todo:
         task = progress.add_task(f"  {trial.trial_id} {trial.config}", total=suite.train.epochs) if progress else None

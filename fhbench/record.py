@@ -92,6 +92,7 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
     n_keep = min(suite.record.train_subset or n, n)
     checkpoints = set(suite.checkpoints) | {budget}
     feature_dtype = getattr(torch, suite.record.precision)
+    padding = max(1, train_x.shape[-1] // 8)  # 4 for 32x32 images, scaled for downsampled ones
 
     step = 0
     for epoch in range(1, budget + 1):
@@ -107,7 +108,7 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
             for group in optimizer.param_groups:
                 group["lr"] = lr
             index = order[start_index:start_index + batch_size]
-            x = normalize(augment(train_x[index], suite.data.augment, generator), mean, std)
+            x = normalize(augment(train_x[index], suite.data.augment, generator, padding), mean, std)
             y = train_y[index]
             features, logits = model(x)
             loss = F.cross_entropy(logits, y)

@@ -37,6 +37,7 @@ class DataSettings:
     test_size: int | None = None  # None: the whole official test split
     split_seed: int = 0
     augment: str = "crop-flip"
+    resize: int | None = None  # area-downsample images to resize x resize (None: native size)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,10 @@
 Layout of a finished trial ``<store>/<trial_id>/``::
 
     manifest.json        schema, status, config, seeds, shapes, and the sha256 of every other file
-    curves.npz           per-epoch metrics (train_loss, train_acc, val_loss, val_acc, test_acc, lr,
-                         epoch_time, eval_time); test_acc is NaN where it was not evaluated
+    curves.npz           per-epoch metrics (train_loss, train_acc, val_loss, val_acc, test_acc, lr);
+                         test_acc is NaN where it was not evaluated
+    timings.npz          per-epoch wall times (epoch_time: the training pass, eval_time: evaluation),
+                         apart because they differ between any two recordings
     labels.npz           train (labels of the kept training images), train_index, val
     classifier.npz       W (epochs, classes, dim) and b (epochs, classes): the classifier after each epoch
     features/NNNN.npz    train and val features of epoch NNNN, for the kept epochs only
@@ -32,7 +34,8 @@ import torch
 from fhbench.errors import LookAheadError, TraceError
 
 TRACE_SCHEMA = 1
-CURVES = ("train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "lr", "epoch_time", "eval_time")
+CURVES = ("train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "lr")
+TIMINGS = ("epoch_time", "eval_time")
 SPLITS = ("train", "val")
 
 
@@ -72,7 +75,9 @@ class TrialWriter:
 
     def finish(self, *, status: str, curves: dict[str, np.ndarray], labels: dict[str, np.ndarray],
                classifier_w: np.ndarray, classifier_b: np.ndarray, **extra: Any) -> Path:
-        self._put("curves.npz", curves)
+        """`curves` holds CURVES and TIMINGS; they are written to separate files."""
+        self._put("curves.npz", {k: v for k, v in curves.items() if k not in TIMINGS})
+        self._put("timings.npz", {k: v for k, v in curves.items() if k in TIMINGS})
         self._put("labels.npz", labels)
         self._put("classifier.npz", {"W": classifier_w, "b": classifier_b})
         manifest = {
@@ -115,10 +120,10 @@ class TrialTrace:
         files = self.manifest.get("files", {})
         for name, digest in files.items():
             self._verify(name, digest)
-        for required in ("curves.npz", "labels.npz", "classifier.npz"):
+        for required in ("curves.npz", "timings.npz", "labels.npz", "classifier.npz"):
             if required not in files:
                 raise TraceError(f"trace {self.path}: manifest lists no {required}")
-        self.curves = self._load("curves.npz")
+        self.curves = {**self._load("curves.npz"), **self._load("timings.npz")}
         self._labels = self._load("labels.npz")
         self._classifier = self._load("classifier.npz")
         self.feature_epochs = tuple(self.manifest["feature_epochs"])
@@ -173,8 +178,10 @@ class TrialTrace:
 
     @property
     def digest(self) -> str:
-        """One hash over every file of the trial: what the leaderboard's trace hash is made of."""
-        return hashlib.sha256(json.dumps(self.manifest["files"], sort_keys=True).encode()).hexdigest()
+        """One hash over the trial's content, wall times excluded: the same seed recorded again on the
+        same kind of machine gives the same digest. The leaderboard's traces hash is made of these."""
+        files = {k: v for k, v in self.manifest["files"].items() if k != "timings.npz"}
+        return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
 
     # -- data ---------------------------------------------------------------------------------------
     def curve(self, name: str) -> np.ndarray:

@@ -1,0 +1,82 @@
+"""A conformance check any estimator can run, in the spirit of scikit-learn's ``check_estimator``.
+
+    from fhbench.estimators.check import check_estimator
+    check_estimator(MyEstimator)            # raises AssertionError naming the broken rule
+
+It records a small synthetic population in the real trace format (no training), then checks the
+contract: a string name and version, fit on a population, a finite accuracy in [0, 1] per trial,
+the same estimates from a fresh instance with the same settings, and no read past the view's epoch
+(the views refuse such reads, so a look-ahead surfaces as an error here).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from fhbench.traces import TraceStore, TrialTrace
+
+
+def synthetic_population(root: str | Path, n_trials: int = 6, budget: int = 8, n_train: int = 300,
+                         n_val: int = 200, dim: int = 16, classes: int = 4, seed: int = 0) -> list[TrialTrace]:
+    """Writes `n_trials` finished traces whose features separate the classes better each epoch, at a
+    trial-specific rate, so that trials differ in final accuracy; returns them opened."""
+    rng = np.random.default_rng(seed)
+    store = TraceStore(root)
+    centers = rng.normal(size=(classes, dim))
+    y_train = rng.integers(classes, size=n_train)
+    y_val = rng.integers(classes, size=n_val)
+    traces = []
+    for index in range(n_trials):
+        quality = 0.3 + 0.7 * index / max(n_trials - 1, 1)
+        writer = store.writer(f"r0-{index:03d}", {
+            "config": f"synthetic-{index}", "config_vector": [quality, 1.0], "repeat": 0, "index": index,
+            "seed": index, "budget": budget, "num_classes": classes, "feature_dim": dim, "space": "synthetic",
+            "dataset_source": "synthetic", "suite": "check", "device": "cpu", "torch": "n/a"})
+        curves = {name: [] for name in ("train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "lr",
+                                        "epoch_time", "eval_time")}
+        weights, biases = [], []
+        for epoch in range(1, budget + 1):
+            signal = quality * epoch / budget
+            train = signal * centers[y_train] + rng.normal(size=(n_train, dim))
+            val = signal * centers[y_val] + rng.normal(size=(n_val, dim))
+            writer.write_features(epoch, train.astype(np.float16), val.astype(np.float16))
+            weights.append((signal * centers).astype(np.float32))
+            biases.append(np.zeros(classes, dtype=np.float32))
+            accuracy = float(np.mean(np.argmax(val @ centers.T, 1) == y_val))
+            for name, value in (("train_loss", 1 - signal), ("train_acc", accuracy), ("val_loss", 1 - signal),
+                                ("val_acc", accuracy), ("test_acc", accuracy), ("lr", 0.1),
+                                ("epoch_time", 1.0), ("eval_time", 0.1)):
+                curves[name].append(value)
+        writer.finish(status="complete",
+                      curves={k: np.asarray(v, dtype=np.float64) for k, v in curves.items()},
+                      labels={"train": y_train, "train_index": np.arange(n_train), "val": y_val},
+                      classifier_w=np.stack(weights), classifier_b=np.stack(biases))
+        traces.append(store.open(f"r0-{index:03d}"))
+    return traces
+
+
+def check_estimator(factory, settings: dict | None = None, workdir: str | Path | None = None) -> None:
+    """Raises AssertionError if estimators made by `factory(**settings)` break the contract."""
+    settings = settings or {}
+    with tempfile.TemporaryDirectory() as tmp:
+        traces = synthetic_population(Path(workdir or tmp) / "population")
+        first = factory(**settings)
+        label = f"estimator {getattr(first, 'name', factory)!r}"
+        for attribute in ("name", "version"):
+            assert isinstance(getattr(first, attribute, None), str) and getattr(first, attribute), \
+                f"{label}: `{attribute}` must be a non-empty string"
+        for epoch in (2, traces[0].budget // 2, traces[0].budget):
+            views = [t.view(epoch) for t in traces]
+            results = []
+            for estimator in (first, factory(**settings)):
+                estimator.fit(views)
+                results.append([estimator.estimate(v) for v in views])
+            for value in results[0]:
+                assert isinstance(value, (float, np.floating)) and math.isfinite(value) and 0 <= value <= 1, \
+                    f"{label}: estimate at epoch {epoch} is {value!r}, expected a float accuracy in [0, 1]"
+            assert results[0] == results[1], \
+                f"{label}: two instances with the same settings disagree at epoch {epoch}: not deterministic"

@@ -1,0 +1,131 @@
+"""`fhbench run` from suite file to leaderboard: outputs, reproducibility, and resuming after kill -9."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import run_cli, write_suite
+
+TIMING_COLUMNS = ("overhead_s_mean", "overhead_s_std", "overhead_epochs_mean", "overhead_epochs_std")
+
+
+def comparable(leaderboard_dir):
+    """The leaderboard's content with the two things that legitimately differ between runs removed:
+    the date and the measured wall-clock overheads."""
+    results = json.loads((leaderboard_dir / "results.json").read_text())
+    results.pop("date")
+    for row in results["rows"]:
+        for column in TIMING_COLUMNS:
+            row.pop(column)
+    for estimate in results["estimates"]:
+        estimate.pop("overhead_s")
+    table = list(csv.DictReader(io.StringIO((leaderboard_dir / "leaderboard.csv").read_text())))
+    for row in table:
+        for column in TIMING_COLUMNS:
+            row.pop(column)
+    plots = {name: (leaderboard_dir / name).read_bytes() for name in ("mae.png", "kendall_tau.png")}
+    return results, table, plots
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    suite = write_suite(tmp, "e2e", num_samples=3, epochs=4, repeats=2)
+    result = run_cli("run", str(suite), "--threads", "1", cwd=tmp)
+    assert result.returncode == 0, result.stderr
+    return tmp, suite, result
+
+
+def test_run_writes_a_complete_leaderboard(finished_run):
+    tmp, _, result = finished_run
+    out = tmp / "leaderboard" / "e2e" / "1"
+    assert {p.name for p in out.iterdir()} == {"results.json", "leaderboard.csv", "leaderboard.md", "mae.png",
+                                              "kendall_tau.png"}
+    results = json.loads((out / "results.json").read_text())
+    for key in ("fhbench_version", "git_commit", "suite", "estimators", "seeds", "environment", "date",
+                "traces_hash", "dataset_source", "truths", "estimates", "rows"):
+        assert key in results
+    assert results["dataset_source"] == "sklearn-digits"
+    assert results["trials_scored"] == 6 and results["failures"] == []
+    assert set(results["estimators"]) == {"original", "optimized", "lcnet", "fh-ensemble"}
+    assert results["estimators"]["lcnet"]["settings"]["num_steps"] == 300
+    assert len(results["rows"]) == 4 * 2  # estimators x checkpoints
+    row = next(r for r in results["rows"] if r["estimator"] == "original" and r["epoch"] == 4)
+    # The original estimator at the last epoch is the final validation accuracy: check its MAE by hand.
+    by_trial = {e["trial_id"]: e["estimate"] for e in results["estimates"]
+                if e["estimator"] == "original" and e["checkpoint"] == 4}
+    errors = [[abs(by_trial[t] - results["truths"][t]) for t in by_trial if t.startswith(f"r{r}")] for r in (0, 1)]
+    per_repeat = [sum(e) / len(e) for e in errors]
+    assert row["mae_mean"] == pytest.approx(sum(per_repeat) / 2, abs=1e-9)
+    assert row["mae_std"] == pytest.approx(abs(per_repeat[0] - per_repeat[1]) / 2, abs=1e-9)
+    assert "| 4 | fh-ensemble |" in (out / "leaderboard.md").read_text()
+    assert (out / "mae.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "leaderboard written to" in result.stdout
+
+
+def test_scoring_the_same_traces_again_gives_the_same_leaderboard(finished_run):
+    tmp, suite, _ = finished_run
+    out = tmp / "leaderboard" / "e2e" / "1"
+    before = comparable(out)
+    result = run_cli("score", str(suite), "--threads", "1", cwd=tmp)
+    assert result.returncode == 0, result.stderr
+    assert comparable(out) == before
+    assert "recorded" not in result.stdout  # score trains nothing
+
+
+def test_kill_9_then_rerun_finishes_with_the_same_leaderboard(finished_run, tmp_path):
+    reference_tmp, _, _ = finished_run
+    suite = write_suite(tmp_path, "e2e", num_samples=3, epochs=4, repeats=2)
+    command = [sys.executable, "-m", "fhbench.cli", "run", str(suite), "--threads", "1"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = next((tmp_path / "traces" / "e2e").glob("*"), None)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        stores = list((tmp_path / "traces" / "e2e").glob("*")) if (tmp_path / "traces" / "e2e").exists() else []
+        store = stores[0] if stores else None
+        if store and (store / "r0-000").exists() and any((store / ".partial").glob("*")):
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the run finished before it could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert any((store / ".partial").iterdir())  # killed mid-trial
+    assert not (tmp_path / "leaderboard" / "e2e" / "1" / "results.json").exists()
+
+    result = run_cli("run", str(suite), "--threads", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "recorded 5 trial(s)" in result.stdout  # r0-000 was kept, the rest recorded
+    assert comparable(tmp_path / "leaderboard" / "e2e" / "1") == \
+        comparable(reference_tmp / "leaderboard" / "e2e" / "1")
+
+
+def test_a_corrupt_trace_is_named_and_not_scored(finished_run, tmp_path):
+    tmp, suite, _ = finished_run
+    import shutil
+
+    shutil.copytree(tmp / "traces", tmp_path / "traces")
+    store = next((tmp_path / "traces" / "e2e").glob("*"))
+    victim = store / "r1-002" / "curves.npz"
+    data = bytearray(victim.read_bytes())
+    data[-30] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    result = run_cli("score", str(suite), "--threads", "1", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "r1-002" in result.stderr and "curves.npz" in result.stderr and "corrupt" in result.stderr
+    assert not (tmp_path / "leaderboard").exists()
+
+    # `run` moves it aside (kept, not deleted), records it again, and publishes.
+    result = run_cli("run", str(suite), "--threads", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "r1-002" in result.stdout and "recording it again" in result.stdout
+    assert (store / ".corrupt" / "r1-002" / "curves.npz").exists()
+    assert comparable(tmp_path / "leaderboard" / "e2e" / "1") == comparable(tmp / "leaderboard" / "e2e" / "1")

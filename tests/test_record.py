@@ -1,0 +1,89 @@
+"""Recording: deterministic on the CPU, diverging runs become failed trials, features kept as asked."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import write_suite
+from fhbench.data import load_splits
+from fhbench.pipeline import make_space, open_store, record_suite, score_suite
+from fhbench.record import plan_trials
+from fhbench.suite import load_suite
+
+CPU = torch.device("cpu")
+
+
+def _record(suite, traces_root, data_dir=None):
+    store = open_store(suite, traces_root)
+    record_suite(suite, store, data_dir=data_dir, device=CPU, report=lambda message: None)
+    return store
+
+
+def _trace_arrays(trace):
+    """Everything a trace holds except wall-clock timings, which differ between any two runs."""
+    arrays = {f"curve:{name}": trace.curve(name) for name in trace.curves if name not in ("epoch_time", "eval_time")}
+    for epoch in trace.feature_epochs:
+        for split in ("train", "val"):
+            arrays[f"features:{epoch}:{split}"] = trace.features(epoch, split).numpy()
+    for epoch in range(1, trace.epochs_completed + 1):
+        w, b = trace.classifier(epoch)
+        arrays[f"classifier:{epoch}"] = np.concatenate([w.numpy().ravel(), b.numpy()])
+    return arrays
+
+
+def test_two_recordings_with_the_same_seed_are_identical(tmp_path):
+    suite = load_suite(write_suite(tmp_path, num_samples=2, epochs=3))
+    first, second = _record(suite, tmp_path / "a"), _record(suite, tmp_path / "b")
+    for trial_id in first.trial_ids():
+        a, b = _trace_arrays(first.open(trial_id)), _trace_arrays(second.open(trial_id))
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{trial_id} {key}")
+    other = load_suite(write_suite(tmp_path, "other", num_samples=2, epochs=3).parent / "other.toml")
+    assert plan_trials(other, make_space(other))[0].seed == plan_trials(suite, make_space(suite))[0].seed
+
+
+def test_trace_contents_follow_the_suite(tmp_path):
+    path = write_suite(tmp_path, num_samples=1, epochs=6)
+    path.write_text(path.read_text().replace("window = 2", "window = 2\ntrain_subset = 50")
+                    .replace("every = 2", "checkpoints = [3, 6]"))
+    suite = load_suite(path)
+    trace = _record(suite, tmp_path / "t").open("r0-000")
+    assert trace.feature_epochs == (2, 3, 5, 6)  # the window of 2 before each checkpoint
+    assert trace.features(3, "train").shape == (50, 32) and trace.labels("train").shape == (50,)
+    assert trace.features(3, "val").shape == (100, 32)
+    splits = load_splits("digits", None, 300, 100, 100, 0)
+    assert torch.equal(trace.labels("train"), splits.train.labels[:50])
+    assert torch.equal(trace.labels("val"), splits.val.labels)
+    test_acc = trace.curve("test_acc")
+    assert np.isnan(test_acc[0]) and np.isfinite(test_acc[[2, 5]]).all()  # evaluated at checkpoints
+    lr = trace.curve("lr")
+    assert lr[0] == pytest.approx(0.1) and lr[-1] < lr[0] / 5  # linear decay towards zero
+    manifest = json.loads((trace.path / "manifest.json").read_text())
+    assert manifest["dataset_source"] == "sklearn-digits" and manifest["config"] == trace.config
+
+
+def test_a_diverging_run_is_a_recorded_failed_trial(tmp_path):
+    suite = load_suite(write_suite(tmp_path, num_samples=2, epochs=4, lr=1e9, estimators=("original",)))
+    store = _record(suite, tmp_path / "t")
+    statuses = {store.open(t).status for t in store.trial_ids()}
+    assert statuses == {"diverged"}
+    out, rows = score_suite(suite, store, tmp_path / "lb")
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["failed_trials"]) == 2 and results["trials_scored"] == 0
+    assert "failed trials: 2" in (out / "leaderboard.md").read_text()
+
+
+def test_records_real_cifar10(tmp_path, shared_data):
+    path = write_suite(tmp_path, "cifar", num_samples=1, epochs=2, dataset="cifar10", train_size=256,
+                       augment="crop-flip", estimators=("original", "fh-ensemble"))
+    suite = load_suite(path)
+    store = _record(suite, tmp_path / "t", data_dir=shared_data)
+    trace = store.open("r0-000")
+    assert trace.manifest["dataset_source"] == "cifar10-jpeg"
+    assert trace.features(2, "train").shape == (256, 16)
+    assert 0 < trace.curve("val_acc")[-1] < 1
