@@ -33,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     suite_command("record", "train the suite's architectures and record their traces (resuming)", True, False)
     suite_command("score", "run the estimators on recorded traces and publish the leaderboard", False, True)
     sub.add_parser("estimators", help="list the installed estimators")
+    p = sub.add_parser("compare", help="compare two leaderboards; exit 1 where a row got worse beyond tolerance")
+    p.add_argument("old", help="the reference leaderboard directory (or its results.json)")
+    p.add_argument("new", help="the leaderboard to check")
+    p.add_argument("--tolerance", action="append", default=[], metavar="METRIC=VALUE",
+                   help="override a tolerance: absolute (mae_mean=0.01) or relative (overhead_epochs_mean=50%%)")
     return parser
 
 
@@ -107,6 +112,21 @@ def _estimators(console) -> None:
     console.print(table)
 
 
+def _compare(args, console) -> int:
+    from fhbench.compare import DEFAULT_TOLERANCES, compare, load_rows, parse_tolerance
+
+    tolerances = dict(DEFAULT_TOLERANCES)
+    for text in args.tolerance:
+        tolerance = parse_tolerance(text)
+        tolerances[tolerance.metric] = tolerance
+    old, new = load_rows(args.old), load_rows(args.new)
+    regressions = compare(old, new, tolerances)
+    for regression in regressions:
+        console.print(f"worse: {regression.describe()}")
+    console.print(f"{len(old)} row(s) compared, {len(regressions)} regression(s) beyond tolerance")
+    return 1 if regressions else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
@@ -116,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "estimators":
             _estimators(console)
             return 0
+        if args.command == "compare":
+            return _compare(args, console)
         import torch
 
         from fhbench.pipeline import open_store

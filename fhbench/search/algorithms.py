@@ -1,0 +1,512 @@
+"""Search algorithms that rank candidates by an estimator's estimate of final accuracy.
+
+The thesis (Cao 2021, appendix A.3.2) runs random search, HyperBand (Li et al. 2018) and BOHB
+(Falkner et al. 2018) with one change: a candidate is ranked and promoted by an estimator's
+estimate of its final accuracy at the current budget, not by its raw latest accuracy. Which of the
+two a score is does not matter here: the algorithms only hand out jobs and take back one number
+per job (higher is better). They never train, wait or time anything, so a replay backend with a
+simulated clock and live training can drive them alike, with any number of workers.
+
+All three search a finite pool of candidate configurations, since a benchmark can only replay
+configurations that were recorded. Given the same seed and the same sequence of `propose` and
+`report` calls, an algorithm proposes exactly the same jobs.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import ClassVar
+
+import numpy as np
+from scipy.special import logsumexp
+
+__all__ = ["BOHB", "ConfigPool", "HyperBand", "Job", "RandomSearch", "SearchAlgorithm"]
+
+
+@dataclass(frozen=True, eq=False)
+class ConfigPool:
+    """The candidates a search may pick: `codes[i]` is config i as categorical codes (one int per dimension).
+
+    Codes are categories, not numbers: the order of the codes within a dimension means nothing,
+    so BOHB's model compares them only for equality.
+    """
+
+    codes: np.ndarray
+    cardinalities: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        codes = np.asarray(self.codes)
+        if codes.ndim != 2 or codes.shape[0] == 0 or codes.shape[1] == 0:
+            raise ValueError(
+                f"codes must be a non-empty 2-D array (n_configs, n_dims), got shape {codes.shape}"
+            )
+        if not np.issubdtype(codes.dtype, np.integer):
+            raise ValueError(f"codes must be integers, got dtype {codes.dtype}")
+        cards = tuple(int(k) for k in self.cardinalities)
+        if len(cards) != codes.shape[1]:
+            raise ValueError(f"{len(cards)} cardinalities for {codes.shape[1]} dimensions")
+        if min(cards) < 1:
+            raise ValueError(f"every cardinality must be >= 1, got {cards}")
+        bad = (codes < 0) | (codes >= np.asarray(cards))
+        if bad.any():
+            row, dim = (int(v) for v in np.argwhere(bad)[0])
+            raise ValueError(
+                f"config {row} has code {int(codes[row, dim])} in dimension {dim}, outside [0, {cards[dim]})"
+            )
+        codes = codes.astype(np.int64, copy=True)
+        codes.setflags(write=False)
+        object.__setattr__(self, "codes", codes)
+        object.__setattr__(self, "cardinalities", cards)
+
+    @property
+    def size(self) -> int:
+        return int(self.codes.shape[0])
+
+    @property
+    def n_dims(self) -> int:
+        return int(self.codes.shape[1])
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: train `config` up to `budget` epochs in total.
+
+    A promoted config continues from where its previous job stopped, so its budget is a running
+    total, not an increment. `bracket` and `rung` say where the job sits in HyperBand's plan (both
+    0 for random search), which lets a backend or a plot group jobs without asking the algorithm.
+    """
+
+    job_id: int
+    config: int
+    budget: int
+    bracket: int
+    rung: int
+
+
+def _check_int(name: str, value: int, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class SearchAlgorithm(ABC):
+    """The protocol every search shares: propose jobs, take back one score per job.
+
+    This base keeps the bookkeeping that makes the protocol safe (job ids, pending jobs, the
+    history) so subclasses only decide which job comes next and what a result changes.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, pool: ConfigPool, max_budget: int) -> None:
+        if not isinstance(pool, ConfigPool):
+            raise ValueError(f"pool must be a ConfigPool, got {type(pool).__name__}")
+        self.pool = pool
+        self.max_budget = _check_int("max_budget", max_budget, 1)
+        self._next_id = 0
+        self._pending: dict[int, Job] = {}
+        self._history: list[tuple[Job, float]] = []
+
+    @abstractmethod
+    def propose(self) -> Job | None:
+        """The next job to start, or None when nothing can start until pending jobs report (or done)."""
+
+    @property
+    @abstractmethod
+    def done(self) -> bool:
+        """True when no job will ever be proposed again and every proposed job has reported."""
+
+    @abstractmethod
+    def _on_result(self, job: Job, score: float) -> None:
+        """React to a validated result (already appended to the history)."""
+
+    def report(self, job: Job, score: float) -> None:
+        """Record the score (estimated final accuracy, higher is better) of a proposed job.
+
+        Raises ValueError for a job this search did not propose, one already reported, or a
+        non-finite score; the search is left unchanged then, so the caller may retry.
+        """
+        if self._pending.get(job.job_id) != job:
+            if any(done_job == job for done_job, _ in self._history):
+                raise ValueError(f"job {job.job_id} was already reported")
+            raise ValueError(f"unknown job {job!r}: this search did not propose it")
+        score = float(score)
+        if not math.isfinite(score):
+            raise ValueError(f"score of job {job.job_id} must be finite, got {score}")
+        del self._pending[job.job_id]
+        self._history.append((job, score))
+        self._on_result(job, score)
+
+    def incumbent(self) -> int | None:
+        """The config the search returns now: best score among results at the highest budget reached.
+
+        Scores at lower budgets are estimates from shorter training, so only results at the largest
+        budget any job has reached compete. Ties go to the lower config index. None before any result.
+        """
+        if not self._history:
+            return None
+        top = max(job.budget for job, _ in self._history)
+        best = max((score, -job.config) for job, score in self._history if job.budget == top)
+        return -best[1]
+
+    @property
+    def history(self) -> list[tuple[Job, float]]:
+        """Reported results in report order (a copy)."""
+        return list(self._history)
+
+    def _issue(self, config: int, budget: int, bracket: int, rung: int) -> Job:
+        job = Job(job_id=self._next_id, config=int(config), budget=int(budget), bracket=bracket, rung=rung)
+        self._next_id += 1
+        self._pending[job.job_id] = job
+        return job
+
+
+class RandomSearch(SearchAlgorithm):
+    """Random search: `num_configs` pool configs, drawn uniformly without replacement, each at `max_budget`.
+
+    The thesis runs 64 configs for 128 epochs each. Without replacement, since rerunning a config of
+    a finite pool only spends budget.
+    """
+
+    name = "random"
+
+    def __init__(self, pool: ConfigPool, max_budget: int, num_configs: int, seed: int) -> None:
+        super().__init__(pool, max_budget)
+        num_configs = _check_int("num_configs", num_configs, 1)
+        if num_configs > pool.size:
+            raise ValueError(f"num_configs={num_configs} exceeds the pool size {pool.size}")
+        rng = np.random.default_rng(seed)
+        self._configs = [int(c) for c in rng.choice(pool.size, size=num_configs, replace=False)]
+        self._proposed = 0
+
+    def propose(self) -> Job | None:
+        if self._proposed == len(self._configs):
+            return None
+        config = self._configs[self._proposed]
+        self._proposed += 1
+        return self._issue(config, self.max_budget, bracket=0, rung=0)
+
+    @property
+    def done(self) -> bool:
+        return self._proposed == len(self._configs) and not self._pending
+
+    def _on_result(self, job: Job, score: float) -> None:
+        pass
+
+
+class _Bracket:
+    """One run of successive halving: which configs each rung runs, and promotion between rungs.
+
+    It knows nothing about how rung-0 configs are chosen (uniformly or by a model); the search hands
+    them in one at a time, so a model can use results that arrived in the meantime.
+    """
+
+    def __init__(self, index: int, rungs: list[tuple[int, int]]) -> None:
+        self.index = index
+        self.rungs = rungs
+        self.rung = 0
+        self.configs: list[int] = []  # rung-0 configs, in proposal order
+        self._queue: list[int] = []  # configs to run at the current rung, best first (rung > 0)
+        self._proposed = 0  # jobs proposed at the current rung
+        self._scores: dict[int, float] = {}  # config -> score at the current rung
+
+    @property
+    def finished(self) -> bool:
+        return self.rung == len(self.rungs)
+
+    @property
+    def budget(self) -> int:
+        return self.rungs[self.rung][1]
+
+    def can_propose(self) -> bool:
+        return not self.finished and self._proposed < self.rungs[self.rung][0]
+
+    def needs_new_config(self) -> bool:
+        return self.rung == 0
+
+    def take(self, new_config: int | None = None) -> int:
+        """The config of the next job at the current rung (a new one at rung 0, else the next promoted one)."""
+        if self.rung == 0:
+            assert new_config is not None
+            self.configs.append(new_config)
+            config = new_config
+        else:
+            config = self._queue[self._proposed]
+        self._proposed += 1
+        return config
+
+    def record(self, config: int, score: float) -> None:
+        """Store a result; once the rung is complete, promote its top n_{i+1} (ties: lower config)."""
+        self._scores[config] = score
+        if len(self._scores) < self.rungs[self.rung][0]:
+            return
+        ranked = sorted(self._scores, key=lambda c: (-self._scores[c], c))
+        self.rung += 1
+        self._scores = {}
+        self._proposed = 0
+        self._queue = ranked[: self.rungs[self.rung][0]] if not self.finished else []
+
+
+class HyperBand(SearchAlgorithm):
+    """HyperBand (Li et al. 2018) over a config pool, ranking by the reported scores.
+
+    Brackets run in the order s_max, ..., 0 and then repeat (one HyperBand iteration each round)
+    until `max_iterations` iterations have started (None: forever, so `done` is never true). When
+    every started bracket is waiting for results, the next bracket starts, as hpbandster does, so
+    parallel workers stay busy; `propose` returns None only when no bracket can propose and no new
+    bracket may start.
+    """
+
+    name = "hyperband"
+
+    def __init__(
+        self,
+        pool: ConfigPool,
+        max_budget: int,
+        min_budget: int = 1,
+        eta: int = 2,
+        seed: int = 0,
+        max_iterations: int | None = None,
+    ) -> None:
+        super().__init__(pool, max_budget)
+        self.min_budget = _check_int("min_budget", min_budget, 1)
+        self.eta = _check_int("eta", eta, 2)
+        self.max_iterations = (
+            None if max_iterations is None else _check_int("max_iterations", max_iterations, 1)
+        )
+        self.plan = self.brackets(self.max_budget, self.min_budget, self.eta)
+        needed = self.plan[0][0][0]
+        if needed > pool.size:
+            raise ValueError(
+                f"the largest HyperBand bracket needs n={needed} distinct configs but the pool has only "
+                f"{pool.size} (max_budget={self.max_budget}, min_budget={self.min_budget}, eta={self.eta})"
+            )
+        self._rng = np.random.default_rng(seed)
+        self._active: list[_Bracket] = []
+        self._started = 0
+        self._bracket_of: dict[int, _Bracket] = {}
+        self._origins: dict[int, str] = {}
+
+    @staticmethod
+    def brackets(max_budget: int, min_budget: int, eta: int) -> list[list[tuple[int, int]]]:
+        """The bracket plan: for s = s_max, ..., 0 the rungs (n_i, r_i) of that bracket.
+
+        s_max = floor(log_eta(R / r_min)), n = ceil((s_max + 1) / (s + 1) * eta^s), r = R * eta^-s,
+        n_i = floor(n * eta^-i), r_i = r * eta^i. Integer and exact rational arithmetic throughout,
+        so no float log or division error shifts a bracket; budgets are rounded half up to ints
+        (already ints when R / r_min is a power of eta).
+        """
+        max_budget = _check_int("max_budget", max_budget, 1)
+        min_budget = _check_int("min_budget", min_budget, 1)
+        eta = _check_int("eta", eta, 2)
+        if min_budget > max_budget:
+            raise ValueError(f"min_budget={min_budget} exceeds max_budget={max_budget}")
+        s_max = 0
+        while min_budget * eta ** (s_max + 1) <= max_budget:
+            s_max += 1
+        plan = []
+        for s in range(s_max, -1, -1):
+            n = -(-((s_max + 1) * eta**s) // (s + 1))
+            rungs = []
+            for i in range(s + 1):
+                budget = Fraction(max_budget * eta**i, eta**s)
+                rungs.append((n // eta**i, math.floor(budget + Fraction(1, 2))))
+            plan.append(rungs)
+        return plan
+
+    def propose(self) -> Job | None:
+        for bracket in self._active:
+            if bracket.can_propose():
+                return self._propose_from(bracket)
+        if not self._may_start_bracket():
+            return None
+        position = self._started % len(self.plan)
+        bracket = _Bracket(index=len(self.plan) - 1 - position, rungs=self.plan[position])
+        self._started += 1
+        self._active.append(bracket)
+        return self._propose_from(bracket)
+
+    @property
+    def done(self) -> bool:
+        return not self._may_start_bracket() and not self._active
+
+    def origin(self, job: Job) -> str:
+        """Where a proposed job's config came from: "random", "model" (BOHB) or "promotion".
+
+        For diagnostics and tests, such as checking that BOHB's model proposals favour good configs.
+        """
+        if job.job_id not in self._origins:
+            raise ValueError(f"unknown job {job!r}")
+        return self._origins[job.job_id]
+
+    def _may_start_bracket(self) -> bool:
+        return self.max_iterations is None or self._started < self.max_iterations * len(self.plan)
+
+    def _propose_from(self, bracket: _Bracket) -> Job:
+        if bracket.needs_new_config():
+            config, origin = self._sample_config(bracket)
+        else:
+            config, origin = None, "promotion"
+        job = self._issue(bracket.take(config), bracket.budget, bracket.index, bracket.rung)
+        self._bracket_of[job.job_id] = bracket
+        self._origins[job.job_id] = origin
+        return job
+
+    def _eligible(self, bracket: _Bracket) -> np.ndarray:
+        """Pool indices (ascending) not yet in the bracket; never empty, as the pool holds >= n configs."""
+        taken = np.zeros(self.pool.size, dtype=bool)
+        taken[bracket.configs] = True
+        return np.flatnonzero(~taken)
+
+    def _sample_config(self, bracket: _Bracket) -> tuple[int, str]:
+        """A new rung-0 config: uniform over pool configs not yet in the bracket (no replacement)."""
+        return int(self._rng.choice(self._eligible(bracket))), "random"
+
+    def _on_result(self, job: Job, score: float) -> None:
+        bracket = self._bracket_of.pop(job.job_id)
+        bracket.record(job.config, score)
+        if bracket.finished:
+            self._active.remove(bracket)
+
+
+@dataclass(frozen=True, eq=False)
+class _Parzen:
+    """A Parzen estimator over categorical codes: a product of per-dimension Aitchison-Aitken kernels.
+
+    With bandwidth b in dimension j of cardinality k, the kernel centred on category c puts
+    1 - b (k - 1) / k on c and b / k on each other category: a mix of a point mass on c (weight
+    1 - b) and the uniform distribution (weight b). This is the Aitchison-Aitken kernel with
+    lambda = b (k - 1) / k, written so that sampling (keep c, else a uniform other category) and the
+    density agree exactly, and b = 1 means "uniform".
+    """
+
+    points: np.ndarray  # (n, d) codes
+    bandwidths: np.ndarray  # (d,) in [min_bandwidth, 1)
+    cardinalities: np.ndarray  # (d,)
+
+    @classmethod
+    def fit(cls, points: np.ndarray, cardinalities: np.ndarray, min_bandwidth: float) -> _Parzen:
+        """Fit with a normal-reference rule of thumb: b_j = 1.06 * s_j * n^(-1 / (4 + d)).
+
+        Codes are categories, so s_j is not the std of the codes (which would depend on their
+        arbitrary order) but the categorical analogue sqrt(1 - sum_c p_c^2), the root of the total
+        variance of the one-hot encoding. Clipped to [min_bandwidth, 1 - min_bandwidth] so that no
+        category gets zero density and the kernel never becomes fully uniform.
+        """
+        n, d = points.shape
+        spread = np.empty(d)
+        for j in range(d):
+            p = np.bincount(points[:, j], minlength=int(cardinalities[j])) / n
+            spread[j] = math.sqrt(max(0.0, 1.0 - float(np.sum(p**2))))
+        rule = 1.06 * spread * n ** (-1.0 / (4 + d))
+        bandwidths = np.clip(rule, min_bandwidth, 1.0 - min_bandwidth)
+        return cls(points=points, bandwidths=bandwidths, cardinalities=np.asarray(cardinalities))
+
+    def log_pdf(self, x: np.ndarray) -> np.ndarray:
+        """log density at each row of x (m, d) -> (m,)."""
+        k = self.cardinalities
+        log_same = np.log1p(-self.bandwidths * (k - 1) / k)
+        log_other = np.log(self.bandwidths / k)
+        equal = x[:, None, :] == self.points[None, :, :]  # (m, n, d)
+        per_point = np.where(equal, log_same, log_other).sum(axis=2)  # (m, n)
+        return logsumexp(per_point, axis=1) - math.log(len(self.points))
+
+    def sample(self, rng: np.random.Generator, count: int, bandwidth_factor: float) -> np.ndarray:
+        """`count` draws with bandwidths widened by `bandwidth_factor` (capped at 1, uniform), to explore."""
+        k = self.cardinalities
+        bandwidths = np.minimum(self.bandwidths * bandwidth_factor, 1.0)
+        centres = self.points[rng.integers(len(self.points), size=count)]
+        keep = rng.random(centres.shape) < 1.0 - bandwidths * (k - 1) / k
+        offsets = 1 + (rng.random(centres.shape) * (k - 1)).astype(np.int64)  # uniform in 1..k-1
+        return np.where(keep, centres, (centres + offsets) % k)
+
+
+class BOHB(HyperBand):
+    """BOHB (Falkner et al. 2018): HyperBand whose new configs come from a TPE-style model.
+
+    Brackets, promotion and parallelism are HyperBand's. Each rung-0 config is chosen when it is
+    proposed, so the model sees every result so far:
+
+    - with probability `random_fraction`, a uniform pool config (keeps exploring);
+    - else, if some budget has at least n_min = d + 2 results (d = number of dims), take the
+      largest such budget and split its results by score: the best n_good go to l(x), the other
+      n_bad = N - n_good to g(x), with n_good = min(max(d + 1, ceil(top_fraction * N)), N - 1), so
+      both are non-empty and disjoint (hpbandster lets them overlap instead);
+    - draw `num_candidates` samples from l(x) with bandwidths times `bandwidth_factor` and keep the
+      one maximising l(x) / g(x) (unscaled bandwidths);
+    - only pool configs can be run, so project it onto the pool: among pool configs at minimum
+      Hamming distance from the best candidate, return the one maximising l/g (ties: lower index);
+    - without such a budget, a uniform pool config, as BOHB does before it has a model.
+
+    Configs already in the current bracket are never returned (the pool always has enough others,
+    as it holds at least the largest bracket's n configs).
+    """
+
+    name = "bohb"
+
+    def __init__(
+        self,
+        pool: ConfigPool,
+        max_budget: int,
+        min_budget: int = 1,
+        eta: int = 2,
+        seed: int = 0,
+        max_iterations: int | None = None,
+        top_fraction: float = 0.15,
+        random_fraction: float = 1 / 3,
+        num_candidates: int = 64,
+        bandwidth_factor: float = 3.0,
+        min_bandwidth: float = 1e-3,
+    ) -> None:
+        super().__init__(pool, max_budget, min_budget, eta, seed, max_iterations)
+        if not 0.0 < top_fraction < 1.0:
+            raise ValueError(f"top_fraction must be in (0, 1), got {top_fraction}")
+        if not 0.0 <= random_fraction <= 1.0:
+            raise ValueError(f"random_fraction must be in [0, 1], got {random_fraction}")
+        if not bandwidth_factor > 0.0:
+            raise ValueError(f"bandwidth_factor must be > 0, got {bandwidth_factor}")
+        if not 0.0 < min_bandwidth < 0.5:
+            raise ValueError(f"min_bandwidth must be in (0, 0.5), got {min_bandwidth}")
+        self.top_fraction = float(top_fraction)
+        self.random_fraction = float(random_fraction)
+        self.num_candidates = _check_int("num_candidates", num_candidates, 1)
+        self.bandwidth_factor = float(bandwidth_factor)
+        self.min_bandwidth = float(min_bandwidth)
+
+    def _sample_config(self, bracket: _Bracket) -> tuple[int, str]:
+        eligible = self._eligible(bracket)
+        explore = self._rng.random() < self.random_fraction
+        models = None if explore else self._fit_models()
+        if models is None:
+            return int(self._rng.choice(eligible)), "random"
+        good, bad = models
+        candidates = good.sample(self._rng, self.num_candidates, self.bandwidth_factor)
+        best = candidates[int(np.argmax(good.log_pdf(candidates) - bad.log_pdf(candidates)))]
+        distance = (self.pool.codes[eligible] != best).sum(axis=1)
+        nearest = eligible[distance == distance.min()]
+        codes = self.pool.codes[nearest]
+        return int(nearest[int(np.argmax(good.log_pdf(codes) - bad.log_pdf(codes)))]), "model"
+
+    def _fit_models(self) -> tuple[_Parzen, _Parzen] | None:
+        """l(x) and g(x) on the largest budget with >= d + 2 results, or None if there is none."""
+        d = self.pool.n_dims
+        by_budget: dict[int, list[tuple[int, float]]] = {}
+        for job, score in self._history:
+            by_budget.setdefault(job.budget, []).append((job.config, score))
+        usable = [budget for budget, results in by_budget.items() if len(results) >= d + 2]
+        if not usable:
+            return None
+        results = by_budget[max(usable)]
+        # Stable sort: equal scores keep report order, so the split is deterministic.
+        ranked = sorted(results, key=lambda r: -r[1])
+        n = len(ranked)
+        # The small epsilon keeps float products such as 0.15 * 20 from rounding up past an integer.
+        n_good = min(max(d + 1, math.ceil(self.top_fraction * n - 1e-9)), n - 1)
+        codes = self.pool.codes[[config for config, _ in ranked]]
+        cards = np.asarray(self.pool.cardinalities)
+        good = _Parzen.fit(codes[:n_good], cards, self.min_bandwidth)
+        bad = _Parzen.fit(codes[n_good:], cards, self.min_bandwidth)
+        return good, bad
