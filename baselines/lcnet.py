@@ -8,6 +8,7 @@ The sampler is pybnn's adaptive SGHMC; this module only wraps it.
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Sequence
 
 import numpy as np
@@ -65,6 +66,7 @@ def _isolated(seed: int | None = None):
     threads = torch.get_num_threads()
     np_state = np.random.get_state()
     torch.set_num_threads(1)
+    logging.disable(logging.WARNING)  # pybnn logs to the root logger, e.g. for populations smaller than a batch
     try:
         with torch.random.fork_rng(devices=[]):  # CPU only: the model never touches a GPU
             if seed is not None:
@@ -72,6 +74,7 @@ def _isolated(seed: int | None = None):
                 np.random.seed(seed)
             yield
     finally:
+        logging.disable(logging.NOTSET)
         np.random.set_state(np_state)
         torch.set_num_threads(threads)
 

@@ -32,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     suite_command("run", "record a suite's traces (resuming), then score and publish its leaderboard", True, True)
     suite_command("record", "train the suite's architectures and record their traces (resuming)", True, False)
     suite_command("score", "run the estimators on recorded traces and publish the leaderboard", False, True)
+    suite_command("search", "replay a search suite's searches on its recorded pool and publish them", False, True)
     sub.add_parser("estimators", help="list the installed estimators")
     p = sub.add_parser("compare", help="compare two leaderboards; exit 1 where a row got worse beyond tolerance")
     p.add_argument("old", help="the reference leaderboard directory (or its results.json)")
@@ -95,6 +96,25 @@ def _score(args, suite, store, console) -> None:
     console.print(f"leaderboard written to {out}")
 
 
+def _search(args, suite, store, console) -> None:
+    from rich.table import Table
+
+    from fhbench.pipeline import search_and_publish
+
+    with console.status("searching") as status:
+        out, rows = search_and_publish(suite, store, args.leaderboard,
+                                       on_step=lambda text: status.update(f"searching: {text} done"))
+    table = Table(title=f"{suite.name} {suite.version}")
+    for column in ("algorithm", "estimator", "true acc (%)", "regret (pp)", "sim. time (s)", "configs"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r.algorithm, r.estimator, f"{100 * r.true_acc_mean:.2f} ± {100 * r.true_acc_std:.2f}",
+                      f"{100 * r.regret_mean:.2f} ± {100 * r.regret_std:.2f}", f"{r.simulated_time_s_mean:.0f}",
+                      f"{r.configs_evaluated_mean:.1f}")
+    console.print(table)
+    console.print(f"leaderboard written to {out}")
+
+
 def _estimators(console) -> None:
     from rich.table import Table
 
@@ -152,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         if args.command in ("run", "record"):
             _record(args, suite, store, console)
-        if args.command in ("run", "score"):
+        if args.command == "search" or (args.command == "run" and suite.search is not None):
+            _search(args, suite, store, console)
+        elif args.command in ("run", "score"):
             _score(args, suite, store, console)
         console.print(f"done in {time.perf_counter() - start:.1f} s")
         return 0

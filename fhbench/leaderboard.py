@@ -115,20 +115,19 @@ def _plot(rows: Sequence[Row], metric: str, ylabel: str, scale: float, path: Pat
     plt.close(fig)
 
 
-def publish(root: str | Path, rows: Sequence[Row], meta: dict[str, Any]) -> Path:
-    """Writes the leaderboard of one suite version; returns its directory."""
-    final = Path(root) / meta["suite"]["name"] / meta["suite"]["version"]
+def write_directory(final: Path, files: dict[str, object]) -> Path:
+    """Writes `files` (name -> str, or a callable that writes the path it is given) into a staging
+    directory beside `final` and swaps it in whole."""
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = final.parent / f".{final.name}.tmp-{os.getpid()}"
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()
-    results = {**meta, "rows": [row.as_dict() for row in rows]}
-    (staging / "results.json").write_text(json.dumps(_clean(results), indent=1, sort_keys=True) + "\n")
-    (staging / "leaderboard.csv").write_text(render_csv(rows))
-    (staging / "leaderboard.md").write_text(render_markdown(rows, meta))
-    _plot(rows, "mae", "absolute error (pp)", 100, staging / "mae.png")
-    _plot(rows, "kendall_tau", "Kendall tau", 1, staging / "kendall_tau.png")
+    for name, content in files.items():
+        if callable(content):
+            content(staging / name)
+        else:
+            (staging / name).write_text(content)
     old = final.parent / f".{final.name}.old-{os.getpid()}"
     if final.exists():
         os.replace(final, old)
@@ -136,3 +135,19 @@ def publish(root: str | Path, rows: Sequence[Row], meta: dict[str, Any]) -> Path
     if old.exists():
         shutil.rmtree(old)
     return final
+
+
+def results_json(meta: dict[str, Any], rows: Sequence) -> str:
+    return json.dumps(_clean({**meta, "rows": [row.as_dict() for row in rows]}), indent=1, sort_keys=True) + "\n"
+
+
+def publish(root: str | Path, rows: Sequence[Row], meta: dict[str, Any]) -> Path:
+    """Writes the leaderboard of one suite version; returns its directory."""
+    final = Path(root) / meta["suite"]["name"] / meta["suite"]["version"]
+    return write_directory(final, {
+        "results.json": results_json(meta, rows),
+        "leaderboard.csv": render_csv(rows),
+        "leaderboard.md": render_markdown(rows, meta),
+        "mae.png": lambda path: _plot(rows, "mae", "absolute error (pp)", 100, path),
+        "kendall_tau.png": lambda path: _plot(rows, "kendall_tau", "Kendall tau", 1, path),
+    })

@@ -154,3 +154,26 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
                       for r in records],
     }
     return publish(leaderboard_root, rows, meta), rows
+
+
+def search_and_publish(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *,
+                       on_step: Callable[[str], None] | None = None):
+    """Replays the suite's searches on its recorded pool and publishes them; returns (directory, rows)."""
+    from fhbench.search.leaderboard import publish_search
+    from fhbench.search.run import search_budgets, search_meta, search_suite
+
+    if suite.search is None:
+        raise SuiteError(f"{suite.path}: key 'search': expected a [search] table for `fhbench search`")
+    missing = sorted(set(search_budgets(suite)) - set(suite.checkpoints))
+    if missing:
+        raise SuiteError(f"{suite.path}: key 'estimate.checkpoints': expected every search budget "
+                         f"{list(search_budgets(suite))} (missing {missing}): estimates need features there")
+    traces = [t for t in load_traces(suite, store) if t.status == "complete"]
+    rows, runs, tables, truth, time_budget, cells = search_suite(
+        suite, traces, make_space(suite), store_root=store.root, on_step=on_step)
+    meta = search_meta(suite, runs, tables, truth, time_budget, cells, traces)
+    meta["git_commit"] = _git_commit()
+    meta["environment"] = {"python": platform.python_version(), "torch": torch.__version__,
+                           "numpy": np.__version__, "platform": platform.platform(),
+                           "record_devices": sorted({t.manifest["device"] for t in traces})}
+    return publish_search(leaderboard_root, rows, meta), rows

