@@ -66,7 +66,8 @@ def _record(args, suite, store, console) -> None:
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         done = record_suite(suite, store, data_dir=resolve_data_dir(args.data_dir), device=device,
-                            download=args.download, report=console.print, progress=progress)
+                            download=args.download, report=lambda text: console.print(text, soft_wrap=True, markup=False),
+                            progress=progress)
     console.print(f"recorded {len(done)} trial(s) on {device} into {store.root}")
 
 

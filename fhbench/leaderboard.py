@@ -109,7 +109,8 @@ def _plot(rows: Sequence[Row], metric: str, ylabel: str, scale: float, path: Pat
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    ax.legend()
+    if rows:
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, format="png", metadata={"Software": None})
     plt.close(fig)

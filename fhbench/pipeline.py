@@ -18,6 +18,7 @@ from fhbench.data import downsample, load_splits
 from fhbench.errors import SuiteError, TraceError
 from fhbench.estimate import run_estimators
 from fhbench.estimators import available_estimators, create_estimator
+from fhbench.estimators.registry import check_settings_names
 from fhbench.leaderboard import publish
 from fhbench.record import Trial, plan_trials, record_trial
 from fhbench.score import score, true_accuracy
@@ -108,6 +109,7 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
                 on_step: Callable[[str, int, int], None] | None = None):
     """Estimates, scores and publishes; returns (leaderboard directory, rows)."""
     registry = available_estimators()
+    check_settings_names(suite.estimator_settings, registry)
     estimators = {name: create_estimator(name, suite.estimator_settings.get(name), registry=registry)
                   for name in suite.estimate.estimators}
     traces = load_traces(suite, store)

@@ -103,6 +103,7 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
         order = torch.randperm(n, generator=generator).to(device)
+        epoch_lr = learning_rate(suite, step, total_steps)  # the rate the epoch starts with
         for start_index in range(0, n, batch_size):
             lr = learning_rate(suite, step, total_steps)
             for group in optimizer.param_groups:
@@ -138,7 +139,7 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
             "val_loss": val_loss,
             "val_acc": val_acc,
             "test_acc": test_acc,
-            "lr": lr,
+            "lr": epoch_lr,
             "epoch_time": epoch_time,
             "classifier_w": model.classifier.weight.detach().cpu().numpy().copy(),
             "classifier_b": model.classifier.bias.detach().cpu().numpy().copy(),

@@ -296,10 +296,6 @@ def _validate(suite: Suite, fail) -> None:
         raise fail("estimate.estimators", "at least one estimator name")
     if suite.search is not None:
         _validate_search(suite, fail)
-    listed = set(suite.estimate.estimators) | set(suite.search.estimators if suite.search else ())
-    unlisted = set(suite.estimator_settings) - listed
-    if unlisted:
-        raise fail(f"estimators.{sorted(unlisted)[0]}", "an estimator listed in estimate.estimators or search.estimators")
     if suite.space.cells and len(suite.space.cells) != suite.space.num_samples:
         raise fail("space.cells", f"exactly space.num_samples ({suite.space.num_samples}) cells")
 

@@ -50,12 +50,12 @@ def test_two_recordings_with_the_same_seed_are_identical(tmp_path):
 def test_trace_contents_follow_the_suite(tmp_path):
     path = write_suite(tmp_path, num_samples=1, epochs=6)
     path.write_text(path.read_text().replace("window = 2", "window = 2\ntrain_subset = 50")
-                    .replace("every = 2", "checkpoints = [3, 6]"))
+                    .replace("\nevery = 2", "\ncheckpoints = [3, 6]"))
     suite = load_suite(path)
     trace = _record(suite, tmp_path / "t").open("r0-000")
     assert trace.feature_epochs == (2, 3, 5, 6)  # the window of 2 before each checkpoint
-    assert trace.features(3, "train").shape == (50, 32) and trace.labels("train").shape == (50,)
-    assert trace.features(3, "val").shape == (100, 32)
+    assert trace.features(3, "train").shape == (50, 16) and trace.labels("train").shape == (50,)
+    assert trace.features(3, "val").shape == (100, 16)
     splits = load_splits("digits", None, 300, 100, 100, 0)
     assert torch.equal(trace.labels("train"), splits.train.labels[:50])
     assert torch.equal(trace.labels("val"), splits.val.labels)

@@ -64,8 +64,6 @@ def test_kept_epochs_are_the_windows_before_checkpoints():
     ({"name": "x", "version": "1", "estimate": {"checkpoints": [10, 900]}}, "estimate.checkpoints"),
     ({"name": "x", "version": "1", "estimate": {"estimators": []}}, "estimate.estimators"),
     ({"name": "x", "version": "1", "estimators": {"lcnet": 3}}, "estimators"),
-    ({"name": "x", "version": "1", "estimate": {"estimators": ["original"]}, "estimators": {"lcnet": {}}},
-     "estimators.lcnet"),
     ({"name": "x", "version": "1", "space": {"num_samples": 2, "cells": ["a"]}}, "space.cells"),
     ({"name": "x", "version": "1", "train": {"record_test": False}}, "estimate.truth"),
     ({"name": "x", "version": "1", "schema": 99}, "schema"),
@@ -112,6 +110,10 @@ def test_cli_reports_user_errors_on_one_line_with_exit_code_2(tmp_path):
     bad_setting.write_text(bad_setting.read_text() + "\n[estimators.fh-ensemble]\nwindow = 0\n")
     _one_line_error(run_cli("score", str(bad_setting), "--traces", str(tmp_path / "t"), cwd=tmp_path),
                     "estimators.fh-ensemble", "window")
+    misspelt = write_suite(tmp_path, "misspelt")
+    misspelt.write_text(misspelt.read_text() + "\n[estimators.fh-ensemle]\nwindow = 3\n")
+    _one_line_error(run_cli("score", str(misspelt), "--traces", str(tmp_path / "t"), cwd=tmp_path),
+                    "[estimators.fh-ensemle]", "fh-ensemble")
     typo = write_suite(tmp_path, "typo")
     typo.write_text(typo.read_text() + "\n[estimators.original]\nmetrik = 'val_acc'\n")
     _one_line_error(run_cli("score", str(typo), "--traces", str(tmp_path / "t"), cwd=tmp_path),

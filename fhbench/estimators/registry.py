@@ -41,6 +41,14 @@ def available_estimators() -> dict[str, EstimatorInfo]:
     return dict(sorted(found.items()))
 
 
+def check_settings_names(settings: dict[str, Any], registry: dict[str, EstimatorInfo]) -> None:
+    """A settings table for a name nothing registers is a typo: fail before any work is done."""
+    for name in settings:
+        if name not in registry:
+            raise UnknownEstimatorError(f"[estimators.{name}]: no installed estimator is called '{name}' "
+                                        f"(installed: {', '.join(registry) or 'none'})")
+
+
 def create_estimator(name: str, settings: dict[str, Any] | None = None, *,
                      registry: dict[str, EstimatorInfo] | None = None):
     registry = available_estimators() if registry is None else registry

@@ -16,6 +16,7 @@ import numpy as np
 import fhbench
 from fhbench.errors import FhbenchError
 from fhbench.estimators import available_estimators, create_estimator
+from fhbench.estimators.registry import check_settings_names
 from fhbench.search.algorithms import BOHB, ConfigPool, HyperBand, RandomSearch
 from fhbench.search.replay import EstimateTable, SearchRun, estimate_table, replay
 from fhbench.search.truth import TruthTable, load_truth
@@ -126,6 +127,7 @@ def search_suite(suite: Suite, traces, space, *, store_root: Path,
         make_algorithm(name, pool, suite, seed=0)  # a pool too small fails here, before estimates
     budgets = search_budgets(suite)
     registry = available_estimators()
+    check_settings_names(suite.estimator_settings, registry)
     tables = {}
     for name in suite.search.estimators:
         settings = suite.estimator_settings.get(name, {})
