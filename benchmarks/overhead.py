@@ -43,6 +43,8 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=10, help="budget per benchmark trial")
     parser.add_argument("--rounds", type=int, default=3, help="alternating with/without recording rounds")
     parser.add_argument("--trials", type=int, default=2, help="how many of the suite's cells to measure")
+    parser.add_argument("--window", type=int, default=None,
+                        help="fh-ensemble's K and the recorded window (default: the suite's)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     args = parser.parse_args()
@@ -55,13 +57,17 @@ def main() -> int:
         train=dataclasses.replace(suite.train, epochs=args.epochs),
         estimate=dataclasses.replace(suite.estimate, every=args.epochs, checkpoints=()),
     )
+    if args.window:
+        suite = dataclasses.replace(suite, record=dataclasses.replace(suite.record, window=args.window))
     space = make_space(suite)
     d = suite.data
     splits = load_splits(d.dataset, resolve_data_dir(args.data_dir), d.train_size, d.val_size, d.test_size,
                          d.split_seed)
     if d.resize:
         splits = downsample(splits, d.resize)
-    settings = suite.estimator_settings.get("fh-ensemble", {})
+    settings = dict(suite.estimator_settings.get("fh-ensemble", {}))
+    if args.window:
+        settings["window"] = args.window
     estimator = FeatureHistoryEnsemble(**settings)
 
     results = []
@@ -103,7 +109,7 @@ def main() -> int:
               f"{r['fh_ensemble_epochs']:.4f} of a {epoch_time:.2f} s training epoch", flush=True)
 
     summary = {
-        "suite": suite.name, "epochs": args.epochs, "rounds": args.rounds, "device": str(device),
+        "suite": suite.name, "epochs": args.epochs, "window": estimator.window, "rounds": args.rounds, "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
         "threads": args.threads, "torch": torch.__version__, "dataset_source": splits.source,
         "recording_ratio_median": statistics.median(r["recording_ratio"] for r in results),
