@@ -18,7 +18,7 @@ import numpy as np
 from fhbench.estimators import create_estimator
 from fhbench.pipeline import load_traces, make_space, open_store
 from fhbench.search.replay import replay
-from fhbench.search.run import _cached_table, build_pool, make_algorithm, search_budgets
+from fhbench.search.run import cached_estimate_table, build_pool, make_algorithm, search_budgets
 from fhbench.suite import load_suite
 
 
@@ -32,10 +32,10 @@ def main() -> int:
     suite = load_suite(args.suite)
     store = open_store(suite, args.traces)
     traces = [t for t in load_traces(suite, store) if t.status == "complete"]
-    pool = build_pool(traces, make_space(suite))
+    pool = build_pool([t.config for t in traces], make_space(suite))
     name = suite.search.estimators[0]
     settings = suite.estimator_settings.get(name, {})
-    table = _cached_table(store.root, name, create_estimator(name, settings), settings, traces, search_budgets(suite))
+    table = cached_estimate_table(store.root, name, create_estimator(name, settings), settings, traces, search_budgets(suite))
     epoch_times = np.stack([t.curve("epoch_time") for t in traces])
     budget = float(np.mean(epoch_times.sum(axis=1))) * math.ceil(suite.search.random_configs / suite.search.workers)
     start = time.perf_counter()

@@ -28,11 +28,20 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--download", action="store_true", help="let torchvision download CIFAR")
         if scores:
             p.add_argument("--leaderboard", default="leaderboard", help="output root (default: ./leaderboard)")
+        return p
 
     suite_command("run", "record a suite's traces (resuming), then score and publish its leaderboard", True, True)
     suite_command("record", "train the suite's architectures and record their traces (resuming)", True, False)
     suite_command("score", "run the estimators on recorded traces and publish the leaderboard", False, True)
-    suite_command("search", "replay a search suite's searches on its recorded pool and publish them", False, True)
+    p = suite_command("search", "replay a search suite's searches on its recorded pool and publish them "
+                               "(or, with --live, run one search for real)", False, True)
+    p.add_argument("--live", action="store_true", help="train the search's configurations for real")
+    p.add_argument("--algorithm", default="hyperband", help="with --live: random, hyperband or bohb")
+    p.add_argument("--estimator", default="fh-ensemble", help="with --live: the estimator that ranks")
+    p.add_argument("--seed", type=int, default=0, help="with --live: the search's seed")
+    p.add_argument("--iterations", type=int, default=1, help="with --live: HyperBand iterations to run")
+    p.add_argument("--data-dir", default=None, help="with --live: dataset folder (default: $FHBENCH_DATA)")
+    p.add_argument("--device", default="auto", help="with --live: auto, cpu, cuda or cuda:N")
     sub.add_parser("estimators", help="list the installed estimators")
     p = sub.add_parser("compare", help="compare two leaderboards; exit 1 where a row got worse beyond tolerance")
     p.add_argument("old", help="the reference leaderboard directory (or its results.json)")
@@ -116,6 +125,46 @@ def _search(args, suite, store, console) -> None:
     console.print(f"leaderboard written to {out}")
 
 
+def _live(args, suite, console) -> None:
+    import json
+    from pathlib import Path
+
+    from fhbench.data import downsample, load_splits, resolve_data_dir
+    from fhbench.estimators import create_estimator
+    from fhbench.pipeline import make_space
+    from fhbench.record import plan_trials
+    from fhbench.search.live import LiveBackend, live_search
+    from fhbench.search.run import build_pool, make_algorithm
+
+    if suite.search is None:
+        raise FhbenchError(f"{suite.path}: key 'search': expected a [search] table for `fhbench search --live`")
+    space = make_space(suite)
+    trials = plan_trials(suite, space)
+    pool = build_pool([t.config for t in trials], space)
+    algorithm = make_algorithm(args.algorithm, pool, suite, args.seed, max_iterations=args.iterations)
+    estimator = create_estimator(args.estimator, suite.estimator_settings.get(args.estimator))
+    d = suite.data
+    splits = load_splits(d.dataset, resolve_data_dir(args.data_dir), d.train_size, d.val_size, d.test_size,
+                         d.split_seed)
+    if d.resize:
+        splits = downsample(splits, d.resize)
+    backend = LiveBackend(suite, space, splits, trials, _device(args.device))
+    with console.status(f"live {args.algorithm} with {args.estimator}"):
+        run = live_search(algorithm, backend, estimator, estimator_name=args.estimator, seed=args.seed)
+    if run.incumbent is None:
+        raise FhbenchError("the live search finished no job")
+    cell = trials[run.incumbent].config
+    out = Path(args.leaderboard) / suite.name / "live" / f"{args.algorithm}-{args.estimator}-seed{args.seed}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"algorithm": args.algorithm, "estimator": args.estimator, "seed": args.seed,
+                               "incumbent": cell, "seconds": run.simulated_time_s,
+                               "epochs_trained": backend.epochs_trained, "pool": [t.config for t in trials],
+                               "jobs": run.jobs}, indent=1) + "\n")
+    console.print(f"{len(run.jobs)} jobs, {backend.epochs_trained} epochs trained in {run.simulated_time_s:.1f} s")
+    console.print(f"best architecture: {cell}", soft_wrap=True, markup=False)
+    console.print(f"jobs written to {out}")
+
+
 def _estimators(console) -> None:
     from rich.table import Table
 
@@ -173,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         if args.command in ("run", "record"):
             _record(args, suite, store, console)
-        if args.command == "search" or (args.command == "run" and suite.search is not None):
+        if args.command == "search" and args.live:
+            _live(args, suite, console)
+        elif args.command == "search" or (args.command == "run" and suite.search is not None):
             _search(args, suite, store, console)
         elif args.command in ("run", "score"):
             _score(args, suite, store, console)

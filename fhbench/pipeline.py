@@ -117,7 +117,13 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
     failed_trials = [{"trial_id": t.trial_id, "config": t.config, "status": t.status,
                       "epochs_completed": t.epochs_completed} for t in traces if t.status != "complete"]
     records = run_estimators(estimators, complete, suite.checkpoints, on_step)
-    truths = {t.trial_id: true_accuracy(t, suite.estimate.truth) for t in complete}
+    if suite.estimate.truth == "nb201-table":
+        from fhbench.search.truth import nb201_table
+
+        table = nb201_table()
+        truths = {t.trial_id: table.accuracy(t.config) for t in complete}
+    else:
+        truths = {t.trial_id: true_accuracy(t, suite.estimate.truth) for t in complete}
     epoch_times = {t.trial_id: float(np.mean(t.curve("epoch_time"))) for t in complete}
     rows = score(records, truths, epoch_times, suite.train.epochs)
     traces_hash = hashlib.sha256("".join(f"{t.trial_id}:{t.digest};" for t in traces).encode()).hexdigest()

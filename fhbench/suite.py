@@ -90,7 +90,7 @@ class SearchSettings:
     truth_table: str = ""  # or a CSV of cell,accuracy whose rows are the truth
 
 
-TRUTHS = ("final_test_acc", "final_val_acc")
+TRUTHS = ("final_test_acc", "final_val_acc", "nb201-table")
 ALGORITHMS = ("random", "hyperband", "bohb")
 SCHEDULES = ("linear", "constant")
 PRECISIONS = ("float16", "float32")

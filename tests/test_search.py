@@ -85,7 +85,7 @@ def test_replay_and_live_make_the_same_decisions(recorded):
     _, suite, store = recorded
     traces = load_traces(suite, store)
     space = make_space(suite)
-    pool = build_pool(traces, space)
+    pool = build_pool([t.config for t in traces], space)
     epoch_times = torch.tensor([list(t.curve("epoch_time")) for t in traces]).numpy()
     d = suite.data
     splits = load_splits(d.dataset, None, d.train_size, d.val_size, d.test_size, d.split_seed)
@@ -148,3 +148,29 @@ def test_clear_errors(recorded, tmp_path):
     table.write_text(f"cell,accuracy\n{cell},0.9\n")
     lacking = write(tmp_path, "tinysearch", extra=f'truth = "table"\ntruth_table = "{table}"')
     _fails(tmp, lacking, "lacks the sampled cell")
+
+
+def test_live_search_from_the_command_line(recorded):
+    tmp, suite, _ = recorded
+    result = run_cli("search", suite.path, "--live", "--algorithm", "random", "--estimator", "original",
+                     "--seed", "2", "--threads", "1", "--leaderboard", str(tmp / "live-lb"), cwd=tmp)
+    assert result.returncode == 0, result.stderr
+    out = json.loads((tmp / "live-lb" / "tinysearch" / "live" / "random-original-seed2.json").read_text())
+    assert len(out["jobs"]) == 4 and all(job["budget"] == 8 for job in out["jobs"])
+    best = max(out["jobs"], key=lambda job: (job["score"], -job["config"]))
+    assert out["incumbent"] == out["pool"][best["config"]] and out["incumbent"] in result.stdout
+
+
+def test_nas_bench_201_truth_tables():
+    from fhbench.errors import FhbenchError
+    from fhbench.search.truth import nb201_api, nb201_table
+
+    table = nb201_table()
+    assert len(table.accuracies) == 15625 and "cifar10-valid" in table.source
+    cell, optimum = table.optimum()
+    # NAS-Bench-201's best cifar10-valid validation accuracy after 200 epochs is 91.61% (its paper).
+    assert cell == "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+    assert optimum == pytest.approx(0.9161, abs=5e-4)
+    assert table.accuracy("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|") < 0.11
+    with pytest.raises(FhbenchError, match="nas-bench-201|no NAS-Bench-201 benchmark file"):
+        nb201_api("/nonexistent/NAS-Bench-201-v1_1-096897.pth")

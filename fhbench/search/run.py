@@ -24,8 +24,8 @@ from fhbench.spaces.nb201 import OPS
 from fhbench.suite import Suite
 
 
-def build_pool(traces, space) -> ConfigPool:
-    codes = np.array([[OPS.index(op) for op in space.parse(t.config).ops] for t in traces], dtype=np.int64)
+def build_pool(cells: list[str], space) -> ConfigPool:
+    codes = np.array([[OPS.index(op) for op in space.parse(cell).ops] for cell in cells], dtype=np.int64)
     return ConfigPool(codes, (len(OPS),) * codes.shape[1])
 
 
@@ -50,7 +50,7 @@ def search_budgets(suite: Suite) -> tuple[int, ...]:
     return tuple(sorted({budget for bracket in plan for _, budget in bracket} | {suite.train.epochs}))
 
 
-def _cached_table(store_root: Path, name: str, estimator, settings: dict, traces, budgets) -> EstimateTable:
+def cached_estimate_table(store_root: Path, name: str, estimator, settings: dict, traces, budgets) -> EstimateTable:
     """Estimate tables are measurements of the traces (like their epoch times): kept beside them, so a
     search suite scored again replays the same table and gives the same result."""
     key = json.dumps({"estimator": name, "version": str(estimator.version), "settings": settings,
@@ -117,8 +117,8 @@ def search_suite(suite: Suite, traces, space, *, store_root: Path,
                  on_step: Callable[[str], None] | None = None):
     """Returns (rows, runs, tables, truth, time budget, meta-fragment) for publishing."""
     traces = [t for t in traces if t.status == "complete"]
-    pool = build_pool(traces, space)
     cells = [t.config for t in traces]
+    pool = build_pool(cells, space)
     truth = load_truth(suite.search.truth, suite.search.truth_table, traces)
     for cell in cells:
         truth.accuracy(cell)  # every pool cell must have a true accuracy, before any work
@@ -132,7 +132,7 @@ def search_suite(suite: Suite, traces, space, *, store_root: Path,
     for name in suite.search.estimators:
         settings = suite.estimator_settings.get(name, {})
         estimator = create_estimator(name, settings, registry=registry)
-        tables[name] = _cached_table(store_root, name, estimator, settings, traces, budgets)
+        tables[name] = cached_estimate_table(store_root, name, estimator, settings, traces, budgets)
         if on_step:
             on_step(f"estimates: {name}")
     time_budget = suite.search.time_budget_s or default_time_budget(suite, pool, tables, epoch_times)
