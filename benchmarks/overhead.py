@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fhbench.data import downsample, load_splits, resolve_data_dir
+from fhbench.data import resolve_data_dir
 from fhbench.estimators.fh_ensemble import FeatureHistoryEnsemble
-from fhbench.pipeline import make_space
+from fhbench.pipeline import load_suite_splits, make_space
 from fhbench.record import plan_trials, record_trial, train_trial
 from fhbench.suite import load_suite
 from fhbench.traces import TraceStore
@@ -60,11 +60,7 @@ def main() -> int:
     if args.window:
         suite = dataclasses.replace(suite, record=dataclasses.replace(suite.record, window=args.window))
     space = make_space(suite)
-    d = suite.data
-    splits = load_splits(d.dataset, resolve_data_dir(args.data_dir), d.train_size, d.val_size, d.test_size,
-                         d.split_seed)
-    if d.resize:
-        splits = downsample(splits, d.resize)
+    splits = load_suite_splits(suite, resolve_data_dir(args.data_dir))
     settings = dict(suite.estimator_settings.get("fh-ensemble", {}))
     if args.window:
         settings["window"] = args.window

@@ -129,9 +129,9 @@ def _live(args, suite, console) -> None:
     import json
     from pathlib import Path
 
-    from fhbench.data import downsample, load_splits, resolve_data_dir
+    from fhbench.data import resolve_data_dir
     from fhbench.estimators import create_estimator
-    from fhbench.pipeline import make_space
+    from fhbench.pipeline import load_suite_splits, make_space
     from fhbench.record import plan_trials
     from fhbench.search.live import LiveBackend, live_search
     from fhbench.search.run import build_pool, make_algorithm
@@ -143,11 +143,7 @@ def _live(args, suite, console) -> None:
     pool = build_pool([t.config for t in trials], space)
     algorithm = make_algorithm(args.algorithm, pool, suite, args.seed, max_iterations=args.iterations)
     estimator = create_estimator(args.estimator, suite.estimator_settings.get(args.estimator))
-    d = suite.data
-    splits = load_splits(d.dataset, resolve_data_dir(args.data_dir), d.train_size, d.val_size, d.test_size,
-                         d.split_seed)
-    if d.resize:
-        splits = downsample(splits, d.resize)
+    splits = load_suite_splits(suite, resolve_data_dir(args.data_dir))
     backend = LiveBackend(suite, space, splits, trials, _device(args.device))
     with console.status(f"live {args.algorithm} with {args.estimator}"):
         run = live_search(algorithm, backend, estimator, estimator_name=args.estimator, seed=args.seed)

@@ -1,10 +1,10 @@
 """A suite from end to end: record the planned trials that are not yet in the store, then estimate,
-score and publish. The command line calls these two functions; tests call them directly."""
+score and publish (or, for a search suite, replay its searches and publish). The command line calls
+these functions; tests call them directly."""
 
 from __future__ import annotations
 
 import datetime
-import hashlib
 import platform
 import subprocess
 from collections.abc import Callable
@@ -24,7 +24,7 @@ from fhbench.record import Trial, plan_trials, record_trial
 from fhbench.score import score, true_accuracy
 from fhbench.spaces.nb201 import Nb201Space
 from fhbench.suite import Suite
-from fhbench.traces import TraceStore, TrialTrace
+from fhbench.traces import TraceStore, TrialTrace, traces_hash
 
 
 def make_space(suite: Suite):
@@ -36,6 +36,12 @@ def make_space(suite: Suite):
 def open_store(suite: Suite, traces_root: str | Path) -> TraceStore:
     """Traces live under their recording settings' hash: estimator changes reuse them, others don't."""
     return TraceStore(Path(traces_root) / suite.name / suite.record_hash)
+
+
+def load_suite_splits(suite: Suite, data_dir: Path | None, download: bool = False):
+    d = suite.data
+    splits = load_splits(d.dataset, data_dir, d.train_size, d.val_size, d.test_size, d.split_seed, download)
+    return downsample(splits, d.resize) if d.resize else splits
 
 
 def _check_planned(trace: TrialTrace, trial: Trial) -> None:
@@ -66,10 +72,7 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
             todo.append(trial)
     if not todo:
         return []
-    d = suite.data
-    splits = load_splits(d.dataset, data_dir, d.train_size, d.val_size, d.test_size, d.split_seed, download)
-    if d.resize:
-        splits = downsample(splits, d.resize)
+    splits = load_suite_splits(suite, data_dir, download)
     overall = progress.add_task("trials", total=len(todo)) if progress else None
     for trial in todo:
         task = progress.add_task(f"  {trial.trial_id} {trial.config}", total=suite.train.epochs) if progress else None
@@ -105,6 +108,13 @@ def _git_commit() -> str | None:
         return None
 
 
+def _environment(traces) -> dict:
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+            "platform": platform.platform(), "record_devices": sorted({t.manifest["device"] for t in traces}),
+            "record_torch": sorted({t.manifest["torch"] for t in traces}),
+            "score_device": "cpu", "score_threads": torch.get_num_threads()}
+
+
 def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *,
                 on_step: Callable[[str, int, int], None] | None = None):
     """Estimates, scores and publishes; returns (leaderboard directory, rows)."""
@@ -126,7 +136,6 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
         truths = {t.trial_id: true_accuracy(t, suite.estimate.truth) for t in complete}
     epoch_times = {t.trial_id: float(np.mean(t.curve("epoch_time"))) for t in complete}
     rows = score(records, truths, epoch_times, suite.train.epochs)
-    traces_hash = hashlib.sha256("".join(f"{t.trial_id}:{t.digest};" for t in traces).encode()).hexdigest()
     sources = sorted({t.manifest["dataset_source"] for t in traces})
     meta = {
         "fhbench_version": fhbench.__version__,
@@ -143,15 +152,11 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
         "seeds": {"sample_seed": suite.space.sample_seed, "train_seed": suite.train.seed,
                   "split_seed": suite.data.split_seed,
                   "trials": {t.trial_id: t.manifest["seed"] for t in traces}},
-        "environment": {"python": platform.python_version(), "torch": torch.__version__,
-                        "numpy": np.__version__, "platform": platform.platform(),
-                        "record_devices": sorted({t.manifest["device"] for t in traces}),
-                        "record_torch": sorted({t.manifest["torch"] for t in traces}),
-                        "score_device": "cpu", "score_threads": torch.get_num_threads()},
+        "environment": _environment(traces),
         "dataset_source": ", ".join(sources),
         "truth": suite.estimate.truth,
         "repeats": suite.estimate.repeats,
-        "traces_hash": traces_hash,
+        "traces_hash": traces_hash(traces),
         "trials_scored": len(complete),
         "failed_trials": failed_trials,
         "truths": truths,
@@ -181,7 +186,5 @@ def search_and_publish(suite: Suite, store: TraceStore, leaderboard_root: str | 
         suite, traces, make_space(suite), store_root=store.root, on_step=on_step)
     meta = search_meta(suite, runs, tables, truth, time_budget, cells, traces)
     meta["git_commit"] = _git_commit()
-    meta["environment"] = {"python": platform.python_version(), "torch": torch.__version__,
-                           "numpy": np.__version__, "platform": platform.platform(),
-                           "record_devices": sorted({t.manifest["device"] for t in traces})}
+    meta["environment"] = _environment(traces)
     return publish_search(leaderboard_root, rows, meta), rows

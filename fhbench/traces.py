@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -252,10 +251,9 @@ class TraceView:
         return self._trace.classifier(epoch)
 
 
-@dataclass(frozen=True)
-class StoreScan:
-    finished: list[str]
-    corrupt: list[tuple[str, str]]  # (trial id, reason)
+def traces_hash(traces) -> str:
+    """One hash over the content of the trials a leaderboard was computed from (wall times excluded)."""
+    return hashlib.sha256("".join(f"{t.trial_id}:{t.digest};" for t in traces).encode()).hexdigest()
 
 
 class TraceStore:

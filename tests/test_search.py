@@ -9,9 +9,8 @@ import pytest
 import torch
 
 from conftest import run_cli
-from fhbench.data import load_splits
 from fhbench.estimators import create_estimator
-from fhbench.pipeline import load_traces, make_space, open_store, record_suite, search_and_publish
+from fhbench.pipeline import load_suite_splits, load_traces, make_space, open_store, record_suite, search_and_publish
 from fhbench.record import plan_trials
 from fhbench.search.live import LiveBackend, live_search
 from fhbench.search.replay import estimate_table, replay
@@ -87,8 +86,7 @@ def test_replay_and_live_make_the_same_decisions(recorded):
     space = make_space(suite)
     pool = build_pool([t.config for t in traces], space)
     epoch_times = torch.tensor([list(t.curve("epoch_time")) for t in traces]).numpy()
-    d = suite.data
-    splits = load_splits(d.dataset, None, d.train_size, d.val_size, d.test_size, d.split_seed)
+    splits = load_suite_splits(suite, None)
     for estimator_name in ("original", "fh-ensemble"):
         table = estimate_table(estimator_name, create_estimator(estimator_name, suite.estimator_settings.get(
             estimator_name)), traces, search_budgets(suite))

@@ -22,6 +22,7 @@ from fhbench.search.replay import EstimateTable, SearchRun, estimate_table, repl
 from fhbench.search.truth import TruthTable, load_truth
 from fhbench.spaces.nb201 import OPS
 from fhbench.suite import Suite
+from fhbench.traces import traces_hash
 
 
 def build_pool(cells: list[str], space) -> ConfigPool:
@@ -164,7 +165,7 @@ def search_meta(suite: Suite, runs, tables, truth: TruthTable, time_budget: floa
         "time_budget_s": time_budget,
         "pool": cells,
         "pool_truth": [truth.accuracy(cell) for cell in cells],
-        "traces_hash": hashlib.sha256("".join(f"{t.trial_id}:{t.digest};" for t in traces).encode()).hexdigest(),
+        "traces_hash": traces_hash(traces),
         "dataset_source": ", ".join(sorted({t.manifest["dataset_source"] for t in traces})),
         "estimate_failures": {name: list(table.failures) for name, table in tables.items()},
         "runs": [{"algorithm": r.algorithm, "estimator": r.estimator, "seed": r.seed,
