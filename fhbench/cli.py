@@ -84,8 +84,13 @@ def _score(args, suite, store, console) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from fhbench.estimators import available_estimators
     from fhbench.pipeline import score_suite
 
+    registry = available_estimators()
+    listed = [f"{name} ({registry[name].package} {registry[name].package_version})"
+              for name in suite.estimate.estimators if name in registry]
+    console.print("estimators: " + ", ".join(listed), soft_wrap=True, markup=False)
     steps = suite.estimate.repeats * len(suite.checkpoints) * len(suite.estimate.estimators)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:

@@ -118,9 +118,11 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
             optimizer.step()
             step += 1
             with torch.no_grad():
-                if keep_features:
+                if keep_features and n_keep == n:
+                    train_features[index] = features
+                elif keep_features:
                     wanted = index < n_keep
-                    train_features[index[wanted]] = features.detach()[wanted]
+                    train_features[index[wanted]] = features[wanted]
                 loss_sum += loss.detach() * len(y)
                 correct += (logits.argmax(1) == y).sum()
         if device.type == "cuda":
