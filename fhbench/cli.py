@@ -1,4 +1,4 @@
-"""The `fhbench` command: run, record, score, estimators.
+"""The `fhbench` command: run, record, score, search, compare, estimators.
 
 User errors (a bad suite, an unknown estimator, missing data, a corrupt trace) print one line and
 exit with status 2; no traceback.
@@ -34,14 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     suite_command("record", "train the suite's architectures and record their traces (resuming)", True, False)
     suite_command("score", "run the estimators on recorded traces and publish the leaderboard", False, True)
     p = suite_command("search", "replay a search suite's searches on its recorded pool and publish them "
-                               "(or, with --live, run one search for real)", False, True)
+                               "(or, with --live, run one search for real)", True, True)
     p.add_argument("--live", action="store_true", help="train the search's configurations for real")
     p.add_argument("--algorithm", default="hyperband", help="with --live: random, hyperband or bohb")
     p.add_argument("--estimator", default="fh-ensemble", help="with --live: the estimator that ranks")
     p.add_argument("--seed", type=int, default=0, help="with --live: the search's seed")
     p.add_argument("--iterations", type=int, default=1, help="with --live: HyperBand iterations to run")
-    p.add_argument("--data-dir", default=None, help="with --live: dataset folder (default: $FHBENCH_DATA)")
-    p.add_argument("--device", default="auto", help="with --live: auto, cpu, cuda or cuda:N")
     sub.add_parser("estimators", help="list the installed estimators")
     p = sub.add_parser("compare", help="compare two leaderboards; exit 1 where a row got worse beyond tolerance")
     p.add_argument("old", help="the reference leaderboard directory (or its results.json)")
@@ -148,7 +146,7 @@ def _live(args, suite, console) -> None:
     pool = build_pool([t.config for t in trials], space)
     algorithm = make_algorithm(args.algorithm, pool, suite, args.seed, max_iterations=args.iterations)
     estimator = create_estimator(args.estimator, suite.estimator_settings.get(args.estimator))
-    splits = load_suite_splits(suite, resolve_data_dir(args.data_dir))
+    splits = load_suite_splits(suite, resolve_data_dir(args.data_dir), args.download)
     backend = LiveBackend(suite, space, splits, trials, _device(args.device))
     with console.status(f"live {args.algorithm} with {args.estimator}"):
         run = live_search(algorithm, backend, estimator, estimator_name=args.estimator, seed=args.seed)
@@ -193,7 +191,7 @@ def _compare(args, console) -> int:
     old, new = load_rows(args.old), load_rows(args.new)
     regressions = compare(old, new, tolerances)
     for regression in regressions:
-        console.print(f"worse: {regression.describe()}")
+        console.print(f"worse: {regression.describe()}", soft_wrap=True, markup=False)
     console.print(f"{len(old)} row(s) compared, {len(regressions)} regression(s) beyond tolerance")
     return 1 if regressions else 0
 
