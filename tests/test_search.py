@@ -172,3 +172,19 @@ def test_nas_bench_201_truth_tables():
     assert table.accuracy("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|") < 0.11
     with pytest.raises(FhbenchError, match="nas-bench-201|no NAS-Bench-201 benchmark file"):
         nb201_api("/nonexistent/NAS-Bench-201-v1_1-096897.pth")
+
+
+def test_an_estimation_suite_can_take_the_nas_bench_201_table_as_truth(recorded, tmp_path):
+    from fhbench.pipeline import score_suite
+    from fhbench.search.truth import nb201_table
+
+    tmp, suite, store = recorded
+    path = write(tmp_path)
+    path.write_text(path.read_text().replace('estimators = ["original"]',
+                                             'estimators = ["original"]\ntruth = "nb201-table"'))
+    table_suite = load_suite(path)
+    assert table_suite.record_hash == suite.record_hash  # the same traces
+    out, rows = score_suite(table_suite, store, tmp_path / "lb")
+    truths = json.loads((out / "results.json").read_text())["truths"]
+    table = nb201_table()
+    assert truths == {t.trial_id: pytest.approx(table.accuracy(t.config)) for t in load_traces(suite, store)}
