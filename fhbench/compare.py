@@ -34,7 +34,9 @@ DEFAULT_TOLERANCES = {
         Tolerance("mae_mean", higher_is_better=False, absolute=0.005),          # half a percentage point
         Tolerance("kendall_tau_mean", higher_is_better=True, absolute=0.05),
         Tolerance("regret_mean", higher_is_better=False, absolute=0.005),
-        Tolerance("overhead_epochs_mean", higher_is_better=False, absolute=0.01, relative=1.0),
+        # Overhead is a wall-clock ratio: on tiny suites (quickstart epochs last 0.1 s) it doubles between
+        # runs of the same code, so only a rise of more than 0.05 epochs beyond double counts.
+        Tolerance("overhead_epochs_mean", higher_is_better=False, absolute=0.05, relative=1.0),
     )
 }
 
