@@ -18,7 +18,7 @@ from fhbench.data import downsample, load_splits
 from fhbench.errors import SuiteError, TraceError
 from fhbench.estimate import run_estimators
 from fhbench.estimators import available_estimators, create_estimator
-from fhbench.estimators.registry import check_settings_names
+from fhbench.estimators.registry import check_settings_names, describe_estimators
 from fhbench.leaderboard import publish
 from fhbench.record import Trial, plan_trials, record_trial
 from fhbench.score import score, true_accuracy
@@ -144,11 +144,7 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
         "suite": {"name": suite.name, "version": suite.version, "description": suite.description,
                   "hash": suite.hash, "record_hash": suite.record_hash},
         "suite_settings": suite.to_dict(),
-        "estimators": {
-            name: {"version": str(est.version), "package": registry[name].package,
-                   "package_version": registry[name].package_version, "target": registry[name].target,
-                   "settings": suite.estimator_settings.get(name, {})}
-            for name, est in estimators.items()},
+        "estimators": describe_estimators(estimators, registry, suite.estimator_settings),
         "seeds": {"sample_seed": suite.space.sample_seed, "train_seed": suite.train.seed,
                   "split_seed": suite.data.split_seed,
                   "trials": {t.trial_id: t.manifest["seed"] for t in traces}},
@@ -182,9 +178,8 @@ def search_and_publish(suite: Suite, store: TraceStore, leaderboard_root: str | 
         raise SuiteError(f"{suite.path}: key 'estimate.checkpoints': expected every search budget "
                          f"{list(search_budgets(suite))} (missing {missing}): estimates need features there")
     traces = [t for t in load_traces(suite, store) if t.status == "complete"]
-    rows, runs, tables, truth, time_budget, cells = search_suite(
-        suite, traces, make_space(suite), store_root=store.root, on_step=on_step)
-    meta = search_meta(suite, runs, tables, truth, time_budget, cells, traces)
+    outcome = search_suite(suite, traces, make_space(suite), store_root=store.root, on_step=on_step)
+    meta = search_meta(suite, outcome, traces)
     meta["git_commit"] = _git_commit()
     meta["environment"] = _environment(traces)
-    return publish_search(leaderboard_root, rows, meta), rows
+    return publish_search(leaderboard_root, outcome.rows, meta), outcome.rows

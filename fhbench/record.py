@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from fhbench.data import Splits, augment, normalize
 from fhbench.suite import Suite
-from fhbench.traces import TraceStore
+from fhbench.traces import CURVES, TIMINGS, TraceStore
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
     steps_per_epoch = math.ceil(n / batch_size)
     total_steps = budget * steps_per_epoch
     kept = suite.kept_epochs()
-    n_keep = min(suite.record.train_subset or n, n)
+    n_keep = suite.record.kept_train_images(n)
     checkpoints = set(suite.checkpoints) | {budget}
     feature_dtype = getattr(torch, suite.record.precision)
     padding = max(1, train_x.shape[-1] // 8)  # 4 for 32x32 images, scaled for downsampled ones
@@ -150,17 +150,18 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
             record["train_features"] = train_features.to(feature_dtype).cpu().numpy()
             record["val_features"] = val_features.to(feature_dtype).cpu().numpy()
         record["eval_time"] = time.perf_counter() - start
+        record["diverged"] = not (math.isfinite(record["train_loss"]) and math.isfinite(val_loss))
         if on_epoch:
             on_epoch(epoch)
         yield record
-        if not (math.isfinite(record["train_loss"]) and math.isfinite(val_loss)):
-            return  # diverged: the caller sees the non-finite loss and records a failed trial
+        if record["diverged"]:
+            return  # the caller records a failed trial
 
 
 def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: TraceStore,
                  device: torch.device, on_epoch: Callable[[int], None] | None = None) -> str:
     """Trains and writes one trial; returns its status ("complete" or "diverged")."""
-    n_keep = min(suite.record.train_subset or len(splits.train.labels), len(splits.train.labels))
+    n_keep = suite.record.kept_train_images(len(splits.train.labels))
     writer = store.writer(trial.trial_id, {
         "config": trial.config,
         "config_vector": space.encode(space.parse(trial.config)).tolist(),
@@ -176,8 +177,7 @@ def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: Trace
         "device": str(device),
         "torch": torch.__version__,
     })
-    curves = {name: [] for name in ("train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "lr",
-                                    "epoch_time", "eval_time")}
+    curves = {name: [] for name in CURVES + TIMINGS}
     weights, biases = [], []
     status = "complete"
     for record in train_trial(trial, suite, space, splits, device, on_epoch=on_epoch):
@@ -187,7 +187,7 @@ def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: Trace
         biases.append(record["classifier_b"])
         if "train_features" in record:
             writer.write_features(record["epoch"], record["train_features"], record["val_features"])
-        if not (math.isfinite(record["train_loss"]) and math.isfinite(record["val_loss"])):
+        if record["diverged"]:
             status = "diverged"
     writer.finish(
         status=status,

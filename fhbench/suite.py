@@ -58,6 +58,10 @@ class RecordSettings:
     train_subset: int | None = None  # keep training features of this many images only (None: all)
     precision: str = "float16"
 
+    def kept_train_images(self, available: int) -> int:
+        """How many training images (the first ones of the train split) keep their features."""
+        return min(self.train_subset or available, available)
+
 
 @dataclass(frozen=True)
 class EstimateSettings:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fhbench.traces import TraceStore, TrialTrace
+from fhbench.traces import CURVES, TIMINGS, TraceStore, TrialTrace
 
 
 def synthetic_population(root: str | Path, n_trials: int = 6, budget: int = 8, n_train: int = 300,
@@ -36,8 +36,7 @@ def synthetic_population(root: str | Path, n_trials: int = 6, budget: int = 8, n
             "config": f"synthetic-{index}", "config_vector": [quality, 1.0], "repeat": 0, "index": index,
             "seed": index, "budget": budget, "num_classes": classes, "feature_dim": dim, "space": "synthetic",
             "dataset_source": "synthetic", "suite": "check", "device": "cpu", "torch": "n/a"})
-        curves = {name: [] for name in ("train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "lr",
-                                        "epoch_time", "eval_time")}
+        curves = {name: [] for name in CURVES + TIMINGS}
         weights, biases = [], []
         for epoch in range(1, budget + 1):
             signal = quality * epoch / budget

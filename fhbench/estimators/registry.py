@@ -49,6 +49,15 @@ def check_settings_names(settings: dict[str, Any], registry: dict[str, Estimator
                                         f"(installed: {', '.join(registry) or 'none'})")
 
 
+def describe_estimators(estimators: dict, registry: dict[str, EstimatorInfo],
+                        settings: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """What a results file records of each estimator it ran: versions, origin and settings."""
+    return {name: {"version": str(estimator.version), "package": registry[name].package,
+                   "package_version": registry[name].package_version, "target": registry[name].target,
+                   "settings": settings.get(name, {})}
+            for name, estimator in estimators.items()}
+
+
 def create_estimator(name: str, settings: dict[str, Any] | None = None, *,
                      registry: dict[str, EstimatorInfo] | None = None):
     registry = available_estimators() if registry is None else registry

@@ -20,7 +20,7 @@ import torch
 from fhbench.record import Trial, train_trial
 from fhbench.search.algorithms import SearchAlgorithm
 from fhbench.search.replay import SearchRun
-from fhbench.traces import TraceView
+from fhbench.traces import CURVES, TIMINGS, TraceView
 
 
 @dataclass
@@ -47,7 +47,7 @@ class LiveTrace:
             record = next(self.epochs, None)
             if record is None:
                 raise RuntimeError(f"live trial {self.trial_id} diverged at epoch {self.epochs_completed}")
-            for name in ("train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "lr", "epoch_time", "eval_time"):
+            for name in CURVES + TIMINGS:
                 self.curves.setdefault(name, []).append(record[name])
             self.classifiers.append((record["classifier_w"], record["classifier_b"]))
             if "train_features" in record:
@@ -77,7 +77,7 @@ class LiveBackend:
 
     def __init__(self, suite, space, splits, trials: list[Trial], device: torch.device):
         self.suite, self.space, self.splits, self.trials, self.device = suite, space, splits, trials, device
-        n_keep = min(suite.record.train_subset or len(splits.train.labels), len(splits.train.labels))
+        n_keep = suite.record.kept_train_images(len(splits.train.labels))
         self.labels_train = splits.train.labels[:n_keep].numpy()
         self.labels_val = splits.val.labels.numpy()
         self.runs: list[LiveTrace] = []

@@ -15,12 +15,12 @@ the same search, and a hundred replays cost seconds.
 from __future__ import annotations
 
 import heapq
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from fhbench.estimate import run_estimators
 from fhbench.search.algorithms import SearchAlgorithm
 
 
@@ -49,35 +49,22 @@ class EstimateTable:
 
 
 def estimate_table(name: str, estimator, traces: Sequence, budgets: Sequence[int]) -> EstimateTable:
-    """Runs `estimator` on every pool trace cut at every budget, timing it as the harness does.
+    """Runs `estimator` on every pool trace cut at every budget through the harness
+    (`fhbench.estimate`), which times it and turns its failures into records.
 
     `fit` sees the whole pool cut at the same budget: a simplification for population-level
     estimators (LCNet), which in a real search would see only the curves observed so far.
     """
+    row = {trace.trial_id: i for i, trace in enumerate(traces)}
     values = np.zeros((len(traces), len(budgets)))
     overhead = np.zeros_like(values)
     failures = []
-    for column, budget in enumerate(budgets):
-        views = [t.view(budget) for t in traces]
-        start = time.perf_counter()
-        fit_error = None
-        try:
-            estimator.fit(views)
-        except Exception as err:  # a failing estimator is a result, not a crash
-            fit_error = f"fit at budget {budget}: {type(err).__name__}: {err}"
-            failures.append(fit_error)
-        fit_share = (time.perf_counter() - start) / len(views)
-        for row, view in enumerate(views):
-            start = time.perf_counter()
-            if fit_error is None:
-                try:
-                    value = float(estimator.estimate(view))
-                    if not 0.0 <= value <= 1.0:
-                        raise ValueError(f"estimate {value!r} is not an accuracy in [0, 1]")
-                    values[row, column] = value
-                except Exception as err:  # see above
-                    failures.append(f"{view.trial_id} at budget {budget}: {type(err).__name__}: {err}")
-            overhead[row, column] = fit_share + time.perf_counter() - start
+    for record in run_estimators({name: estimator}, traces, budgets):
+        cell = row[record.trial_id], budgets.index(record.checkpoint)
+        values[cell] = record.estimate if record.estimate is not None else 0.0
+        overhead[cell] = record.overhead_s
+        if record.error:
+            failures.append(f"{record.trial_id} at budget {record.checkpoint}: {record.error}")
     return EstimateTable(name, tuple(budgets), values, overhead, tuple(failures))
 
 

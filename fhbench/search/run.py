@@ -16,7 +16,7 @@ import numpy as np
 import fhbench
 from fhbench.errors import FhbenchError
 from fhbench.estimators import available_estimators, create_estimator
-from fhbench.estimators.registry import check_settings_names
+from fhbench.estimators.registry import check_settings_names, describe_estimators
 from fhbench.search.algorithms import BOHB, ConfigPool, HyperBand, RandomSearch
 from fhbench.search.replay import EstimateTable, SearchRun, estimate_table, replay
 from fhbench.search.truth import TruthTable, load_truth
@@ -114,10 +114,20 @@ def summarise(runs: list[SearchRun], truth: TruthTable, cells: list[str]) -> lis
     return rows
 
 
+@dataclass(frozen=True)
+class SearchOutcome:
+    rows: list[SearchRow]
+    runs: list[SearchRun]
+    tables: dict[str, EstimateTable]
+    truth: TruthTable
+    time_budget_s: float
+    cells: list[str]  # the pool: config i of every run is cells[i]
+    estimators: dict[str, dict]  # what results.json records of each estimator
+
+
 def search_suite(suite: Suite, traces, space, *, store_root: Path,
-                 on_step: Callable[[str], None] | None = None):
-    """Returns (rows, runs, tables, truth, time budget, meta-fragment) for publishing."""
-    traces = [t for t in traces if t.status == "complete"]
+                 on_step: Callable[[str], None] | None = None) -> SearchOutcome:
+    """Every algorithm with every estimator over every seed, on the pool of finished `traces`."""
     cells = [t.config for t in traces]
     pool = build_pool(cells, space)
     truth = load_truth(suite.search.truth, suite.search.truth_table, traces)
@@ -129,11 +139,11 @@ def search_suite(suite: Suite, traces, space, *, store_root: Path,
     budgets = search_budgets(suite)
     registry = available_estimators()
     check_settings_names(suite.estimator_settings, registry)
-    tables = {}
+    estimators, tables = {}, {}
     for name in suite.search.estimators:
         settings = suite.estimator_settings.get(name, {})
-        estimator = create_estimator(name, settings, registry=registry)
-        tables[name] = cached_estimate_table(store_root, name, estimator, settings, traces, budgets)
+        estimators[name] = create_estimator(name, settings, registry=registry)
+        tables[name] = cached_estimate_table(store_root, name, estimators[name], settings, traces, budgets)
         if on_step:
             on_step(f"estimates: {name}")
     time_budget = suite.search.time_budget_s or default_time_budget(suite, pool, tables, epoch_times)
@@ -146,11 +156,12 @@ def search_suite(suite: Suite, traces, space, *, store_root: Path,
                                    estimator=name, seed=seed))
             if on_step:
                 on_step(f"{algorithm} with {name}")
-    return summarise(runs, truth, cells), runs, tables, truth, time_budget, cells
+    return SearchOutcome(summarise(runs, truth, cells), runs, tables, truth, time_budget, cells,
+                         describe_estimators(estimators, registry, suite.estimator_settings))
 
 
-def search_meta(suite: Suite, runs, tables, truth: TruthTable, time_budget: float, cells, traces) -> dict:
-    registry = available_estimators()
+def search_meta(suite: Suite, outcome: SearchOutcome, traces) -> dict:
+    truth, cells = outcome.truth, outcome.cells
     optimum_cell, optimum = truth.optimum()
     return {
         "fhbench_version": fhbench.__version__,
@@ -158,19 +169,17 @@ def search_meta(suite: Suite, runs, tables, truth: TruthTable, time_budget: floa
         "suite": {"name": suite.name, "version": suite.version, "description": suite.description,
                   "hash": suite.hash, "record_hash": suite.record_hash},
         "suite_settings": suite.to_dict(),
-        "estimators": {name: {"version": str(registry[name].load().version), "package": registry[name].package,
-                              "package_version": registry[name].package_version,
-                              "settings": suite.estimator_settings.get(name, {})} for name in tables},
+        "estimators": outcome.estimators,
         "truth": {"source": truth.source, "optimum_cell": optimum_cell, "optimum": optimum},
-        "time_budget_s": time_budget,
+        "time_budget_s": outcome.time_budget_s,
         "pool": cells,
         "pool_truth": [truth.accuracy(cell) for cell in cells],
         "traces_hash": traces_hash(traces),
         "dataset_source": ", ".join(sorted({t.manifest["dataset_source"] for t in traces})),
-        "estimate_failures": {name: list(table.failures) for name, table in tables.items()},
+        "estimate_failures": {name: list(table.failures) for name, table in outcome.tables.items()},
         "runs": [{"algorithm": r.algorithm, "estimator": r.estimator, "seed": r.seed,
                   "incumbent": cells[r.incumbent] if r.incumbent is not None else None,
                   "true_acc": truth.accuracy(cells[r.incumbent]) if r.incumbent is not None else None,
                   "simulated_time_s": r.simulated_time_s, "configs_evaluated": r.configs_evaluated,
-                  "jobs": len(r.jobs), "trajectory": r.trajectory} for r in runs],
+                  "jobs": len(r.jobs), "trajectory": r.trajectory} for r in outcome.runs],
     }
