@@ -1,9 +1,10 @@
 """The harness: runs estimators on views of recorded trials, times them, and records every outcome.
 
-Estimators only ever see views cut at the checkpoint. The harness, not the estimator, measures
-overhead: wall time of `fit` (shared equally by the trials it was fit on) plus that of `estimate`,
-feature loading included. An exception or a non-finite or out-of-range estimate becomes a failed
-record; the suite goes on.
+Estimators only ever see views cut at the checkpoint, and they run inside `fhbench.seal.sealed`, so
+they cannot open the files that hold the truth. The harness, not the estimator, measures overhead:
+wall time of `fit` (shared equally by the trials it was fit on) plus that of `estimate`, feature
+loading included, on the scoring device (CUDA work is synchronised before the clock stops). An
+exception, or a non-finite or out-of-range estimate, becomes a failed record; the suite goes on.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from fhbench.seal import sealed
 from fhbench.traces import TrialTrace
 
 
@@ -32,40 +34,64 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
+def _clock(device) -> float:
+    if device is not None and getattr(device, "type", "cpu") == "cuda":
+        import torch
+
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def fit_and_estimate(name: str, estimator, population: Sequence, targets: Sequence, *, repeat: int,
+                     checkpoint: int, device=None) -> list[EstimateRecord]:
+    """Fits `estimator` on the views of `population`, then estimates each view of `targets`.
+
+    The fit time is shared equally over the population (the trials it serves). Every outcome is a
+    record: failures carry the error's first line and no estimate.
+    """
+    start = _clock(device)
+    fit_error = None
+    try:
+        with sealed():
+            estimator.fit(population)
+    except Exception as err:  # an estimator's failure is a result, not a crash
+        fit_error = "fit: " + _describe(err)
+    fit_share = (_clock(device) - start) / max(len(population), 1)
+    records = []
+    for view in targets:
+        if fit_error:
+            records.append(EstimateRecord(name, repeat, checkpoint, view.trial_id, None, fit_share, fit_error))
+            continue
+        start = _clock(device)
+        error, value = None, None
+        try:
+            with sealed():
+                value = float(estimator.estimate(view))
+            if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+                error, value = f"estimate {value!r} is not an accuracy in [0, 1]", None
+        except Exception as err:  # see above
+            error = _describe(err)
+        records.append(EstimateRecord(name, repeat, checkpoint, view.trial_id, value,
+                                      fit_share + _clock(device) - start, error))
+    return records
+
+
 def run_estimators(estimators: dict, trials: Sequence[TrialTrace], checkpoints: Sequence[int],
-                   on_step: Callable[[str, int, int], None] | None = None) -> list[EstimateRecord]:
-    """Estimates every trial at every checkpoint with every estimator, one repeat at a time."""
+                   on_step: Callable[[str, int, int], None] | None = None, *,
+                   device=None) -> list[EstimateRecord]:
+    """Estimates every trial at every checkpoint with every estimator, one repeat at a time.
+
+    `on_step(name, repeat, checkpoint)` is called before each step starts, so a progress display
+    names the work in progress.
+    """
     records: list[EstimateRecord] = []
-    repeats = sorted({t.repeat for t in trials})
-    for repeat in repeats:
+    for repeat in sorted({t.repeat for t in trials}):
         population = [t for t in trials if t.repeat == repeat]
         for checkpoint in checkpoints:
             views = [t.view(checkpoint) for t in population]
             for name, estimator in estimators.items():
-                start = time.perf_counter()
-                fit_error = None
-                try:
-                    estimator.fit(views)
-                except Exception as err:  # an estimator's failure is a result, not a crash
-                    fit_error = "fit: " + _describe(err)
-                fit_share = (time.perf_counter() - start) / len(views)
-                for view in views:
-                    records.append(_estimate_one(name, estimator, view, repeat, checkpoint, fit_share, fit_error))
                 if on_step:
                     on_step(name, repeat, checkpoint)
+                records += fit_and_estimate(name, estimator, views, views, repeat=repeat,
+                                            checkpoint=checkpoint, device=device)
     return records
-
-
-def _estimate_one(name, estimator, view, repeat, checkpoint, fit_share, fit_error) -> EstimateRecord:
-    if fit_error:
-        return EstimateRecord(name, repeat, checkpoint, view.trial_id, None, fit_share, fit_error)
-    start = time.perf_counter()
-    error, value = None, None
-    try:
-        value = float(estimator.estimate(view))
-        if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-            error, value = f"estimate {value!r} is not an accuracy in [0, 1]", None
-    except Exception as err:  # see run_estimators
-        error = _describe(err)
-    return EstimateRecord(name, repeat, checkpoint, view.trial_id, value,
-                          fit_share + time.perf_counter() - start, error)

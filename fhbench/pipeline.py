@@ -1,30 +1,29 @@
-"""A suite from end to end: record the planned trials that are not yet in the store, then estimate,
-score and publish (or, for a search suite, replay its searches and publish). The command line calls
-these functions; tests call them directly."""
+"""A suite from end to end: check it, record the planned trials that are not yet in the store, then
+estimate, score and publish (or, for a search suite, replay its searches and publish). The command
+line calls these functions; tests call them directly."""
 
 from __future__ import annotations
 
-import datetime
-import platform
-import subprocess
+import math
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-import fhbench
 from fhbench.data import downsample, load_splits
-from fhbench.errors import SuiteError, TraceError
+from fhbench.errors import FhbenchError, SuiteError, TraceError
 from fhbench.estimate import run_estimators
 from fhbench.estimators import available_estimators, create_estimator
-from fhbench.estimators.registry import check_settings_names, describe_estimators
+from fhbench.estimators.registry import describe_estimators
 from fhbench.leaderboard import publish
-from fhbench.record import Trial, plan_trials, record_trial
-from fhbench.score import score, true_accuracy
+from fhbench.publish import ESTIMATION_METRICS, environment, results_header
+from fhbench.record import Trial, plan_trials, record_trial, recording_conditions
+from fhbench.score import score
 from fhbench.spaces.nb201 import Nb201Space
 from fhbench.suite import Suite
 from fhbench.traces import TraceStore, TrialTrace, traces_hash
+from fhbench.truth import load_truth, parse_truth
 
 
 def make_space(suite: Suite):
@@ -44,10 +43,55 @@ def load_suite_splits(suite: Suite, data_dir: Path | None, download: bool = Fals
     return downsample(splits, d.resize) if d.resize else splits
 
 
+def _estimator_names(suite: Suite) -> list[str]:
+    names = list(suite.estimate.estimators)
+    if suite.search is not None:
+        names += [n for n in suite.search.estimators if n not in names]
+    return names
+
+
+def preflight(suite: Suite, *, nb201_file: str | None = None) -> None:
+    """Everything that can be known before training, checked before training: the planned cells,
+    every estimator's name and settings (against its signature and constructor), windows that the
+    recorded features can serve, and the truths' files. At full scale a late error wastes a GPU-week."""
+    plan_trials(suite, make_space(suite))
+    registry = available_estimators()
+    for name in suite.estimator_settings:
+        if name not in registry:
+            raise SuiteError(f"{suite.path}: [estimators.{name}]: no installed estimator is called '{name}' "
+                             f"(installed: {', '.join(registry) or 'none'})")
+    for name in _estimator_names(suite):
+        estimator = create_estimator(name, suite.estimator_settings.get(name), registry=registry)
+        window = getattr(estimator, "window", None)
+        if isinstance(window, int) and window > suite.record.window:
+            raise SuiteError(f"{suite.path}: key 'estimators.{name}.window': expected at most record.window "
+                             f"({suite.record.window}), got {window}: the suite keeps features of only "
+                             f"{suite.record.window} epochs before each checkpoint")
+    specs = [suite.estimate.truth] + ([suite.search.truth] if suite.search is not None else [])
+    for spec in map(parse_truth, specs):
+        if not spec.own_run:
+            load_truth(spec, nb201_file=nb201_file)  # a missing or bad truth file fails now (tables are cached)
+
+
 def _check_planned(trace: TrialTrace, trial: Trial) -> None:
-    if trace.config != trial.config or trace.manifest.get("seed") != trial.seed:
-        raise TraceError(f"trace {trace.path}: recorded for {trace.config} seed {trace.manifest.get('seed')}, "
-                         f"but the suite plans {trial.config} seed {trial.seed}")
+    recorded = (trace.config, trace.manifest.get("seed"), trace.repeat, trace.manifest.get("index"))
+    planned = (trial.config, trial.seed, trial.repeat, trial.index)
+    if recorded != planned:
+        raise TraceError(f"trace {trace.path}: recorded (cell, seed, repeat, index) {recorded}, but the suite "
+                         f"plans {planned}")
+
+
+def check_conditions(traces: list[TrialTrace], device: torch.device) -> None:
+    """For a strict rerun: every trace must have been recorded under this run's conditions (device kind,
+    thread count on the CPU, torch version, determinism flags), else its numbers are not reproducible."""
+    now = recording_conditions(device)
+    keys = ["device", "torch", "deterministic_algorithms"] + (["threads"] if device.type == "cpu" else [])
+    for trace in traces:
+        then = trace.conditions
+        differ = [f"{k} {then.get(k)!r} (now {now[k]!r})" for k in keys if then.get(k) != now[k]]
+        if differ:
+            raise FhbenchError(f"--strict: trace {trace.path} was recorded with {', '.join(differ)}; rerun with "
+                               f"those conditions (e.g. --threads {then.get('threads')}) or without --strict")
 
 
 def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, device: torch.device,
@@ -56,8 +100,9 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
     """Records every planned trial that the store lacks; returns the trials it recorded.
 
     Finished trials are skipped, unfinished ones (left under .partial/) redone, and corrupt ones moved
-    to .corrupt/ and redone, so running a suite again resumes it.
+    to .corrupt/ and redone, so running a suite again resumes it. The store is locked meanwhile.
     """
+    store.lock()
     space = make_space(suite)
     todo = []
     for trial in plan_trials(suite, space):
@@ -87,9 +132,8 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
 
 
 def load_traces(suite: Suite, store: TraceStore) -> list[TrialTrace]:
-    space = make_space(suite)
     traces = []
-    for trial in plan_trials(suite, space):
+    for trial in plan_trials(suite, make_space(suite)):
         if not store.has(trial.trial_id):
             raise TraceError(f"trial {trial.trial_id} is not recorded in {store.root}: "
                              f"run `fhbench record {suite.path}` first")
@@ -99,62 +143,71 @@ def load_traces(suite: Suite, store: TraceStore) -> list[TrialTrace]:
     return traces
 
 
-def _git_commit() -> str | None:
-    try:
-        here = Path(fhbench.__file__).resolve().parent
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
+def verify_suite(suite: Suite, store: TraceStore) -> list[str]:
+    """The full check of a suite's traces: every planned trial present, its manifest sound and every
+    file's checksum right. Returns one line per problem (empty: all good)."""
+    problems = []
+    for trial in plan_trials(suite, make_space(suite)):
+        if not store.has(trial.trial_id):
+            problems.append(f"trial {trial.trial_id}: not recorded in {store.root}")
+            continue
+        try:
+            trace = TrialTrace(store.root / trial.trial_id)
+            _check_planned(trace, trial)
+            trace.verify()
+        except TraceError as err:
+            problems.append(str(err))
+    return problems
 
 
-def _environment(traces) -> dict:
-    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-            "platform": platform.platform(), "record_devices": sorted({t.manifest["device"] for t in traces}),
-            "record_torch": sorted({t.manifest["torch"] for t in traces}),
-            "score_device": "cpu", "score_threads": torch.get_num_threads()}
+def _overhead_epoch_times(traces: list[TrialTrace], device: torch.device) -> dict[str, float]:
+    """Each trial's mean training epoch, where it was recorded on the scoring device's kind; NaN elsewhere
+    (a CPU estimate divided by a GPU epoch is no overhead ratio)."""
+    return {t.trial_id: float(np.mean(t.curve("epoch_time"))) if t.conditions.get("device") == device.type
+            else math.nan for t in traces}
+
+
+def _recording_environment(traces: list[TrialTrace]) -> dict:
+    keys = ("device", "device_name", "threads", "torch", "cuda", "deterministic_algorithms")
+    return {key: sorted({str(t.conditions.get(key)) for t in traces}) for key in keys}
 
 
 def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *,
-                on_step: Callable[[str, int, int], None] | None = None):
+                on_step: Callable[[str, int, int], None] | None = None, device: torch.device | None = None,
+                nb201_file: str | None = None, strict: bool = False):
     """Estimates, scores and publishes; returns (leaderboard directory, rows)."""
+    device = device or torch.device("cpu")
     registry = available_estimators()
-    check_settings_names(suite.estimator_settings, registry)
-    estimators = {name: create_estimator(name, suite.estimator_settings.get(name), registry=registry)
+    estimators = {name: create_estimator(name, suite.estimator_settings.get(name), registry=registry, device=device)
                   for name in suite.estimate.estimators}
     traces = load_traces(suite, store)
+    if strict:
+        check_conditions(traces, device)
     complete = [t for t in traces if t.status == "complete"]
     failed_trials = [{"trial_id": t.trial_id, "config": t.config, "status": t.status,
                       "epochs_completed": t.epochs_completed} for t in traces if t.status != "complete"]
-    records = run_estimators(estimators, complete, suite.checkpoints, on_step)
-    if suite.estimate.truth == "nb201-table":
-        from fhbench.search.truth import nb201_table
-
-        table = nb201_table()
-        truths = {t.trial_id: table.accuracy(t.config) for t in complete}
-    else:
-        truths = {t.trial_id: true_accuracy(t, suite.estimate.truth) for t in complete}
-    epoch_times = {t.trial_id: float(np.mean(t.curve("epoch_time"))) for t in complete}
-    rows = score(records, truths, epoch_times, suite.train.epochs)
-    sources = sorted({t.manifest["dataset_source"] for t in traces})
-    meta = {
-        "fhbench_version": fhbench.__version__,
-        "git_commit": _git_commit(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "suite": {"name": suite.name, "version": suite.version, "description": suite.description,
-                  "hash": suite.hash, "record_hash": suite.record_hash},
-        "suite_settings": suite.to_dict(),
-        "estimators": describe_estimators(estimators, registry, suite.estimator_settings),
+    if not complete:
+        raise FhbenchError(f"{suite.path}: no trial completed ({len(failed_trials)} of {len(traces)} "
+                           f"{', '.join(sorted({t['status'] for t in failed_trials}))}): nothing to score; "
+                           f"see the traces in {store.root}")
+    truth = load_truth(parse_truth(suite.estimate.truth), complete, nb201_file=nb201_file)
+    truths = {t.trial_id: truth.accuracy(t) for t in complete}  # before any estimate: a missing cell fails fast
+    records = run_estimators(estimators, complete, suite.checkpoints, on_step, device=device)
+    rows = score(records, truths, _overhead_epoch_times(complete, device), suite.train.epochs)
+    header = results_header(
+        "estimation", suite, estimators=describe_estimators(estimators, registry, suite.estimator_settings),
+        environment={**environment(str(device), torch.get_num_threads()),
+                     "recording": _recording_environment(traces)},
+        traces_hash=traces_hash(traces), truth=truth.describe(), metrics=ESTIMATION_METRICS)
+    extra = {
         "seeds": {"sample_seed": suite.space.sample_seed, "train_seed": suite.train.seed,
                   "split_seed": suite.data.split_seed,
                   "trials": {t.trial_id: t.manifest["seed"] for t in traces}},
-        "environment": _environment(traces),
-        "dataset_source": ", ".join(sources),
-        "truth": suite.estimate.truth,
+        "dataset_source": ", ".join(sorted({t.manifest["dataset_source"] for t in traces})),
         "repeats": suite.estimate.repeats,
-        "traces_hash": traces_hash(traces),
         "trials_scored": len(complete),
         "failed_trials": failed_trials,
+        "failed_estimate_rule": "a failed estimate counts as 0.0: its whole truth is error, ranked last",
         "truths": truths,
         "failures": [{"estimator": r.estimator, "repeat": r.repeat, "checkpoint": r.checkpoint,
                       "trial_id": r.trial_id, "error": r.error} for r in records if r.error],
@@ -162,24 +215,25 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
                        "trial_id": r.trial_id, "estimate": r.estimate, "overhead_s": r.overhead_s}
                       for r in records],
     }
-    return publish(leaderboard_root, rows, meta), rows
+    return publish(leaderboard_root, rows, header, extra), rows
 
 
 def search_and_publish(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *,
-                       on_step: Callable[[str], None] | None = None):
+                       on_step: Callable[[str], None] | None = None, device: torch.device | None = None,
+                       nb201_file: str | None = None, strict: bool = False):
     """Replays the suite's searches on its recorded pool and publishes them; returns (directory, rows)."""
-    from fhbench.search.leaderboard import publish_search
-    from fhbench.search.run import search_budgets, search_meta, search_suite
+    from fhbench.search.run import publish_search_suite
 
     if suite.search is None:
         raise SuiteError(f"{suite.path}: key 'search': expected a [search] table for `fhbench search`")
-    missing = sorted(set(search_budgets(suite)) - set(suite.checkpoints))
-    if missing:
-        raise SuiteError(f"{suite.path}: key 'estimate.checkpoints': expected every search budget "
-                         f"{list(search_budgets(suite))} (missing {missing}): estimates need features there")
-    traces = [t for t in load_traces(suite, store) if t.status == "complete"]
-    outcome = search_suite(suite, traces, make_space(suite), store_root=store.root, on_step=on_step)
-    meta = search_meta(suite, outcome, traces)
-    meta["git_commit"] = _git_commit()
-    meta["environment"] = _environment(traces)
-    return publish_search(leaderboard_root, outcome.rows, meta), outcome.rows
+    device = device or torch.device("cpu")
+    traces = load_traces(suite, store)
+    if strict:
+        check_conditions(traces, device)
+    return publish_search_suite(suite, traces, make_space(suite), store_root=store.root,
+                                leaderboard_root=leaderboard_root, on_step=on_step, device=device,
+                                nb201_file=nb201_file)
+
+
+__all__ = ["check_conditions", "load_suite_splits", "load_traces", "make_space", "open_store",
+           "preflight", "record_suite", "score_suite", "search_and_publish", "verify_suite"]

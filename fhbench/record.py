@@ -9,6 +9,7 @@ usual curves. Features are kept only for the epochs some checkpoint's window can
 from __future__ import annotations
 
 import math
+import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 
 from fhbench.data import Splits, augment, normalize
 from fhbench.suite import Suite
-from fhbench.traces import CURVES, TIMINGS, TraceStore
+from fhbench.traces import CURVES, TEST_CURVES, TIMINGS, TraceStore
 
 
 @dataclass(frozen=True)
@@ -131,9 +132,16 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
 
         start = time.perf_counter()
         val_features, val_loss, val_acc = evaluate(model, val_x, val_y, mean, std)
+        kept_features = None
+        if keep_features:
+            kept_features = (train_features.to(feature_dtype).cpu().numpy(),
+                             val_features.to(feature_dtype).cpu().numpy())
+        val_time = time.perf_counter() - start
+        start = time.perf_counter()
         test_acc = math.nan
         if suite.train.record_test and epoch in checkpoints:
             test_acc = evaluate(model, test_x, test_y, mean, std)[2]
+        test_time = time.perf_counter() - start
         record = {
             "epoch": epoch,
             "train_loss": float(loss_sum) / n,
@@ -143,19 +151,36 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
             "test_acc": test_acc,
             "lr": epoch_lr,
             "epoch_time": epoch_time,
+            "val_time": val_time,
+            "test_time": test_time,
             "classifier_w": model.classifier.weight.detach().cpu().numpy().copy(),
             "classifier_b": model.classifier.bias.detach().cpu().numpy().copy(),
         }
-        if keep_features:
-            record["train_features"] = train_features.to(feature_dtype).cpu().numpy()
-            record["val_features"] = val_features.to(feature_dtype).cpu().numpy()
-        record["eval_time"] = time.perf_counter() - start
+        if kept_features is not None:
+            record["train_features"], record["val_features"] = kept_features
         record["diverged"] = not (math.isfinite(record["train_loss"]) and math.isfinite(val_loss))
         if on_epoch:
             on_epoch(epoch)
         yield record
         if record["diverged"]:
             return  # the caller records a failed trial
+
+
+def recording_conditions(device: torch.device) -> dict:
+    """What a trace depends on beyond the suite and the seed. On the CPU the thread count changes the
+    order of floating-point reductions, so traces are bitwise repeatable only at the same count."""
+    return {
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+        or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda if device.type == "cuda" else None,
+        "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None,
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+    }
 
 
 def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: TraceStore,
@@ -174,10 +199,9 @@ def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: Trace
         "space": suite.space.name,
         "dataset_source": splits.source,
         "suite": suite.name,
-        "device": str(device),
-        "torch": torch.__version__,
+        "conditions": recording_conditions(device),
     })
-    curves = {name: [] for name in CURVES + TIMINGS}
+    curves = {name: [] for name in CURVES + TIMINGS + TEST_CURVES}
     weights, biases = [], []
     status = "complete"
     for record in train_trial(trial, suite, space, splits, device, on_epoch=on_epoch):

@@ -2,6 +2,15 @@
 
 Each metric is computed within a repeat (one population of sampled architectures) and then
 summarised as mean and population standard deviation (ddof=0) over the suite's repeats.
+
+A failed estimate is not dropped: it is scored as the estimate 0.0 (an accuracy of zero), so it
+counts its whole truth as error in the MAE and ranks below every trial that was estimated in Kendall
+tau and Spearman rho. An estimator that fails on hard trials therefore cannot look better by failing;
+`coverage` (the fraction of estimates that succeeded) is published beside, and the search replay ranks
+a failed estimate last by the same rule.
+
+Overhead in epochs divides the estimator's time by the trial's mean training epoch only where both
+were measured on the same kind of device (cpu or cuda); elsewhere it is NaN, and the seconds remain.
 """
 
 from __future__ import annotations
@@ -15,15 +24,9 @@ import numpy as np
 from scipy import stats
 
 from fhbench.estimate import EstimateRecord
-from fhbench.traces import TrialTrace
 
-
-def true_accuracy(trace: TrialTrace, truth: str) -> float:
-    """The trial's own accuracy at the end of its full budget."""
-    curve = trace.curve("test_acc" if truth == "final_test_acc" else "val_acc")
-    if len(curve) < trace.budget or not math.isfinite(curve[trace.budget - 1]):
-        raise ValueError(f"trace {trace.trial_id} has no {truth} at epoch {trace.budget}")
-    return float(curve[trace.budget - 1])
+FAILED_ESTIMATE = 0.0
+"""What a failed estimate counts as (see the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Row:
     overhead_epochs_std: float
     n_estimates: int
     n_failed: int
+    coverage: float
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -63,26 +67,30 @@ def _rank_correlations(estimates: list[float], truths: list[float]) -> tuple[flo
 
 def score(records: Sequence[EstimateRecord], truths: dict[str, float], epoch_times: dict[str, float],
           budget: int) -> list[Row]:
+    """`truths` and `epoch_times` are per trial id; an epoch time is NaN where the trial was recorded
+    on another kind of device than the estimators ran on."""
     groups: dict[tuple[str, int], dict[int, list[EstimateRecord]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
         groups[(record.estimator, record.checkpoint)][record.repeat].append(record)
     rows = []
     for (estimator, epoch), by_repeat in groups.items():
         per_repeat: dict[str, list[float]] = defaultdict(list)
-        n_ok = n_failed = 0
+        n_failed = n_all = 0
         for repeat_records in by_repeat.values():
-            ok = [r for r in repeat_records if r.estimate is not None]
-            n_ok += len(ok)
-            n_failed += len(repeat_records) - len(ok)
-            estimates = [r.estimate for r in ok]
-            true = [truths[r.trial_id] for r in ok]
-            per_repeat["mae"].append(float(np.mean(np.abs(np.subtract(estimates, true)))) if ok else math.nan)
+            n_all += len(repeat_records)
+            n_failed += sum(r.estimate is None for r in repeat_records)
+            estimates = [FAILED_ESTIMATE if r.estimate is None else r.estimate for r in repeat_records]
+            true = [truths[r.trial_id] for r in repeat_records]
+            per_repeat["mae"].append(float(np.mean(np.abs(np.subtract(estimates, true)))))
             tau, rho = _rank_correlations(estimates, true)
             per_repeat["tau"].append(tau)
             per_repeat["rho"].append(rho)
             per_repeat["sec"].append(float(np.mean([r.overhead_s for r in repeat_records])))
-            per_repeat["ep"].append(float(np.mean([r.overhead_s / epoch_times[r.trial_id] for r in repeat_records])))
+            ratios = [r.overhead_s / epoch_times[r.trial_id] for r in repeat_records]
+            finite = [x for x in ratios if math.isfinite(x)]
+            per_repeat["ep"].append(float(np.mean(finite)) if finite else math.nan)
         rows.append(Row(estimator, epoch, epoch / budget, *_mean_std(per_repeat["mae"]),
                         *_mean_std(per_repeat["tau"]), *_mean_std(per_repeat["rho"]),
-                        *_mean_std(per_repeat["sec"]), *_mean_std(per_repeat["ep"]), n_ok, n_failed))
+                        *_mean_std(per_repeat["sec"]), *_mean_std(per_repeat["ep"]), n_all - n_failed, n_failed,
+                        (n_all - n_failed) / n_all))
     return sorted(rows, key=lambda row: (row.epoch, row.estimator))

@@ -2,22 +2,30 @@
 
 Layout of a finished trial ``<store>/<trial_id>/``::
 
-    manifest.json        schema, status, config, seeds, shapes, and the sha256 of every other file
-    curves.npz           per-epoch metrics (train_loss, train_acc, val_loss, val_acc, test_acc, lr);
-                         test_acc is NaN where it was not evaluated
-    timings.npz          per-epoch wall times (epoch_time: the training pass, eval_time: evaluation),
-                         apart because they differ between any two recordings
+    manifest.json        schema, status, config, seeds, recording conditions, shapes, and the sha256 and
+                         size of every other file; it carries a sha256 of its own content
+    curves.npz           per-epoch metrics an estimator may see (train_loss, train_acc, val_loss, val_acc, lr)
+    timings.npz          per-epoch wall times: epoch_time (training pass), val_time (validation pass and
+                         feature capture), test_time (test pass at checkpoints); apart because they differ
+                         between any two recordings
+    test.npz             test_acc per epoch (NaN where not evaluated): the truth's side, which no view reads
     labels.npz           train (labels of the kept training images), train_index, val
     classifier.npz       W (epochs, classes, dim) and b (epochs, classes): the classifier after each epoch
     features/NNNN.npz    train and val features of epoch NNNN, for the kept epochs only
 
 Everything is plain numpy arrays read with ``allow_pickle=False``: a trace cannot run code. A trial is
 written under ``.partial/`` and renamed into place after its manifest, so a killed run leaves no trial
-that reads as finished. Opening a trial checks every file against its manifest.
+that reads as finished.
+
+Checking is split so that it scales: opening a trial checks the manifest (its own hash, its fields,
+that every listed file exists with its recorded size, that curves and features agree with the epochs);
+every file is hashed when it is read, from the very bytes that are parsed. `TrialTrace.verify` hashes
+everything at once (`fhbench verify`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import json
@@ -30,12 +38,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from fhbench.errors import LookAheadError, TraceError
+from fhbench.errors import FhbenchError, LookAheadError, TraceError
+from fhbench.seal import TruthAccessError, sealed
 
-TRACE_SCHEMA = 1
-CURVES = ("train_loss", "train_acc", "val_loss", "val_acc", "test_acc", "lr")
-TIMINGS = ("epoch_time", "eval_time")
+TRACE_SCHEMA = 2
+CURVES = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
+TIMINGS = ("epoch_time", "val_time", "test_time")
+TEST_CURVES = ("test_acc",)
 SPLITS = ("train", "val")
+STATUSES = ("complete", "diverged")
+VIEW_CURVES = CURVES + ("epoch_time", "val_time")
+"""What an estimator may read by name: nothing of the test split, not even how long evaluating it took."""
+_REQUIRED_FILES = ("curves.npz", "timings.npz", "test.npz", "labels.npz", "classifier.npz")
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -44,11 +58,17 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def _write_file(path: Path, data: bytes) -> str:
+def _manifest_digest(manifest: dict[str, Any]) -> str:
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _fsync_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
         f.write(data)
-    return hashlib.sha256(data).hexdigest()
+        f.flush()
+        os.fsync(f.fileno())
 
 
 class TrialWriter:
@@ -63,10 +83,14 @@ class TrialWriter:
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
         self.files: dict[str, str] = {}
+        self.sizes: dict[str, int] = {}
         self.feature_epochs: list[int] = []
 
     def _put(self, name: str, arrays: dict[str, np.ndarray]) -> None:
-        self.files[name] = _write_file(self.dir / name, _npz_bytes(arrays))
+        data = _npz_bytes(arrays)
+        _fsync_write(self.dir / name, data)
+        self.files[name] = hashlib.sha256(data).hexdigest()
+        self.sizes[name] = len(data)
 
     def write_features(self, epoch: int, train: np.ndarray, val: np.ndarray) -> None:
         self._put(f"features/{epoch:04d}.npz", {"train": train, "val": val})
@@ -74,9 +98,10 @@ class TrialWriter:
 
     def finish(self, *, status: str, curves: dict[str, np.ndarray], labels: dict[str, np.ndarray],
                classifier_w: np.ndarray, classifier_b: np.ndarray, **extra: Any) -> Path:
-        """`curves` holds CURVES and TIMINGS; they are written to separate files."""
-        self._put("curves.npz", {k: v for k, v in curves.items() if k not in TIMINGS})
-        self._put("timings.npz", {k: v for k, v in curves.items() if k in TIMINGS})
+        """`curves` holds CURVES, TIMINGS and TEST_CURVES; each group goes to its own file."""
+        self._put("curves.npz", {k: curves[k] for k in CURVES})
+        self._put("timings.npz", {k: curves[k] for k in TIMINGS})
+        self._put("test.npz", {k: curves[k] for k in TEST_CURVES})
         self._put("labels.npz", labels)
         self._put("classifier.npz", {"W": classifier_w, "b": classifier_b})
         manifest = {
@@ -85,15 +110,15 @@ class TrialWriter:
             "status": status,
             "epochs_completed": int(len(curves["val_acc"])),
             "feature_epochs": sorted(self.feature_epochs),
+            "shapes": {"train": int(len(labels["train"])), "val": int(len(labels["val"])),
+                       "classes": int(classifier_w.shape[1]), "dim": int(classifier_w.shape[2])},
             **self.meta,
             **extra,
             "files": dict(sorted(self.files.items())),
+            "sizes": dict(sorted(self.sizes.items())),
         }
-        data = json.dumps(manifest, indent=1, sort_keys=True).encode()
-        with open(self.dir / "manifest.json", "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        manifest["manifest_sha256"] = _manifest_digest(manifest)
+        _fsync_write(self.dir / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
         final = self.store.root / self.trial_id
         if final.exists():
             shutil.rmtree(final)
@@ -101,50 +126,95 @@ class TrialWriter:
         return final
 
 
+def _read_npz(path: Path, digest: str, what: str, trial: str) -> dict[str, np.ndarray]:
+    """Reads one file, checks the bytes against `digest`, and parses those same bytes."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise TraceError(f"trace {trial}: missing {what}") from None
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise TraceError(f"trace {trial}: {what} does not match its checksum (corrupt)")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, KeyError) as err:
+        raise TraceError(f"trace {trial}: {what} is not a valid npz ({err})") from None
+
+
 class TrialTrace:
-    """A finished trial read back from the store, checked against its manifest."""
+    """A finished trial read back from the store; the manifest is checked on opening, each file on reading."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.name = self.path.name
-        manifest_path = self.path / "manifest.json"
-        try:
-            self.manifest = json.loads(manifest_path.read_text())
-        except FileNotFoundError:
-            raise TraceError(f"trace {self.path}: no manifest.json (an unfinished trial?)") from None
-        except (OSError, ValueError) as err:
-            raise TraceError(f"trace {self.path}: unreadable manifest.json ({err})") from None
-        if not isinstance(self.manifest, dict) or self.manifest.get("schema") != TRACE_SCHEMA:
-            raise TraceError(f"trace {self.path}: manifest schema is not {TRACE_SCHEMA}")
-        files = self.manifest.get("files", {})
-        for name, digest in files.items():
-            self._verify(name, digest)
-        for required in ("curves.npz", "timings.npz", "labels.npz", "classifier.npz"):
-            if required not in files:
-                raise TraceError(f"trace {self.path}: manifest lists no {required}")
-        self.curves = {**self._load("curves.npz"), **self._load("timings.npz")}
-        self._labels = self._load("labels.npz")
-        self._classifier = self._load("classifier.npz")
+        self.manifest = self._read_manifest()
+        self._check_manifest()
         self.feature_epochs = tuple(self.manifest["feature_epochs"])
+        self.curves = {**self._load("curves.npz"), **self._load("timings.npz")}
+        for name in CURVES + TIMINGS:
+            if name not in self.curves or self.curves[name].shape != (self.epochs_completed,):
+                raise TraceError(f"trace {self.path}: curve '{name}' missing or not of length "
+                                 f"{self.epochs_completed} (epochs_completed in manifest.json)")
+        self._labels: dict[str, np.ndarray] | None = None
+        self._classifier: dict[str, np.ndarray] | None = None
 
-    def _verify(self, name: str, digest: str) -> None:
-        sha = hashlib.sha256()
+    # -- checking ---------------------------------------------------------------------------------
+    def _fail(self, why: str) -> TraceError:
+        return TraceError(f"trace {self.path}: {why}")
+
+    def _read_manifest(self) -> dict[str, Any]:
         try:
-            with open(self.path / name, "rb") as f:
-                for block in iter(lambda: f.read(1 << 22), b""):
-                    sha.update(block)
-        except OSError:
-            raise TraceError(f"trace {self.path}: missing {name}") from None
-        if sha.hexdigest() != digest:
-            raise TraceError(f"trace {self.path}: {name} does not match its checksum (corrupt)")
+            manifest = json.loads((self.path / "manifest.json").read_text())
+        except FileNotFoundError:
+            raise self._fail("no manifest.json (an unfinished trial?)") from None
+        except (OSError, ValueError) as err:
+            raise self._fail(f"unreadable manifest.json ({err})") from None
+        if not isinstance(manifest, dict) or manifest.get("schema") != TRACE_SCHEMA:
+            found = manifest.get("schema") if isinstance(manifest, dict) else None
+            raise self._fail(f"manifest schema is {found!r}, expected {TRACE_SCHEMA}: record it again with "
+                             f"this fhbench (`fhbench record` moves it aside)")
+        if manifest.get("manifest_sha256") != _manifest_digest(manifest):
+            raise self._fail("manifest.json does not match its own checksum (edited or corrupt)")
+        return manifest
+
+    def _check_manifest(self) -> None:
+        m = self.manifest
+        expected = {"trial_id": str, "status": str, "epochs_completed": int, "budget": int, "repeat": int,
+                    "config": str, "feature_epochs": list, "files": dict, "sizes": dict, "shapes": dict}
+        for key, kind in expected.items():
+            if not isinstance(m.get(key), kind) or isinstance(m.get(key), bool):
+                raise self._fail(f"manifest.json key '{key}' missing or not a {kind.__name__}")
+        if m["trial_id"] != self.name:
+            raise self._fail(f"manifest.json names trial '{m['trial_id']}', but the folder is '{self.name}'")
+        if m["status"] not in STATUSES:
+            raise self._fail(f"status '{m['status']}' is not one of {', '.join(STATUSES)}")
+        if not 0 <= m["epochs_completed"] <= m["budget"] or (
+                m["status"] == "complete" and m["epochs_completed"] != m["budget"]):
+            raise self._fail(f"{m['epochs_completed']} epochs completed do not fit status '{m['status']}' "
+                             f"and budget {m['budget']}")
+        epochs = m["feature_epochs"]
+        if epochs != sorted(set(epochs)) or any(not isinstance(e, int) or not 1 <= e <= m["epochs_completed"]
+                                                for e in epochs):
+            raise self._fail("feature_epochs are not distinct increasing epochs within those completed")
+        listed = set(m["files"])
+        wanted = set(_REQUIRED_FILES) | {f"features/{e:04d}.npz" for e in epochs}
+        if listed != wanted or set(m["sizes"]) != wanted:
+            raise self._fail(f"manifest lists files {sorted(listed ^ wanted)} that do not match its epochs")
+        for name, size in m["sizes"].items():
+            try:
+                actual = (self.path / name).stat().st_size
+            except OSError:
+                raise self._fail(f"missing {name}") from None
+            if actual != size:
+                raise self._fail(f"{name} has {actual} bytes, the manifest says {size} (truncated or replaced)")
 
     def _load(self, name: str) -> dict[str, np.ndarray]:
-        """Reads a verified file. Features are read on demand and not cached: they can be large."""
-        try:
-            with np.load(self.path / name, allow_pickle=False) as npz:
-                return {key: npz[key] for key in npz.files}
-        except (OSError, ValueError, KeyError) as err:
-            raise TraceError(f"trace {self.path}: {name} is not a valid npz ({err})") from None
+        return _read_npz(self.path / name, self.manifest["files"][name], name, str(self.path))
+
+    def verify(self) -> None:
+        """Hashes every file of the trial (the full check); raises TraceError at the first mismatch."""
+        for name in self.manifest["files"]:
+            self._load(name)
 
     # -- metadata ---------------------------------------------------------------------------------
     @property
@@ -176,9 +246,14 @@ class TrialTrace:
         return int(self.manifest["epochs_completed"])
 
     @property
+    def conditions(self) -> dict[str, Any]:
+        """What the recording depended on beyond the suite: device, threads, library versions, flags."""
+        return dict(self.manifest.get("conditions", {}))
+
+    @property
     def digest(self) -> str:
-        """One hash over the trial's content, wall times excluded: the same seed recorded again on the
-        same kind of machine gives the same digest. The leaderboard's traces hash is made of these."""
+        """One hash over the trial's content, wall times excluded: the same seed recorded again under the
+        same conditions gives the same digest. The leaderboard's traces hash is made of these."""
         files = {k: v for k, v in self.manifest["files"].items() if k != "timings.npz"}
         return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
 
@@ -188,47 +263,118 @@ class TrialTrace:
             raise KeyError(f"trace {self.name} has no curve '{name}' (has {', '.join(self.curves)})")
         return self.curves[name]
 
+    def test_curve(self) -> np.ndarray:
+        """The test accuracy per epoch (NaN where not evaluated): for truths, never for views."""
+        values = self._load("test.npz").get("test_acc")
+        if values is None or values.shape != (self.epochs_completed,):
+            raise self._fail(f"test.npz holds no test_acc of length {self.epochs_completed}")
+        return values
+
+    def _labels_arrays(self) -> dict[str, np.ndarray]:
+        if self._labels is None:
+            self._labels = self._load("labels.npz")
+        return self._labels
+
+    def _classifier_arrays(self) -> dict[str, np.ndarray]:
+        if self._classifier is None:
+            self._classifier = self._load("classifier.npz")
+        return self._classifier
+
     def features(self, epoch: int, split: str) -> torch.Tensor:
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        if epoch not in self.feature_epochs:
-            raise KeyError(f"trace {self.name} keeps no features for epoch {epoch} "
-                           f"(kept: {', '.join(map(str, self.feature_epochs)) or 'none'})")
-        name = f"features/{epoch:04d}.npz"
-        try:
-            with np.load(self.path / name, allow_pickle=False) as npz:
-                return torch.from_numpy(npz[split].astype(np.float32))
-        except (OSError, ValueError, KeyError) as err:
-            raise TraceError(f"trace {self.path}: {name} is not a valid npz ({err})") from None
+        return _FeatureFiles(self, self.epochs_completed).read(epoch, split)
 
     def labels(self, split: str) -> torch.Tensor:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        return torch.from_numpy(self._labels[split].astype(np.int64))
+        return torch.from_numpy(self._labels_arrays()[split].astype(np.int64))
 
     def classifier(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        arrays = self._classifier
+        arrays = self._classifier_arrays()
         if not 1 <= epoch <= len(arrays["W"]):
             raise KeyError(f"trace {self.name} has no classifier for epoch {epoch}")
         return torch.from_numpy(arrays["W"][epoch - 1].copy()), torch.from_numpy(arrays["b"][epoch - 1].copy())
 
     def view(self, epoch: int) -> TraceView:
-        return TraceView(self, epoch)
+        if not 1 <= epoch <= self.epochs_completed:
+            raise ValueError(f"trace {self.name}: no epoch {epoch} (it has 1..{self.epochs_completed})")
+        classifier = self._classifier_arrays()
+        labels = self._labels_arrays()
+        return TraceView(trial_id=self.trial_id, config=self.config, config_vector=self.config_vector,
+                         budget=self.budget, epoch=epoch,
+                         curves={name: self.curves[name] for name in VIEW_CURVES},
+                         labels={split: labels[split] for split in SPLITS},
+                         classifier=(classifier["W"], classifier["b"]),
+                         features=_FeatureFiles(self, epoch))
+
+
+class _FeatureFiles:
+    """Reads feature files of one trial up to an epoch: paths and checksums only, no other trace state."""
+
+    def __init__(self, trace: TrialTrace, last_epoch: int):
+        self._trial = str(trace.path)
+        self._files = {e: (trace.path / f"features/{e:04d}.npz", trace.manifest["files"][f"features/{e:04d}.npz"])
+                       for e in trace.feature_epochs if e <= last_epoch}
+
+    @property
+    def epochs(self) -> tuple[int, ...]:
+        return tuple(sorted(self._files))
+
+    def read(self, epoch: int, split: str) -> torch.Tensor:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if epoch not in self._files:
+            raise KeyError(f"trace {self._trial} keeps no features for epoch {epoch} "
+                           f"(kept: {', '.join(map(str, self._files)) or 'none'})")
+        path, digest = self._files[epoch]
+        arrays = _read_npz(path, digest, f"features/{epoch:04d}.npz", self._trial)
+        if split not in arrays:
+            raise TraceError(f"trace {self._trial}: features/{epoch:04d}.npz has no '{split}' array")
+        return torch.from_numpy(arrays[split].astype(np.float32))
+
+
+class MemoryFeatures:
+    """Features held in memory (a live run): {epoch: (train, val)}, readable like feature files."""
+
+    def __init__(self, trial_id: str, kept: dict[int, tuple[np.ndarray, np.ndarray]], last_epoch: int):
+        self._trial = trial_id
+        self._kept = {e: arrays for e, arrays in kept.items() if e <= last_epoch}
+
+    @property
+    def epochs(self) -> tuple[int, ...]:
+        return tuple(sorted(self._kept))
+
+    def read(self, epoch: int, split: str) -> torch.Tensor:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if epoch not in self._kept:
+            raise KeyError(f"trial {self._trial} keeps no features for epoch {epoch}")
+        return torch.from_numpy(self._kept[epoch][SPLITS.index(split)].astype(np.float32))
 
 
 class TraceView:
-    """One trial as an estimator may see it at epoch `epoch`: nothing later can be read."""
+    """One trial as an estimator may see it at epoch `epoch`: training and validation data up to that
+    epoch, and nothing else.
 
-    def __init__(self, trace: TrialTrace, epoch: int):
-        if not 1 <= epoch <= trace.epochs_completed:
-            raise ValueError(f"trace {trace.name}: no epoch {epoch} (it has 1..{trace.epochs_completed})")
-        self._trace = trace
-        self.epoch = epoch
-        self.budget = trace.budget
-        self.config = trace.config
-        self.config_vector = trace.config_vector
-        self.trial_id = trace.trial_id
-        self.kept_epochs = tuple(e for e in trace.feature_epochs if e <= epoch)
+    The view holds copies cut at `epoch` and a reader of the feature files up to `epoch`; it keeps no
+    reference to the trace, the test split or the truth, so nothing behind it leads there. Reads past
+    `epoch` raise LookAheadError; asking for test data raises TruthAccessError.
+    """
+
+    def __init__(self, *, trial_id: str, config: str, config_vector: np.ndarray, budget: int, epoch: int,
+                 curves: dict[str, np.ndarray], labels: dict[str, np.ndarray],
+                 classifier: tuple[np.ndarray, np.ndarray], features):
+        self.trial_id = trial_id
+        self.config = config
+        self.config_vector = np.array(config_vector, dtype=np.float64)
+        self.budget = int(budget)
+        self.epoch = int(epoch)
+        self._curves = {name: np.array(values[:epoch], dtype=np.float64) for name, values in curves.items()
+                        if name in VIEW_CURVES}
+        self._labels = {split: np.array(labels[split]) for split in SPLITS}
+        self._weights = np.array(classifier[0][:epoch])
+        self._biases = np.array(classifier[1][:epoch])
+        self._features = features
+        self.kept_epochs = tuple(e for e in features.epochs if e <= epoch)
 
     def _check(self, epoch: int) -> None:
         if epoch > self.epoch:
@@ -237,18 +383,32 @@ class TraceView:
             raise KeyError(f"trace {self.trial_id}: epochs start at 1, got {epoch}")
 
     def curve(self, name: str) -> np.ndarray:
-        return self._trace.curve(name)[: self.epoch].copy()
+        if name.startswith("test"):
+            raise TruthAccessError(f"trace {self.trial_id}: '{name}' is test-split data, which estimators "
+                                   f"may not see (the truth is measured there)")
+        if name not in self._curves:
+            raise KeyError(f"trace {self.trial_id}: no curve '{name}' (a view has {', '.join(self._curves)})")
+        return self._curves[name].copy()
+
+    def _check_split(self, split: str) -> None:
+        if split == "test":
+            raise TruthAccessError(f"trace {self.trial_id}: the test split is not visible to estimators "
+                                   f"(views have {', '.join(SPLITS)})")
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
 
     def features(self, epoch: int, split: str) -> torch.Tensor:
         self._check(epoch)
-        return self._trace.features(epoch, split)
+        self._check_split(split)
+        return self._features.read(epoch, split)
 
     def labels(self, split: str) -> torch.Tensor:
-        return self._trace.labels(split)
+        self._check_split(split)
+        return torch.from_numpy(self._labels[split].astype(np.int64))
 
     def classifier(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
         self._check(epoch)
-        return self._trace.classifier(epoch)
+        return torch.from_numpy(self._weights[epoch - 1].copy()), torch.from_numpy(self._biases[epoch - 1].copy())
 
 
 def traces_hash(traces) -> str:
@@ -256,13 +416,40 @@ def traces_hash(traces) -> str:
     return hashlib.sha256("".join(f"{t.trial_id}:{t.digest};" for t in traces).encode()).hexdigest()
 
 
+class StoreBusyError(FhbenchError):
+    """Another fhbench process holds the store."""
+
+
 class TraceStore:
     """The trials of one suite's recording settings, under ``root``."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise FhbenchError(f"trace store {self.root}: exists and is not a folder")
         self.root.mkdir(parents=True, exist_ok=True)
         self._open: dict[str, TrialTrace] = {}
+        self._lock_file = None
+
+    def lock(self) -> None:
+        """Takes the store for this process (released at exit): two runs recording into one store would
+        write the same trials at once. A second process gets a one-line error, not a wait."""
+        if self._lock_file is not None:
+            return
+        handle = open(self.root / ".lock", "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise StoreBusyError(f"trace store {self.root} is in use by {holder}: wait for it to finish "
+                                 f"(or give another --traces)") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"fhbench pid {os.getpid()}")
+        handle.flush()
+        self._lock_file = handle
 
     def writer(self, trial_id: str, meta: dict[str, Any]) -> TrialWriter:
         self._open.pop(trial_id, None)
@@ -292,3 +479,7 @@ class TraceStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self.root / trial_id, target)
         return target
+
+
+__all__ = ["CURVES", "TIMINGS", "TEST_CURVES", "VIEW_CURVES", "SPLITS", "TRACE_SCHEMA", "MemoryFeatures",
+           "StoreBusyError", "TraceStore", "TraceView", "TrialTrace", "TrialWriter", "traces_hash", "sealed"]

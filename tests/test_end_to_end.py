@@ -15,6 +15,8 @@ import pytest
 
 from conftest import run_cli, write_suite
 
+pytestmark = pytest.mark.slow
+
 TIMING_COLUMNS = ("overhead_s_mean", "overhead_s_std", "overhead_epochs_mean", "overhead_epochs_std")
 
 
@@ -51,13 +53,17 @@ def test_run_writes_a_complete_leaderboard(finished_run):
     assert {p.name for p in out.iterdir()} == {"results.json", "leaderboard.csv", "leaderboard.md", "mae.png",
                                               "kendall_tau.png"}
     results = json.loads((out / "results.json").read_text())
-    for key in ("fhbench_version", "git_commit", "suite", "estimators", "seeds", "environment", "date",
-                "traces_hash", "dataset_source", "truths", "estimates", "rows"):
+    for key in ("results_schema", "fhbench_version", "git", "suite", "estimators", "seeds", "environment", "date",
+                "traces_hash", "dataset_source", "truth", "truths", "estimates", "rows", "metrics"):
         assert key in results
+    assert results["truth"]["spec"] == "final_test_acc" and results["truth"]["own_run"] is True
+    assert results["environment"]["threads"] == 1 and results["environment"]["recording"]["threads"] == ["1"]
+    assert results["metrics"]["mae_mean"] == "lower" and results["metrics"]["kendall_tau_mean"] == "higher"
     assert results["dataset_source"] == "sklearn-digits"
     assert results["trials_scored"] == 6 and results["failures"] == []
     assert set(results["estimators"]) == {"original", "optimized", "lcnet", "fh-ensemble"}
     assert results["estimators"]["lcnet"]["settings"]["num_steps"] == 300
+    assert results["estimators"]["fh-ensemble"]["settings"]["epochs"] == 5  # effective: the default, filled in
     assert len(results["rows"]) == 4 * 2  # estimators x checkpoints
     row = next(r for r in results["rows"] if r["estimator"] == "original" and r["epoch"] == 4)
     # The original estimator at the last epoch is the final validation accuracy: check its MAE by hand.

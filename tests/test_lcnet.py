@@ -112,7 +112,7 @@ def test_estimate_before_fit_raises():
 
 @pytest.mark.parametrize("kwargs", [
     dict(num_steps=0), dict(keep_every=-1), dict(batch_size=2.5), dict(burn_in_steps=-1),
-    dict(num_steps=100, burn_in_steps=100), dict(lr=0.0), dict(metric="val_loss"),
+    dict(num_steps=100, burn_in_steps=100), dict(lr=0.0), dict(metric="val_loss"), dict(metric="test_acc"),
 ])
 def test_bad_arguments_raise(kwargs):
     with pytest.raises(ValueError):

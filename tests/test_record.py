@@ -12,7 +12,9 @@ from conftest import write_suite
 from fhbench.data import load_splits
 from fhbench.pipeline import make_space, open_store, record_suite, score_suite
 from fhbench.record import plan_trials
+from fhbench.errors import FhbenchError
 from fhbench.suite import load_suite
+from fhbench.traces import CURVES
 
 CPU = torch.device("cpu")
 
@@ -25,7 +27,8 @@ def _record(suite, traces_root, data_dir=None):
 
 def _trace_arrays(trace):
     """Everything a trace holds except wall-clock timings, which differ between any two runs."""
-    arrays = {f"curve:{name}": trace.curve(name) for name in trace.curves if name not in ("epoch_time", "eval_time")}
+    arrays = {f"curve:{name}": trace.curve(name) for name in CURVES}
+    arrays["test_acc"] = trace.test_curve()
     for epoch in trace.feature_epochs:
         for split in ("train", "val"):
             arrays[f"features:{epoch}:{split}"] = trace.features(epoch, split).numpy()
@@ -59,12 +62,15 @@ def test_trace_contents_follow_the_suite(tmp_path):
     splits = load_splits("digits", None, 300, 100, 100, 0)
     assert torch.equal(trace.labels("train"), splits.train.labels[:50])
     assert torch.equal(trace.labels("val"), splits.val.labels)
-    test_acc = trace.curve("test_acc")
+    test_acc = trace.test_curve()
     assert np.isnan(test_acc[0]) and np.isfinite(test_acc[[2, 5]]).all()  # evaluated at checkpoints
     lr = trace.curve("lr")
     assert lr[0] == pytest.approx(0.1) and lr[-1] < lr[0] / 5  # linear decay towards zero
     manifest = json.loads((trace.path / "manifest.json").read_text())
     assert manifest["dataset_source"] == "sklearn-digits" and manifest["config"] == trace.config
+    conditions = manifest["conditions"]
+    assert conditions["device"] == "cpu" and conditions["threads"] == torch.get_num_threads()
+    assert conditions["torch"] == torch.__version__ and conditions["deterministic_algorithms"] is False
 
 
 def test_a_diverging_run_is_a_recorded_failed_trial(tmp_path):
@@ -72,10 +78,33 @@ def test_a_diverging_run_is_a_recorded_failed_trial(tmp_path):
     store = _record(suite, tmp_path / "t")
     statuses = {store.open(t).status for t in store.trial_ids()}
     assert statuses == {"diverged"}
+    with pytest.raises(FhbenchError, match="no trial completed.*2 of 2 diverged"):
+        score_suite(suite, store, tmp_path / "lb")
+    assert not (tmp_path / "lb").exists()  # no empty leaderboard that reads as a result
+
+
+def test_a_diverged_trial_among_finished_ones_is_listed_as_failed(tmp_path):
+    suite = load_suite(write_suite(tmp_path, num_samples=3, epochs=4, estimators=("original",)))
+    store = _record(suite, tmp_path / "t")
+    trial = plan_trials(suite, make_space(suite))[1]
+    record_trial_diverged(suite, store, trial)
     out, rows = score_suite(suite, store, tmp_path / "lb")
     results = json.loads((out / "results.json").read_text())
-    assert len(results["failed_trials"]) == 2 and results["trials_scored"] == 0
-    assert "failed trials: 2" in (out / "leaderboard.md").read_text()
+    assert [f["trial_id"] for f in results["failed_trials"]] == [trial.trial_id]
+    assert results["trials_scored"] == 2 and all(row["n_estimates"] == 2 for row in results["rows"])
+
+
+def record_trial_diverged(suite, store, trial):
+    """Re-records one planned trial with a learning rate that makes it diverge, under its own id."""
+    import dataclasses
+
+    from fhbench.data import load_splits as splits_of
+    from fhbench.record import record_trial
+
+    hot = dataclasses.replace(suite, train=dataclasses.replace(suite.train, lr=1e9))
+    d = suite.data
+    splits = splits_of(d.dataset, None, d.train_size, d.val_size, d.test_size, d.split_seed)
+    assert record_trial(trial, hot, make_space(suite), splits, store, CPU) == "diverged"
 
 
 def test_records_real_cifar10(tmp_path, shared_data):

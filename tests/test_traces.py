@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -10,7 +11,8 @@ import torch
 
 from fhbench.errors import LookAheadError, TraceError
 from fhbench.estimators.check import synthetic_population
-from fhbench.traces import TraceStore, TrialTrace
+from fhbench.seal import TruthAccessError, sealed
+from fhbench.traces import StoreBusyError, TraceStore, TrialTrace
 
 
 @pytest.fixture
@@ -58,14 +60,25 @@ def test_unfinished_trial_is_not_counted_and_is_redone(tmp_path):
     assert not (again.dir / "features").exists()
 
 
-@pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
-def test_corrupt_trace_is_reported_by_name(population, damage):
+def test_a_flipped_byte_is_found_when_the_file_is_read(population):
     path = population[0].path / "features" / "0004.npz"
-    if damage == "flip":
-        data = bytearray(path.read_bytes())
-        data[len(data) // 2] ^= 0xFF
-        path.write_bytes(bytes(data))
-    elif damage == "truncate":
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    trace = TrialTrace(population[0].path)  # opening checks sizes only: hashing 384 GB up front would not scale
+    trace.features(3, "train")
+    with pytest.raises(TraceError, match=r"r0-000.*features/0004.npz.*checksum"):
+        trace.features(4, "train")
+    with pytest.raises(TraceError, match=r"features/0004.npz"):
+        trace.view(6).features(4, "val")
+    with pytest.raises(TraceError, match=r"features/0004.npz"):
+        trace.verify()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete"])
+def test_a_truncated_or_missing_file_is_found_on_opening(population, damage):
+    path = population[0].path / "features" / "0004.npz"
+    if damage == "truncate":
         path.write_bytes(path.read_bytes()[:100])
     else:
         path.unlink()
@@ -81,6 +94,78 @@ def test_bad_manifest_is_reported(population):
     manifest.write_text(json.dumps({"schema": 99}))
     with pytest.raises(TraceError, match="schema"):
         TrialTrace(population[0].path)
+
+
+@pytest.mark.parametrize("field, value", [("status", "diverged"), ("config", "synthetic-5"), ("budget", 7),
+                                          ("feature_epochs", [1, 2, 3])])
+def test_a_hand_edited_manifest_is_refused(population, field, value):
+    path = population[0].path / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest[field] = value
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(TraceError, match="own checksum"):
+        TrialTrace(population[0].path)
+
+
+def test_a_manifest_that_disagrees_with_its_files_is_refused(population):
+    from fhbench.traces import _manifest_digest
+
+    path = population[0].path / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["feature_epochs"] = [1, 2, 3]  # files for 4..6 are still listed: re-signed, but inconsistent
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(TraceError, match="do not match its epochs"):
+        TrialTrace(population[0].path)
+
+
+def test_the_view_holds_no_test_data_and_no_way_to_it(population):
+    trace = population[0]
+    view = trace.view(6)
+    with pytest.raises(TruthAccessError):
+        view.curve("test_acc")
+    with pytest.raises(TruthAccessError):
+        view.curve("test_time")
+    with pytest.raises(TruthAccessError):
+        view.features(6, "test")
+    with pytest.raises(TruthAccessError):
+        view.labels("test")
+    test_acc = trace.test_curve()
+    assert not np.allclose(test_acc, trace.curve("val_acc"))  # the synthetic truth differs from what views show
+
+    seen, stack = set(), [view]
+    while stack:  # everything reachable from the view's attributes
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        assert not isinstance(obj, (TrialTrace, TraceStore)), f"the view reaches a {type(obj).__name__}"
+        if isinstance(obj, np.ndarray):
+            assert not (obj.shape == test_acc.shape and np.array_equal(obj, test_acc, equal_nan=True))
+        children = list(vars(obj).values()) if hasattr(obj, "__dict__") else []
+        if isinstance(obj, dict):
+            children += list(obj.values())
+        if isinstance(obj, (list, tuple)):
+            children += list(obj)
+        stack += children
+
+
+def test_sealed_code_cannot_open_truth_files(population):
+    test_file = population[0].path / "test.npz"
+    with sealed():
+        with pytest.raises(TruthAccessError):
+            np.load(test_file)
+        with pytest.raises(TruthAccessError):
+            open(population[0].path / "manifest.json").close()
+        population[0].view(6).features(6, "train")  # feature files stay readable
+    np.load(test_file).close()  # outside the seal the harness reads the truth as usual
+
+
+def test_a_store_is_held_by_one_process_at_a_time(tmp_path):
+    first = TraceStore(tmp_path / "store")
+    first.lock()
+    with pytest.raises(StoreBusyError, match=f"pid {os.getpid()}"):
+        TraceStore(tmp_path / "store").lock()
 
 
 def test_quarantine_keeps_the_corrupt_trial(population, tmp_path):

@@ -5,8 +5,10 @@
 
 It records a small synthetic population in the real trace format (no training), then checks the
 contract: a string name and version, fit on a population, a finite accuracy in [0, 1] per trial,
-the same estimates from a fresh instance with the same settings, and no read past the view's epoch
-(the views refuse such reads, so a look-ahead surfaces as an error here).
+the same estimates from a fresh instance with the same settings, no read past the view's epoch, and
+no reach for the test split or a truth file (the views refuse the first two, and the estimator runs
+sealed as in the harness, so either surfaces here as a broken rule). The population's test accuracies
+rank the trials in the opposite order to their validation accuracies, so reading them would pay.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fhbench.traces import CURVES, TIMINGS, TraceStore, TrialTrace
+from fhbench.errors import LookAheadError
+from fhbench.seal import TruthAccessError, sealed
+from fhbench.traces import CURVES, TEST_CURVES, TIMINGS, TraceStore, TrialTrace
 
 
 def synthetic_population(root: str | Path, n_trials: int = 6, budget: int = 8, n_train: int = 300,
@@ -35,8 +39,8 @@ def synthetic_population(root: str | Path, n_trials: int = 6, budget: int = 8, n
         writer = store.writer(f"r0-{index:03d}", {
             "config": f"synthetic-{index}", "config_vector": [quality, 1.0], "repeat": 0, "index": index,
             "seed": index, "budget": budget, "num_classes": classes, "feature_dim": dim, "space": "synthetic",
-            "dataset_source": "synthetic", "suite": "check", "device": "cpu", "torch": "n/a"})
-        curves = {name: [] for name in CURVES + TIMINGS}
+            "dataset_source": "synthetic", "suite": "check", "conditions": {"device": "cpu"}})
+        curves = {name: [] for name in CURVES + TIMINGS + TEST_CURVES}
         weights, biases = [], []
         for epoch in range(1, budget + 1):
             signal = quality * epoch / budget
@@ -47,8 +51,8 @@ def synthetic_population(root: str | Path, n_trials: int = 6, budget: int = 8, n
             biases.append(np.zeros(classes, dtype=np.float32))
             accuracy = float(np.mean(np.argmax(val @ centers.T, 1) == y_val))
             for name, value in (("train_loss", 1 - signal), ("train_acc", accuracy), ("val_loss", 1 - signal),
-                                ("val_acc", accuracy), ("test_acc", accuracy), ("lr", 0.1),
-                                ("epoch_time", 1.0), ("eval_time", 0.1)):
+                                ("val_acc", accuracy), ("test_acc", 0.95 - 0.6 * signal),
+                                ("lr", 0.1), ("epoch_time", 1.0), ("val_time", 0.1), ("test_time", 0.1)):
                 curves[name].append(value)
         writer.finish(status="complete",
                       curves={k: np.asarray(v, dtype=np.float64) for k, v in curves.items()},
@@ -72,10 +76,22 @@ def check_estimator(factory, settings: dict | None = None, workdir: str | Path |
             views = [t.view(epoch) for t in traces]
             results = []
             for estimator in (first, factory(**settings)):
-                estimator.fit(views)
-                results.append([estimator.estimate(v) for v in views])
+                results.append(_run_sealed(estimator, views, f"{label} at epoch {epoch}"))
             for value in results[0]:
                 assert isinstance(value, (float, np.floating)) and math.isfinite(value) and 0 <= value <= 1, \
                     f"{label}: estimate at epoch {epoch} is {value!r}, expected a float accuracy in [0, 1]"
             assert results[0] == results[1], \
                 f"{label}: two instances with the same settings disagree at epoch {epoch}: not deterministic"
+
+
+def _run_sealed(estimator, views, label: str) -> list:
+    try:
+        with sealed():
+            estimator.fit(views)
+            return [estimator.estimate(v) for v in views]
+    except TruthAccessError as err:
+        raise AssertionError(f"{label}: reaches for the test split or a truth file ({err})") from None
+    except LookAheadError as err:
+        raise AssertionError(f"{label}: reads past the view's epoch ({err})") from None
+    except Exception as err:
+        raise AssertionError(f"{label}: raised {type(err).__name__}: {err}") from None

@@ -19,10 +19,11 @@ class FeatureHistoryEnsemble:
 
     def __init__(self, window: int = 10, epochs: int = 5, lr: float = 0.05, momentum: float = 0.9,
                  weight_decay: float = 5e-4, batch_size: int = 1024, lr_schedule: str = "linear",
-                 seed: int = 0):
+                 seed: int = 0, device: str = "cpu"):
         if not isinstance(window, int) or window < 1:
             raise ValueError(f"window must be a positive integer, got {window!r}")
         self.window = window
+        self.device = torch.device(device)  # the scoring device: the harness passes --device here
         self.probe = ProbeSettings(epochs=epochs, lr=lr, momentum=momentum, weight_decay=weight_decay,
                                    batch_size=batch_size, lr_schedule=lr_schedule, seed=seed)
 
@@ -39,11 +40,12 @@ class FeatureHistoryEnsemble:
 
     def estimate(self, trial) -> float:
         epochs = self.epochs_used(trial)
-        train = torch.stack([trial.features(e, "train") for e in epochs])
-        val = torch.stack([trial.features(e, "val") for e in epochs])
+        device = self.device
+        train = torch.stack([trial.features(e, "train") for e in epochs]).to(device)
+        val = torch.stack([trial.features(e, "val") for e in epochs]).to(device)
         saved = [trial.classifier(e) for e in epochs]
-        weight = torch.stack([w for w, _ in saved]).float()
-        bias = torch.stack([b for _, b in saved]).float()
-        weight, bias = train_probes(train, trial.labels("train"), weight, bias, self.probe)
+        weight = torch.stack([w for w, _ in saved]).float().to(device)
+        bias = torch.stack([b for _, b in saved]).float().to(device)
+        weight, bias = train_probes(train, trial.labels("train").to(device), weight, bias, self.probe)
         probabilities = ensemble_probabilities(val, weight, bias)
-        return float((probabilities.argmax(1) == trial.labels("val")).float().mean())
+        return float((probabilities.argmax(1) == trial.labels("val").to(device)).float().mean())

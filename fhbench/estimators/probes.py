@@ -60,7 +60,8 @@ def train_probes(features: torch.Tensor, labels: torch.Tensor, weight: torch.Ten
     onehot = torch.nn.functional.one_hot(labels, classes).to(features.dtype).T
     step = 0
     for _ in range(settings.epochs):
-        order = torch.randperm(n, generator=generator)
+        # The order is drawn on the CPU whatever the device, so the probes see the same minibatches there.
+        order = torch.randperm(n, generator=generator).to(features.device)
         shuffled, targets = features[:, order], onehot[:, order]  # one gather per epoch, then slices
         for start in range(0, n, settings.batch_size):
             lr = settings.lr * (1 - step / total) if settings.lr_schedule == "linear" else settings.lr

@@ -49,29 +49,59 @@ def check_settings_names(settings: dict[str, Any], registry: dict[str, Estimator
                                         f"(installed: {', '.join(registry) or 'none'})")
 
 
+def _load(name: str, registry: dict[str, EstimatorInfo]):
+    if name not in registry:
+        known = ", ".join(registry) or "none"
+        raise UnknownEstimatorError(f"unknown estimator '{name}' (installed: {known}; see `fhbench estimators`)")
+    try:
+        return registry[name].load()
+    except Exception as err:  # a broken plugin is the user's environment, reported on one line
+        raise UnknownEstimatorError(f"estimator '{name}' ({registry[name].target}) fails to load: "
+                                    f"{type(err).__name__}: {err}") from None
+
+
+def effective_settings(name: str, settings: dict[str, Any] | None, registry: dict[str, EstimatorInfo]) -> dict:
+    """The settings an estimator really runs with: the suite's, completed by the factory's defaults.
+
+    `device` is not a setting: the harness passes the scoring device (`--device`) to estimators that
+    take one, so the suite cannot set it.
+    """
+    settings = dict(settings or {})
+    if "device" in settings:
+        raise SuiteError(f"estimators.{name}.device: the scoring device is set with --device, not in the suite")
+    signature = inspect.signature(_load(name, registry))
+    try:
+        bound = signature.bind(**settings)
+    except TypeError as err:
+        known = ", ".join(p for p in signature.parameters if p != "device") or "none"
+        raise SuiteError(f"estimators.{name}: {err} (settings given: {', '.join(settings) or 'none'}; "
+                         f"it takes: {known})") from None
+    bound.apply_defaults()
+    return {key: value for key, value in bound.arguments.items() if key != "device"
+            and signature.parameters[key].kind not in (inspect.Parameter.VAR_POSITIONAL,
+                                                       inspect.Parameter.VAR_KEYWORD)}
+
+
 def describe_estimators(estimators: dict, registry: dict[str, EstimatorInfo],
                         settings: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """What a results file records of each estimator it ran: versions, origin and settings."""
+    """What a results file records of each estimator it ran: versions, origin and effective settings."""
     return {name: {"version": str(estimator.version), "package": registry[name].package,
                    "package_version": registry[name].package_version, "target": registry[name].target,
-                   "settings": settings.get(name, {})}
+                   "settings": effective_settings(name, settings.get(name), registry)}
             for name, estimator in estimators.items()}
 
 
 def create_estimator(name: str, settings: dict[str, Any] | None = None, *,
-                     registry: dict[str, EstimatorInfo] | None = None):
+                     registry: dict[str, EstimatorInfo] | None = None, device=None):
+    """Builds an estimator from its suite settings; `device` goes to factories that take one."""
     registry = available_estimators() if registry is None else registry
-    if name not in registry:
-        known = ", ".join(registry) or "none"
-        raise UnknownEstimatorError(f"unknown estimator '{name}' (installed: {known}; see `fhbench estimators`)")
-    factory = registry[name].load()
-    settings = settings or {}
+    effective_settings(name, settings, registry)  # names and signature, with a one-line error
+    factory = _load(name, registry)
+    kwargs = dict(settings or {})
+    if device is not None and "device" in inspect.signature(factory).parameters:
+        kwargs["device"] = str(device)
     try:
-        inspect.signature(factory).bind(**settings)
-    except TypeError as err:
-        raise SuiteError(f"estimators.{name}: {err} (settings given: {', '.join(settings) or 'none'})") from None
-    try:
-        estimator = factory(**settings)
+        estimator = factory(**kwargs)
     except (TypeError, ValueError) as err:
         raise SuiteError(f"estimators.{name}: {err}") from None
     for attribute in ("name", "version", "fit", "estimate"):

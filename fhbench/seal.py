@@ -1,0 +1,57 @@
+"""The seal around estimator code: while an estimator runs, the files that hold the truth cannot be opened.
+
+Views already carry nothing of the test split (see `fhbench.traces.TraceView`). But an estimator is
+untrusted code in the scoring process, and it could find a trial's ``test.npz`` next to the feature
+files, or a published ``results.json``, and simply read it. Inside `sealed()`, a Python audit hook
+refuses to open such files: the estimator gets a `TruthAccessError`, which the harness records as a
+failed estimate.
+
+This is a guard against reading the answer through Python's file APIs, not a sandbox: code that
+spawns another process or calls the C library directly is outside what an audit hook sees.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import sys
+from collections.abc import Iterable, Iterator
+
+SEALED_NAMES = frozenset({"test.npz", "manifest.json", "results.json", "estimates.json"})
+"""Files that hold or lead to test accuracies or truths: a trial's test split and manifest, published results."""
+
+_forbidden: contextvars.ContextVar[frozenset[str] | None] = contextvars.ContextVar("fhbench_sealed", default=None)
+_installed = False
+
+
+class TruthAccessError(LookupError):
+    """An estimator asked for test-split data or a truth file. Not a user error: a failed estimate."""
+
+
+def _audit(event: str, args: tuple) -> None:
+    if event != "open":
+        return
+    forbidden = _forbidden.get()
+    if forbidden is None or isinstance(args[0], int):
+        return
+    try:
+        path = os.fsdecode(args[0])
+    except TypeError:
+        return
+    if os.path.basename(path) in SEALED_NAMES or os.path.realpath(path) in forbidden:
+        raise TruthAccessError(f"estimators may not open {path}: it holds test-split data or truths")
+
+
+@contextlib.contextmanager
+def sealed(extra_paths: Iterable[str | os.PathLike] = ()) -> Iterator[None]:
+    """Runs the block with truth files closed to it; `extra_paths` adds files such as a truth table."""
+    global _installed
+    if not _installed:
+        sys.addaudithook(_audit)  # hooks cannot be removed: it stays, inert outside `sealed`
+        _installed = True
+    token = _forbidden.set(frozenset(os.path.realpath(p) for p in extra_paths))
+    try:
+        yield
+    finally:
+        _forbidden.reset(token)

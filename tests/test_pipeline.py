@@ -1,0 +1,111 @@
+"""Checks before work, the full trace check, and strict reruns."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import write_suite
+from fhbench.errors import FhbenchError, SuiteError, UnknownEstimatorError
+from fhbench.estimators import create_estimator
+from fhbench.pipeline import check_conditions, open_store, preflight, record_suite, verify_suite
+from fhbench.suite import load_suite
+
+CPU = torch.device("cpu")
+
+
+def _suite(tmp_path, extra: str = "", **kwargs):
+    path = write_suite(tmp_path, **kwargs)
+    path.write_text(path.read_text() + extra)
+    return load_suite(path)
+
+
+def _edit(suite_path, old: str, new: str):
+    suite_path.write_text(suite_path.read_text().replace(old, new))
+    return load_suite(suite_path)
+
+
+def test_preflight_passes_a_good_suite(tmp_path):
+    preflight(_suite(tmp_path))
+
+
+def test_a_window_wider_than_the_recorded_one_fails_before_training(tmp_path):
+    path = write_suite(tmp_path)
+    suite = _edit(path, "[estimators.fh-ensemble]\nwindow = 2", "[estimators.fh-ensemble]\nwindow = 3")
+    with pytest.raises(SuiteError, match=r"estimators.fh-ensemble.window.*record.window \(2\), got 3"):
+        preflight(suite)
+    suite = _edit(path, "[estimators.fh-ensemble]\nwindow = 3\n", "")  # the default K=10 is wider too
+    with pytest.raises(SuiteError, match="got 10"):
+        preflight(suite)
+
+
+def test_a_misspelt_or_bad_setting_fails_before_any_data_is_read(tmp_path):
+    path = write_suite(tmp_path, dataset="cifar10")  # no data directory is given: preflight must not need it
+    suite = _edit(path, "keep_every = 20", "keep_evry = 20")
+    with pytest.raises(SuiteError, match=r"estimators.lcnet.*keep_evry.*it takes: num_steps"):
+        preflight(suite)
+    suite = _edit(path, "keep_evry = 20", "keep_every = -20")
+    with pytest.raises(SuiteError, match="estimators.lcnet: keep_every must be a positive int"):
+        preflight(suite)
+
+
+def test_settings_for_an_estimator_nobody_registered_fail(tmp_path):
+    suite = _suite(tmp_path, "\n[estimators.lcnett]\nnum_steps = 3\n")
+    with pytest.raises(SuiteError, match=r"\[estimators.lcnett\].*installed"):
+        preflight(suite)
+    with pytest.raises(UnknownEstimatorError, match="unknown estimator 'oracle'"):
+        preflight(_suite(tmp_path, estimators=("original", "oracle")))
+
+
+def test_the_scoring_device_is_not_a_suite_setting(tmp_path):
+    assert create_estimator("fh-ensemble", device=CPU).device == CPU
+    suite = _suite(tmp_path, "\n[estimators.optimized]\ndevice = \"cuda\"\n")
+    with pytest.raises(SuiteError, match="--device"):
+        preflight(suite)
+
+
+def test_a_missing_benchmark_file_fails_before_training(tmp_path, monkeypatch):
+    monkeypatch.delenv("FHBENCH_NB201_FILE", raising=False)
+    path = write_suite(tmp_path)
+    suite = _edit(path, "repeats = 1", "repeats = 1\ntruth = \"nb201-api\"")
+    with pytest.raises(FhbenchError, match="--nb201-file"):
+        preflight(suite)
+    with pytest.raises(FhbenchError, match=str(tmp_path / "nowhere.pth")):
+        preflight(suite, nb201_file=str(tmp_path / "nowhere.pth"))
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("recorded")
+    suite = load_suite(write_suite(tmp, num_samples=2, epochs=2, estimators=("original",)))
+    store = open_store(suite, tmp / "traces")
+    record_suite(suite, store, data_dir=None, device=CPU, report=lambda message: None)
+    return suite, store
+
+
+def test_verify_finds_a_flipped_byte_that_opening_does_not_read(recorded, tmp_path):
+    suite, store = recorded
+    assert verify_suite(suite, store) == []
+    victim = store.root / "r0-001" / "features" / "0002.npz"
+    original = victim.read_bytes()
+    try:
+        data = bytearray(original)
+        data[len(data) // 2] ^= 0xFF
+        victim.write_bytes(bytes(data))
+        problems = verify_suite(suite, store)
+        assert len(problems) == 1 and "r0-001" in problems[0] and "features/0002.npz" in problems[0]
+    finally:
+        victim.write_bytes(original)
+
+
+def test_a_strict_rerun_refuses_traces_recorded_under_other_conditions(recorded):
+    suite, store = recorded
+    traces = [store.open(t) for t in store.trial_ids()]
+    check_conditions(traces, CPU)  # the same process, the same conditions
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads + 1)
+    try:
+        with pytest.raises(FhbenchError, match=rf"threads {threads} \(now {threads + 1}\).*--threads {threads}"):
+            check_conditions(traces, CPU)
+    finally:
+        torch.set_num_threads(threads)
