@@ -6,7 +6,8 @@
    training pass's images per second with and without recording (on a GPU, the figure to compare
    with NAS-Bench-201's ~2,800 images/s per cell).
 2. fh-ensemble: the wall time of one estimate (feature loading included) against the mean time of
-   one training epoch of the same trial. Target: at most 0.05 (the thesis reports about 0.5).
+   one training epoch of the same trial, both on `--device`: the probes run where the network
+   trained, so the ratio compares like with like. Target: at most 0.05 (the thesis reports about 0.5).
 
     python benchmarks/overhead.py suites/nb201-cpu.toml --data-dir ../shared/data --threads 2
 
@@ -66,7 +67,7 @@ def main() -> int:
     settings = dict(suite.estimator_settings.get("fh-ensemble", {}))
     if args.window:
         settings["window"] = args.window
-    estimator = FeatureHistoryEnsemble(**settings)
+    estimator = FeatureHistoryEnsemble(**settings, device=str(device))  # probes on the training device
 
     results = []
     for trial in plan_trials(suite, space)[: args.trials]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -241,7 +242,7 @@ class _JpegFile:
                     expected = ", ".join(_JPEG_KEYS)
                     raise DataError(f"cifar10-jpeg: {path} lacks key {missing[0]!r}: expected keys {expected}")
                 arrays = {key: npz[key] for key in _JPEG_KEYS}
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:  # truncated or foreign files
             raise DataError(f"cifar10-jpeg: cannot read {path} as an npz: {_first_line(err)}") from err
         file = cls(path, **arrays)
         file._check()

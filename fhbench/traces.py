@@ -31,6 +31,7 @@ import io
 import json
 import os
 import shutil
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -137,7 +138,7 @@ def _read_npz(path: Path, digest: str, what: str, trial: str) -> dict[str, np.nd
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
-    except (OSError, ValueError, KeyError) as err:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         raise TraceError(f"trace {trial}: {what} is not a valid npz ({err})") from None
 
 

@@ -274,3 +274,28 @@ def test_real_cifar10_jpeg():
 def test_image_set_rejects_wrong_dtype():
     with pytest.raises(ValueError):
         ImageSet(torch.zeros(2, 1, 4, 4), torch.zeros(2, dtype=torch.int64))
+
+
+@pytest.mark.parametrize("content", [b"PK\x03\x04 truncated zip", b"not an npz at all", b""])
+def test_truncated_or_foreign_npz_is_a_data_error(tmp_path, content):
+    folder = tmp_path / "cifar10-jpeg"
+    _write_fake_jpeg(folder)
+    (folder / "train.npz").write_bytes(content)
+    with pytest.raises(DataError, match="train.npz"):
+        load_splits("cifar10-jpeg", tmp_path, 5, 4, None, split_seed=0)
+
+
+def test_downsample_averages_each_block_and_keeps_labels():
+    from fhbench.data import downsample
+
+    splits = _digits(train=20, val=10, test=5)
+    small = downsample(splits, 4)
+    assert small.train.images.shape == (20, 1, 4, 4) and small.train.images.dtype == torch.uint8
+    assert torch.equal(small.train.labels, splits.train.labels) and torch.equal(small.test.labels, splits.test.labels)
+    blocks = splits.train.images.double().reshape(20, 1, 4, 2, 4, 2).mean(dim=(3, 5))
+    assert torch.equal(small.train.images, blocks.round().to(torch.uint8))  # area mean of each 2x2 block
+    assert "area-downsampled to 4x4" in small.source
+    expected_mean = small.train.images.double().mean().item() / 255
+    assert small.mean[0] == pytest.approx(expected_mean, abs=1e-12)  # recomputed on the smaller images
+    with pytest.raises(DataError, match="divides the image size 8x8"):
+        downsample(splits, 3)
