@@ -43,16 +43,17 @@ def _clock(device) -> float:
 
 
 def fit_and_estimate(name: str, estimator, population: Sequence, targets: Sequence, *, repeat: int,
-                     checkpoint: int, device=None) -> list[EstimateRecord]:
+                     checkpoint: int, device=None, sealed_paths: Sequence = ()) -> list[EstimateRecord]:
     """Fits `estimator` on the views of `population`, then estimates each view of `targets`.
 
     The fit time is shared equally over the population (the trials it serves). Every outcome is a
-    record: failures carry the error's first line and no estimate.
+    record: failures carry the error's first line and no estimate. `sealed_paths` are files the
+    estimator may not open beyond the trace's own truth files (a truth table, say).
     """
     start = _clock(device)
     fit_error = None
     try:
-        with sealed():
+        with sealed(sealed_paths):
             estimator.fit(population)
     except Exception as err:  # an estimator's failure is a result, not a crash
         fit_error = "fit: " + _describe(err)
@@ -65,7 +66,7 @@ def fit_and_estimate(name: str, estimator, population: Sequence, targets: Sequen
         start = _clock(device)
         error, value = None, None
         try:
-            with sealed():
+            with sealed(sealed_paths):
                 value = float(estimator.estimate(view))
             if not math.isfinite(value) or not 0.0 <= value <= 1.0:
                 error, value = f"estimate {value!r} is not an accuracy in [0, 1]", None
@@ -78,7 +79,7 @@ def fit_and_estimate(name: str, estimator, population: Sequence, targets: Sequen
 
 def run_estimators(estimators: dict, trials: Sequence[TrialTrace], checkpoints: Sequence[int],
                    on_step: Callable[[str, int, int], None] | None = None, *,
-                   device=None) -> list[EstimateRecord]:
+                   device=None, sealed_paths: Sequence = ()) -> list[EstimateRecord]:
     """Estimates every trial at every checkpoint with every estimator, one repeat at a time.
 
     `on_step(name, repeat, checkpoint)` is called before each step starts, so a progress display
@@ -92,6 +93,6 @@ def run_estimators(estimators: dict, trials: Sequence[TrialTrace], checkpoints: 
             for name, estimator in estimators.items():
                 if on_step:
                     on_step(name, repeat, checkpoint)
-                records += fit_and_estimate(name, estimator, views, views, repeat=repeat,
-                                            checkpoint=checkpoint, device=device)
+                records += fit_and_estimate(name, estimator, views, views, repeat=repeat, checkpoint=checkpoint,
+                                            device=device, sealed_paths=sealed_paths)
     return records

