@@ -205,3 +205,56 @@ def test_bohb_model_concentrates_on_good_configs():
     assert len(model) >= 20
     share = np.mean([pool.codes[job.config, 0] == 2 for job in model])
     assert share > 0.5
+
+
+def test_bohb_builds_a_model_only_with_more_than_d_points_per_density():
+    # HpBandSter 0.7.x: n_good = max(d + 1, floor(0.15 N)), n_bad = max(d + 1, floor(0.85 N)), disjoint,
+    # and a model only when each side has more than d rows.
+    d = 6
+    assert BOHB.model_split(2 * d + 1, d, 0.15) is None  # 13 results: the bad side would have only 6 rows
+    assert BOHB.model_split(2 * d + 2, d, 0.15) == (7, 7)
+    assert BOHB.model_split(20, d, 0.15) == (7, 13)
+    assert BOHB.model_split(60, d, 0.15) == (9, 51)
+    assert BOHB.model_split(101, d, 0.15) == (15, 85)  # HpBandSter leaves the worst row out
+    for n in range(1, 300):
+        split = BOHB.model_split(n, d, 0.15)
+        if split is not None:
+            good, bad = split
+            assert good > d and bad > d and good + bad <= n
+
+    pool = full_pool((4, 4, 4))  # d = 3: a budget needs 8 results
+    algo = BOHB(pool, max_budget=1, min_budget=1, eta=2, seed=0, random_fraction=0.0)
+    for k in range(8):
+        job = algo.propose()
+        assert algo.origin(job) == "random"  # no model before 8 results at budget 1
+        algo.report(job, float(k))
+    good, bad = algo._fit_models()
+    assert len(good.points) == 4 and len(bad.points) == 4
+    ranked = [job.config for job, _ in sorted(algo.history, key=lambda r: -r[1])]
+    assert [tuple(p) for p in good.points] == [tuple(pool.codes[c]) for c in ranked[:4]]
+    assert [tuple(p) for p in bad.points] == [tuple(pool.codes[c]) for c in ranked[4:]]
+    assert algo.origin(algo.propose()) == "model"
+
+
+def test_promoted_jobs_name_the_job_they_continue():
+    algo = HyperBand(POOL, MAX_BUDGET, MIN_BUDGET, ETA, seed=0, max_iterations=1)
+    jobs = drive(algo, QUALITY)
+    by_id = {job.job_id: job for job in jobs}
+    for job in jobs:
+        if job.rung == 0:
+            assert job.parent is None and algo.previous_budget(job) == 0
+        else:
+            parent = by_id[job.parent]
+            assert (parent.config, parent.bracket, parent.rung + 1) == (job.config, job.bracket, job.rung)
+            assert algo.previous_budget(job) == parent.budget
+    assert algo.finite and not HyperBand(POOL, MAX_BUDGET, MIN_BUDGET, ETA).finite
+    assert RandomSearch(POOL, MAX_BUDGET, 4, seed=0).finite
+
+
+def test_pool_size_warning_names_what_one_iteration_draws():
+    from fhbench.search.algorithms import pool_size_warning
+
+    # R=16, eta=2: brackets draw 16 + 10 + 7 + 5 + 5 = 43 configs (nb201-search-cpu's pool had 32)
+    assert HyperBand.configs_per_iteration(16, 1, 2) == 43
+    assert "43" in pool_size_warning(32, 16, 1, 2) and "32" in pool_size_warning(32, 16, 1, 2)
+    assert pool_size_warning(43, 16, 1, 2) is None

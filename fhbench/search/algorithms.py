@@ -23,7 +23,7 @@ from typing import ClassVar
 import numpy as np
 from scipy.special import logsumexp
 
-__all__ = ["BOHB", "ConfigPool", "HyperBand", "Job", "RandomSearch", "SearchAlgorithm"]
+__all__ = ["BOHB", "ConfigPool", "HyperBand", "Job", "RandomSearch", "SearchAlgorithm", "pool_size_warning"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,8 +75,9 @@ class Job:
     """One unit of work: train `config` up to `budget` epochs in total.
 
     A promoted config continues from where its previous job stopped, so its budget is a running
-    total, not an increment. `bracket` and `rung` say where the job sits in HyperBand's plan (both
-    0 for random search), which lets a backend or a plot group jobs without asking the algorithm.
+    total, not an increment; `parent` is the id of that previous job (None for a new config), whose
+    checkpoint a backend continues. `bracket` and `rung` say where the job sits in HyperBand's plan
+    (both 0 for random search), which lets a backend or a plot group jobs without asking the algorithm.
     """
 
     job_id: int
@@ -84,6 +85,7 @@ class Job:
     budget: int
     bracket: int
     rung: int
+    parent: int | None = None
 
 
 def _check_int(name: str, value: int, minimum: int) -> int:
@@ -123,6 +125,14 @@ class SearchAlgorithm(ABC):
     def _on_result(self, job: Job, score: float) -> None:
         """React to a validated result (already appended to the history)."""
 
+    @property
+    def finite(self) -> bool:
+        """True when the search proposes finitely many jobs, so that it ends (`done`) on its own.
+
+        A driver refuses to run a search that is not finite without a finite time budget.
+        """
+        return True
+
     def report(self, job: Job, score: float) -> None:
         """Record the score (estimated final accuracy, higher is better) of a proposed job.
 
@@ -161,8 +171,9 @@ class SearchAlgorithm(ABC):
         """The budget `job`'s config already reached in its lineage: a backend continues from there."""
         return 0
 
-    def _issue(self, config: int, budget: int, bracket: int, rung: int) -> Job:
-        job = Job(job_id=self._next_id, config=int(config), budget=int(budget), bracket=bracket, rung=rung)
+    def _issue(self, config: int, budget: int, bracket: int, rung: int, parent: int | None = None) -> Job:
+        job = Job(job_id=self._next_id, config=int(config), budget=int(budget), bracket=bracket, rung=rung,
+                  parent=parent)
         self._next_id += 1
         self._pending[job.job_id] = job
         return job
@@ -216,6 +227,7 @@ class _Bracket:
         self._queue: list[int] = []  # configs to run at the current rung, best first (rung > 0)
         self._proposed = 0  # jobs proposed at the current rung
         self._scores: dict[int, float] = {}  # config -> score at the current rung
+        self.last_job: dict[int, int] = {}  # config -> id of its latest job in this bracket
 
     @property
     def finished(self) -> bool:
@@ -337,6 +349,16 @@ class HyperBand(SearchAlgorithm):
     def done(self) -> bool:
         return not self._may_start_bracket() and not self._active
 
+    @property
+    def finite(self) -> bool:
+        """HyperBand repeats its brackets forever unless `max_iterations` bounds them."""
+        return self.max_iterations is not None
+
+    @staticmethod
+    def configs_per_iteration(max_budget: int, min_budget: int, eta: int) -> int:
+        """How many rung-0 configs one HyperBand iteration draws: the sum of n over all brackets."""
+        return sum(rungs[0][0] for rungs in HyperBand.brackets(max_budget, min_budget, eta))
+
     def previous_budget(self, job: Job) -> int:
         """A promoted job continues its config from the previous rung's budget in the same bracket."""
         if job.rung == 0:
@@ -360,7 +382,9 @@ class HyperBand(SearchAlgorithm):
             config, origin = self._sample_config(bracket)
         else:
             config, origin = None, "promotion"
-        job = self._issue(bracket.take(config), bracket.budget, bracket.index, bracket.rung)
+        config = bracket.take(config)
+        job = self._issue(config, bracket.budget, bracket.index, bracket.rung, parent=bracket.last_job.get(config))
+        bracket.last_job[config] = job.job_id
         self._bracket_of[job.job_id] = bracket
         self._origins[job.job_id] = origin
         return job
@@ -441,15 +465,36 @@ class BOHB(HyperBand):
     proposed, so the model sees every result so far:
 
     - with probability `random_fraction`, a uniform pool config (keeps exploring);
-    - else, if some budget has at least n_min = d + 2 results (d = number of dims), take the
-      largest such budget and split its results by score: the best n_good go to l(x), the other
-      n_bad = N - n_good to g(x), with n_good = min(max(d + 1, ceil(top_fraction * N)), N - 1), so
-      both are non-empty and disjoint (hpbandster lets them overlap instead);
-    - draw `num_candidates` samples from l(x) with bandwidths times `bandwidth_factor` and keep the
-      one maximising l(x) / g(x) (unscaled bandwidths);
+    - else take the largest budget that has a model (below) and draw `num_candidates` samples from
+      its l(x) with bandwidths times `bandwidth_factor`, keeping the one maximising l(x) / g(x)
+      (unscaled bandwidths);
     - only pool configs can be run, so project it onto the pool: among pool configs at minimum
       Hamming distance from the best candidate, return the one maximising l/g (ties: lower index);
-    - without such a budget, a uniform pool config, as BOHB does before it has a model.
+    - without any budget that has a model, a uniform pool config, as BOHB does before it has one.
+
+    When a budget has a model: HpBandSter 0.7.x's rule (its
+    ``hpbandster/optimizers/config_generators/bohb.py``), not the paper's. With d dimensions,
+    min_points_in_model = d + 1; the N results on a budget are ranked by score and the best
+    n_good = max(d + 1, floor(top_fraction * N)) form the good set, the next
+    n_bad = max(d + 1, floor((1 - top_fraction) * N)) the bad set. The two sets are disjoint (rows
+    past n_good + n_bad are left out), and the budget has a model only when each set has more than
+    d rows, so no density is ever fit on fewer than d + 1 points and a budget needs at least
+    2 (d + 1) results (14 for NB201's six edges). `model_split` computes this. The paper's rule
+    (N_min = d + 1 points per density, a model once N_min + 2 results exist) would let the bad
+    density be fit on as few as 2 points; HpBandSter's is the one its users ran, and the stricter.
+
+    The densities are products of categorical Aitchison-Aitken kernels (`_Parzen`), kept on purpose
+    instead of HpBandSter's statsmodels ``KDEMultivariate`` with var_type 'u'. That kernel puts
+    1 - lambda on its own category and lambda / (k - 1) on each other one, a distribution only for
+    lambda <= 1 (and one that favours its own category only for lambda < (k - 1) / k). HpBandSter
+    sets lambda with the normal-reference rule 1.06 * std * n^(-1/(4+d)) on the integer codes, whose
+    std depends on the arbitrary order of the categories. On NB201's five operations that lambda is
+    often out of range: over the densities BOHB fit in the nb201-search-cpu replays, 63% of the
+    dimensions had lambda > 4/5 (the kernel prefers every other category to its own) and 43% had
+    lambda > 1 (negative weight on its own category: l(x) and g(x) are no longer densities, and
+    HpBandSter's sampler never keeps the centre). `_Parzen` measures the spread from category frequencies (order
+    free) and keeps the bandwidth in [min_bandwidth, 1 - min_bandwidth], so each kernel is a
+    distribution and sampling matches the density.
 
     Configs already in the current bracket are never returned (the pool always has enough others,
     as it holds at least the largest bracket's n configs).
@@ -500,23 +545,54 @@ class BOHB(HyperBand):
         codes = self.pool.codes[nearest]
         return int(nearest[int(np.argmax(good.log_pdf(codes) - bad.log_pdf(codes)))]), "model"
 
+    @staticmethod
+    def model_split(n_results: int, n_dims: int, top_fraction: float) -> tuple[int, int] | None:
+        """(good rows, bad rows) of a model fit on `n_results` results, or None when there is no model
+        (HpBandSter 0.7.x's rule, see the class docstring)."""
+        min_points = n_dims + 1
+        if n_results < min_points:
+            return None
+        # The small epsilon keeps float products such as 0.15 * 20 from rounding down past an integer;
+        # HpBandSter computes (15 * N) // 100 in integers.
+        n_good = max(min_points, math.floor(top_fraction * n_results + 1e-9))
+        n_bad = max(min_points, math.floor((1.0 - top_fraction) * n_results + 1e-9))
+        good = min(n_good, n_results)
+        bad = max(0, min(n_good + n_bad, n_results) - n_good)
+        if good <= n_dims or bad <= n_dims:
+            return None
+        return good, bad
+
     def _fit_models(self) -> tuple[_Parzen, _Parzen] | None:
-        """l(x) and g(x) on the largest budget with >= d + 2 results, or None if there is none."""
-        d = self.pool.n_dims
+        """l(x) and g(x) on the largest budget that has a model (`model_split`), or None."""
         by_budget: dict[int, list[tuple[int, float]]] = {}
         for job, score in self._history:
             by_budget.setdefault(job.budget, []).append((job.config, score))
-        usable = [budget for budget, results in by_budget.items() if len(results) >= d + 2]
-        if not usable:
-            return None
-        results = by_budget[max(usable)]
-        # Stable sort: equal scores keep report order, so the split is deterministic.
-        ranked = sorted(results, key=lambda r: -r[1])
-        n = len(ranked)
-        # The small epsilon keeps float products such as 0.15 * 20 from rounding up past an integer.
-        n_good = min(max(d + 1, math.ceil(self.top_fraction * n - 1e-9)), n - 1)
-        codes = self.pool.codes[[config for config, _ in ranked]]
         cards = np.asarray(self.pool.cardinalities)
-        good = _Parzen.fit(codes[:n_good], cards, self.min_bandwidth)
-        bad = _Parzen.fit(codes[n_good:], cards, self.min_bandwidth)
-        return good, bad
+        for budget in sorted(by_budget, reverse=True):
+            results = by_budget[budget]
+            split = self.model_split(len(results), self.pool.n_dims, self.top_fraction)
+            if split is None:
+                continue
+            n_good, n_bad = split
+            # Stable sort: equal scores keep report order, so the split is deterministic.
+            ranked = sorted(results, key=lambda r: -r[1])
+            codes = self.pool.codes[[config for config, _ in ranked]]
+            good = _Parzen.fit(codes[:n_good], cards, self.min_bandwidth)
+            bad = _Parzen.fit(codes[n_good:n_good + n_bad], cards, self.min_bandwidth)
+            return good, bad
+        return None
+
+
+def pool_size_warning(pool_size: int, max_budget: int, min_budget: int, eta: int) -> str | None:
+    """A warning when one HyperBand iteration draws more configs than the pool holds, else None.
+
+    Then HyperBand and BOHB see most of the pool in every iteration, and their regret says more
+    about the pool than about how they choose.
+    """
+    draws = HyperBand.configs_per_iteration(max_budget, min_budget, eta)
+    if pool_size >= draws:
+        return None
+    return (f"the pool has {pool_size} configurations but one HyperBand iteration draws {draws} "
+            f"(the sum of rung-0 n over its brackets for R={max_budget}, r_min={min_budget}, eta={eta}): "
+            f"HyperBand and BOHB see most of the pool in every iteration, so their regret measures the pool "
+            f"more than the search; record a pool of at least {draws} configurations")

@@ -1,20 +1,30 @@
-"""The search leaderboard: a Table 4.1-style table (algorithm by estimator) and regret against
-simulated time, written like the estimation leaderboards (`fhbench.leaderboard`)."""
+"""The search leaderboard: a Table 4.1-style table (algorithm by estimator), regret against simulated
+time, and the estimate tables the searches replayed, published through `fhbench.publish` like every
+other leaderboard (one results header, one atomic directory swap).
+
+Files of `<root>/<suite>/<version>/`: results.json (header, every run, the regret's reference and the
+pool's floor, warnings), leaderboard.csv, leaderboard.md, regret.png, and estimates.json (per
+estimator its estimates, overheads and failures, plus the pool's cells, per-config epoch costs, pool
+truths and the truth's description): `fhbench reproduce DIR` replays every search from these files.
+Live searches publish under `<root>/<suite>/live/<algorithm>-<estimator>-seed<seed>/`.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from fhbench.leaderboard import results_json, write_directory
+from fhbench.publish import results_json, write_directory
 
 COLUMNS = ["algorithm", "estimator", "true_acc_mean", "true_acc_std", "regret_mean", "regret_std",
-           "simulated_time_s_mean", "configs_evaluated_mean", "jobs_mean", "seeds"]
+           "simulated_time_s_mean", "configs_evaluated_mean", "jobs_mean", "n_failed", "coverage", "seeds"]
 
 
 def render_csv(rows: Sequence) -> str:
@@ -27,29 +37,44 @@ def render_csv(rows: Sequence) -> str:
     return out.getvalue()
 
 
+def _pct(value) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}"
+
+
 def render_markdown(rows: Sequence, meta: dict) -> str:
+    regret = meta["regret"]
+    truth = meta["truth"]
     lines = [
         f"# {meta['suite']['name']} {meta['suite']['version']}",
         "",
         meta["suite"]["description"],
         "",
-        f"Truth: {meta['truth']['source']}; optimum {100 * meta['truth']['optimum']:.2f}% "
-        f"(`{meta['truth']['optimum_cell']}`). Pool: {len(meta['pool'])} recorded cells "
-        f"(`{meta['dataset_source']}`). Each search gets {meta['time_budget_s']:.0f} simulated seconds.",
+        f"Truth: {truth['source']}. Regret is measured against the {regret['against']}, "
+        f"{_pct(regret['reference'])}% (`{regret['reference_cell']}`); the pool's best is "
+        f"{_pct(regret['pool_best'])}% (`{regret['pool_best_cell']}`), so no search of this pool can have "
+        f"less than {_pct(regret['pool_floor'])} pp of regret (the pool's floor).",
         "",
-        "Accuracy and regret in percent, mean ± std over seeds; time in simulated seconds.",
+        f"Pool: {len(meta['pool'])} recorded cells (`{meta['dataset_source']}`). Each search gets "
+        f"{meta['time_budget_s']:.0f} simulated seconds. Cost model: {meta['cost_model']}.",
         "",
-        "| algorithm | estimator | true accuracy | regret | simulated time | configs evaluated | jobs |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "Accuracy and regret in percent, mean ± std over seeds; time in simulated seconds; failed: jobs "
+        "whose estimate failed or whose trial diverged (ranked last), over all seeds.",
+        "",
+        "| algorithm | estimator | true accuracy | regret | simulated time | configs evaluated | jobs | failed |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        lines.append(f"| {r.algorithm} | {r.estimator} | {100 * r.true_acc_mean:.2f} ± {100 * r.true_acc_std:.2f} | "
-                     f"{100 * r.regret_mean:.2f} ± {100 * r.regret_std:.2f} | {r.simulated_time_s_mean:.0f} | "
-                     f"{r.configs_evaluated_mean:.1f} | {r.jobs_mean:.1f} |")
-    failures = {k: v for k, v in meta["estimate_failures"].items() if v}
-    for name, items in failures.items():
-        lines += ["", f"{name}: {len(items)} failed estimate(s) ranked last, e.g. {items[0]}"]
-    lines += ["", "Plot: `regret.png`. Every run, its incumbent and trajectory: `results.json`.", ""]
+        lines.append(f"| {r.algorithm} | {r.estimator} | {_pct(r.true_acc_mean)} ± {_pct(r.true_acc_std)} | "
+                     f"{_pct(r.regret_mean)} ± {_pct(r.regret_std)} | {r.simulated_time_s_mean:.0f} | "
+                     f"{r.configs_evaluated_mean:.1f} | {r.jobs_mean:.1f} | {r.n_failed} |")
+    for text in meta.get("warnings", []):
+        lines += ["", f"Warning: {text}"]
+    for name, items in meta["estimate_failures"].items():
+        if items:
+            lines += ["", f"{name}: {len(items)} failed estimate(s) ranked last, e.g. {items[0]}"]
+    lines += ["", "Plot: `regret.png`. Every run, its incumbent and trajectory: `results.json`. The estimate "
+              "tables and epoch costs the searches replayed: `estimates.json` (`fhbench reproduce` replays "
+              "every search from these files).", ""]
     return "\n".join(lines)
 
 
@@ -59,8 +84,8 @@ def plot_regret(meta: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    optimum = meta["truth"]["optimum"]
-    pool_truth = meta["pool_truth"]
+    reference = meta["regret"]["reference"]
+    pool_truth = np.array([math.nan if v is None else v for v in meta["pool_truth"]], dtype=np.float64)
     grid = np.linspace(0, meta["time_budget_s"], 200)
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
     groups = sorted({(r["algorithm"], r["estimator"]) for r in meta["runs"]})
@@ -69,14 +94,15 @@ def plot_regret(meta: dict, path: Path) -> None:
         for run in (r for r in meta["runs"] if (r["algorithm"], r["estimator"]) == (algorithm, estimator)):
             regret = np.full(len(grid), np.nan)
             for time, incumbent in run["trajectory"]:
-                regret[grid >= time] = 100 * (optimum - pool_truth[incumbent])
+                regret[grid >= time] = 100 * (reference - pool_truth[incumbent])
             curves.append(regret)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # before a search's first result: no regret yet
             mean = np.nanmean(np.array(curves), axis=0)
         ax.plot(grid, mean, label=f"{algorithm} + {estimator}")
+    ax.axhline(100 * meta["regret"]["pool_floor"], color="grey", linestyle=":", label="pool's floor")
     ax.set_xlabel("simulated search time (s)")
-    ax.set_ylabel("regret (percentage points)")
+    ax.set_ylabel(f"regret against the {meta['regret']['against']} (pp)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -84,11 +110,48 @@ def plot_regret(meta: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def publish_search(root: str | Path, rows: Sequence, meta: dict) -> Path:
-    final = Path(root) / meta["suite"]["name"] / meta["suite"]["version"]
+def estimates_json(document: dict) -> str:
+    """estimates.json keeps every digit of its floats (unlike results.json), so that a replay from it
+    is exact; NaN is written as null."""
+    return json.dumps(document, indent=None, sort_keys=True, allow_nan=False) + "\n"
+
+
+def publish_search(root: str | Path, header: dict, rows: Sequence, extra: dict, estimates: dict) -> Path:
+    """Writes the search leaderboard of one suite version; returns its directory. `header` comes from
+    `fhbench.publish.results_header("search", ...)`, `extra` from `fhbench.search.run.results_extra`,
+    `estimates` from `fhbench.search.run.estimates_document`."""
+    final = Path(root) / header["suite"]["name"] / header["suite"]["version"]
+    text = results_json(header, rows, extra)
+    meta = json.loads(text)  # what the files render: the published numbers
     return write_directory(final, {
-        "results.json": results_json(meta, rows),
+        "results.json": text,
+        "estimates.json": estimates_json(estimates),
         "leaderboard.csv": render_csv(rows),
         "leaderboard.md": render_markdown(rows, meta),
         "regret.png": lambda path: plot_regret(meta, path),
     })
+
+
+def publish_live(root: str | Path, suite, run, cells: Sequence[str], *, epochs_trained: int, environment: dict,
+                 estimators: dict) -> Path:
+    """Writes one live search under `<root>/<suite>/live/<algorithm>-<estimator>-seed<seed>/`: results.json
+    (the common header, kind "live", then every job) and a short leaderboard.md."""
+    from fhbench.publish import results_header
+
+    header = results_header("live", suite, estimators=estimators, environment=environment, traces_hash=None,
+                            truth={"spec": None, "source": "none: a live search reports the architecture it "
+                                                           "found, not its true accuracy"},
+                            metrics={})
+    incumbent = cells[run.incumbent] if run.incumbent is not None else None
+    extra = {"algorithm": run.algorithm, "estimator": run.estimator, "seed": run.seed, "workers": run.workers,
+             "incumbent": incumbent, "simulated_time_s": run.simulated_time_s, "stopped": run.stopped,
+             "epochs_trained": epochs_trained, "pool": list(cells), "jobs": run.jobs,
+             "trajectory": [[t, i] for t, i in run.trajectory], "warnings": list(run.notes)}
+    final = Path(root) / suite.name / "live" / f"{run.algorithm}-{run.estimator}-seed{run.seed}"
+    lines = [f"# {suite.name}: live {run.algorithm} with {run.estimator}, seed {run.seed}", "",
+             f"Best architecture: `{incumbent}`.", "",
+             f"{len(run.jobs)} jobs, {epochs_trained} epochs trained, {run.simulated_time_s:.1f} s on the "
+             f"driver's clock (measured training, validation and estimator time). Every job: `results.json`.", ""]
+    lines += [f"Warning: {text}" for text in run.notes]
+    return write_directory(final, {"results.json": results_json(header, [], extra),
+                                   "leaderboard.md": "\n".join(lines) + "\n"})

@@ -1,31 +1,49 @@
-"""The live backend: the same search algorithms, training configurations for real through the recorder.
+"""The live backend: the same search algorithms and driver, training configurations for real.
 
-A job trains its configuration up to the job's budget; a promoted configuration continues from the
-epoch its earlier job stopped at (the training run is kept alive, model and optimizer state
-included), with the learning-rate schedule fixed to the maximal budget as in replay. Each pool
-config c trains with the seed its recorded trace would have, so a live search and a replay of the
-same pool with the same seed see the same numbers and make the same decisions. Jobs run one at a
-time (one worker): parallel live training is left to a cluster launcher.
+A job trains its configuration up to the job's budget through the recorder's `train_trial`; a
+promoted configuration continues the very run its parent job stopped (model, optimizer and data
+order kept in memory), with the learning-rate schedule fixed to the maximal budget as in replay.
+Pool config i is the suite's planned trial i (`fhbench.search.pool.search_pool`, which replay uses
+too), trained with the seed its recorded trace has, and every estimate goes through the estimation
+harness (`fhbench.estimate.fit_and_estimate`) as in replay. Jobs are charged by the same cost model
+(`fhbench.search.cost`), from the times measured while training, on the driver's clock.
+
+So a live search and a replay of the same pool with the same seed see the same numbers and make the
+same decisions, for every estimator whose estimate of a trial does not depend on the population it
+was fit on (original, fh-ensemble): tested. A population-level estimator (LCNet) is fit here on the
+live runs that reached the job's budget, the curves a real search has observed; the replay fits it
+on the whole pool, a documented simplification.
+
+The backend trains a job when the driver starts it, one job at a time; with more than one worker the
+driver's clock still schedules them as parallel workers would, from the measured costs.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from fhbench.estimate import fit_and_estimate
 from fhbench.record import Trial, train_trial
-from fhbench.search.algorithms import SearchAlgorithm
-from fhbench.search.replay import SearchRun
-from fhbench.traces import CURVES, TIMINGS, TraceView
+from fhbench.search.algorithms import Job, SearchAlgorithm
+from fhbench.search.cost import job_cost
+from fhbench.search.driver import JobOutcome, SearchRun, run_search
+from fhbench.search.pool import SearchPool
+from fhbench.traces import CURVES, TIMINGS, MemoryFeatures, TraceView
+
+
+class _Diverged(RuntimeError):
+    pass
 
 
 @dataclass
 class LiveTrace:
-    """A trial being trained, in memory, readable through `TraceView` like a recorded one."""
+    """A trial being trained, in memory, readable through a `TraceView` like a recorded one."""
 
     trial: Trial
     config_vector: np.ndarray
@@ -40,13 +58,13 @@ class LiveTrace:
     trial_id = property(lambda self: self.trial.trial_id)
     config = property(lambda self: self.trial.config)
     epochs_completed = property(lambda self: len(self.classifiers))
-    feature_epochs = property(lambda self: tuple(sorted(self.kept)))
 
     def advance(self, budget: int) -> None:
+        """Trains on to `budget` epochs; raises _Diverged when the run ends before it."""
         while self.epochs_completed < budget:
             record = next(self.epochs, None)
             if record is None:
-                raise RuntimeError(f"live trial {self.trial_id} diverged at epoch {self.epochs_completed}")
+                raise _Diverged(f"the trial diverged at epoch {self.epochs_completed}, before budget {budget}")
             for name in CURVES + TIMINGS:
                 self.curves.setdefault(name, []).append(record[name])
             self.classifiers.append((record["classifier_w"], record["classifier_b"]))
@@ -54,79 +72,109 @@ class LiveTrace:
                 self.kept[record["epoch"]] = (record["train_features"], record["val_features"])
 
     def curve(self, name: str) -> np.ndarray:
-        return np.asarray(self.curves[name], dtype=np.float64)
-
-    def features(self, epoch: int, split: str) -> torch.Tensor:
-        if epoch not in self.kept:
-            raise KeyError(f"live trial {self.trial_id} keeps no features for epoch {epoch}")
-        return torch.from_numpy(self.kept[epoch][0 if split == "train" else 1].astype(np.float32))
-
-    def labels(self, split: str) -> torch.Tensor:
-        return torch.from_numpy((self.labels_train if split == "train" else self.labels_val).astype(np.int64))
-
-    def classifier(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        w, b = self.classifiers[epoch - 1]
-        return torch.from_numpy(w.copy()), torch.from_numpy(b.copy())
+        return np.asarray(self.curves.get(name, []), dtype=np.float64)
 
     def view(self, epoch: int) -> TraceView:
-        return TraceView(self, epoch)
+        return TraceView(trial_id=self.trial_id, config=self.config, config_vector=self.config_vector,
+                         budget=self.budget, epoch=epoch, curves={name: self.curve(name) for name in self.curves},
+                         labels={"train": self.labels_train, "val": self.labels_val},
+                         classifier=(np.stack([w for w, _ in self.classifiers]),
+                                     np.stack([b for _, b in self.classifiers])),
+                         features=MemoryFeatures(self.trial_id, self.kept, epoch))
 
 
 class LiveBackend:
-    """Trains pool configs on demand; `trials[c]` is pool config c (its cell and seed)."""
+    """Trains pool configs on demand and estimates them with one estimator (see the module docstring)."""
 
-    def __init__(self, suite, space, splits, trials: list[Trial], device: torch.device):
-        self.suite, self.space, self.splits, self.trials, self.device = suite, space, splits, trials, device
+    def __init__(self, suite, space, splits, pool: SearchPool, device: torch.device, estimator_name: str,
+                 estimator):
+        self.suite, self.space, self.splits, self.pool, self.device = suite, space, splits, pool, device
+        self.estimator = estimator_name
+        self._estimator = estimator
         n_keep = suite.record.kept_train_images(len(splits.train.labels))
         self.labels_train = splits.train.labels[:n_keep].numpy()
         self.labels_val = splits.val.labels.numpy()
-        self.runs: list[LiveTrace] = []
+        self.runs: list[LiveTrace] = []  # every run started, in starting order
+        self._by_job: dict[int, LiveTrace] = {}  # the run each finished job left, for its promotions
         self.epochs_trained = 0
 
-    def train(self, config: int, start: int, budget: int) -> LiveTrace:
-        """Continues the live run of `config` that stopped at epoch `start`, or starts one if start is 0."""
-        run = next((r for r in self.runs if r.trial is self.trials[config] and r.epochs_completed == start
-                    and start > 0), None)
-        if run is None:
-            trial = self.trials[config]
-            run = LiveTrace(trial, self.space.encode(self.space.parse(trial.config)), self.suite.train.epochs,
-                            self.labels_train, self.labels_val,
-                            train_trial(trial, self.suite, self.space, self.splits, self.device))
-            self.runs.append(run)
-        before = run.epochs_completed
-        run.advance(budget)
-        self.epochs_trained += run.epochs_completed - before
+    def _new_run(self, config: int) -> LiveTrace:
+        trial = self.pool.trials[config]
+        run = LiveTrace(trial, self.space.encode(self.space.parse(trial.config)), self.suite.train.epochs,
+                        self.labels_train, self.labels_val,
+                        train_trial(trial, self.suite, self.space, self.splits, self.device))
+        self.runs.append(run)
         return run
 
-
-def live_search(algorithm: SearchAlgorithm, backend: LiveBackend, estimator, *, estimator_name: str,
-                seed: int, time_budget_s: float = float("inf")) -> SearchRun:
-    """Runs `algorithm` until it is done or `time_budget_s` of real time is spent.
-
-    A population-level estimator is fit on every live run that has reached the job's budget, cut
-    there: the curves a real search has observed so far.
-    """
-    run = SearchRun(algorithm.name, estimator_name, seed)
-    start = time.perf_counter()
-    while not algorithm.done and time.perf_counter() - start < time_budget_s:
-        job = algorithm.propose()
-        if job is None:
-            break
+    def run(self, job: Job, start: int) -> JobOutcome:
+        run = self._by_job.pop(job.parent) if job.parent is not None else self._new_run(job.config)
+        first = run.epochs_completed
+        if first > start or run.trial is not self.pool.trials[job.config]:
+            raise RuntimeError(f"job {job.job_id}: its parent's run of config {job.config} stopped at epoch "
+                               f"{first}, not at {start}")
         error = None
         try:
-            trace = backend.train(job.config, algorithm.previous_budget(job), job.budget)
-            population = [r.view(job.budget) for r in backend.runs if r.epochs_completed >= job.budget]
-            estimator.fit(population)
-            score = float(estimator.estimate(trace.view(job.budget)))
-            if not 0.0 <= score <= 1.0:
-                raise ValueError(f"estimate {score!r} is not an accuracy in [0, 1]")
-        except Exception as err:  # a diverged run or a failing estimator ranks the job last, as in replay
-            score, error = 0.0, f"{type(err).__name__}: {err}"
-        algorithm.report(job, score)
-        clock = time.perf_counter() - start
-        run.jobs.append({"job_id": job.job_id, "config": job.config, "budget": job.budget, "bracket": job.bracket,
-                         "rung": job.rung, "finish_s": clock, "score": score, "error": error})
-        run.trajectory.append((clock, algorithm.incumbent()))
-    run.incumbent = algorithm.incumbent()
-    run.simulated_time_s = time.perf_counter() - start
-    return run
+            run.advance(job.budget)
+        except _Diverged as err:
+            error = str(err)
+        stop = run.epochs_completed
+        self.epochs_trained += stop - first
+        self._by_job[job.job_id] = run
+        epoch_time, val_time = run.curve("epoch_time"), run.curve("val_time")
+        if error:
+            return JobOutcome(None, job_cost(epoch_time, val_time, first, stop, 0.0), 0.0, stop, error)
+        population, seen = [run.view(job.budget)], {run.trial_id}
+        for other in self.runs:  # one view per trial: two runs of one trial at one epoch are the same
+            if other.epochs_completed >= job.budget and other.trial_id not in seen:
+                seen.add(other.trial_id)
+                population.append(other.view(job.budget))
+        record = fit_and_estimate(self.estimator, self._estimator, population, population[:1], repeat=0,
+                                  checkpoint=job.budget, device=self.device)[0]
+        return JobOutcome(record.estimate, job_cost(epoch_time, val_time, first, stop, record.overhead_s),
+                          record.overhead_s, stop, record.error)
+
+
+def live_search(algorithm: SearchAlgorithm, backend: LiveBackend, *, seed: int, workers: int = 1,
+                time_budget_s: float = math.inf, on_note: Callable[[str], None] | None = None) -> SearchRun:
+    """One live search: `run_search` with a `LiveBackend` (the time budget is on the driver's clock,
+    which charges the measured costs)."""
+    return run_search(algorithm, backend, workers=workers, time_budget_s=time_budget_s, seed=seed, on_note=on_note)
+
+
+def live_search_and_publish(suite, *, splits, device: torch.device, algorithm: str, estimator: str, seed: int,
+                            iterations: int, leaderboard_root: str | Path, environment: dict,
+                            on_note: Callable[[str], None] | None = None) -> tuple[Path, SearchRun, str]:
+    """`fhbench search --live`: one search for real over the suite's pool, published through the
+    publishing layer under `<leaderboard_root>/<suite>/live/<algorithm>-<estimator>-seed<seed>/`.
+    Returns (that directory, the run, the incumbent's cell)."""
+    from fhbench.errors import FhbenchError
+    from fhbench.estimators import available_estimators, create_estimator
+    from fhbench.estimators.registry import describe_estimators
+    from fhbench.search.leaderboard import publish_live
+    from fhbench.search.pool import search_pool
+    from fhbench.search.run import SearchSpec, make_algorithm, pool_warnings
+
+    if suite.search is None:
+        raise FhbenchError(f"{suite.path}: key 'search': expected a [search] table for `fhbench search --live`")
+    from fhbench.pipeline import make_space
+
+    space = make_space(suite)
+    pool = search_pool(suite, space)
+    spec = SearchSpec.from_suite(suite)
+    notes = pool_warnings(spec, pool.size)
+    for text in notes:
+        if on_note:
+            on_note(text)
+    search = make_algorithm(algorithm, pool.configs, spec, seed, max_iterations=iterations)
+    registry = available_estimators()
+    settings = suite.estimator_settings.get(estimator, {})
+    instance = create_estimator(estimator, settings, registry=registry)
+    backend = LiveBackend(suite, space, splits, pool, device, estimator, instance)
+    run = live_search(search, backend, seed=seed, on_note=on_note)
+    if run.incumbent is None:
+        raise FhbenchError("the live search finished no job")
+    run.notes[:0] = notes
+    directory = publish_live(leaderboard_root, suite, run, pool.cells, epochs_trained=backend.epochs_trained,
+                             environment=environment,
+                             estimators=describe_estimators({estimator: instance}, registry, suite.estimator_settings))
+    return directory, run, pool.cells[run.incumbent]

@@ -1,117 +1,199 @@
-"""The replay backend: searches over a pool of recorded traces with an event-driven simulated clock.
+"""The replay backend: searches over a pool of recorded traces, driven by `fhbench.search.driver`.
 
 Training a configuration to budget b replays the first b epochs of its trace. That is faithful
 because the learning-rate schedule of every pool trace is fixed to the maximal budget (A.3.2), so the
-first b epochs of a long run are exactly a run stopped at b. A job costs the recorded wall time of
-the epochs it adds (a promoted configuration continues from its previous budget) plus the
-estimator's measured overhead at that budget. W workers run jobs in parallel; the search stops when
-the simulated time budget is spent, and a job still running then does not count.
+first b epochs of a long run are exactly a run stopped at b. A job costs what the cost model
+(`fhbench.search.cost`) charges, from the recorded epoch and validation times and the overhead the
+estimation harness measured for the estimate.
 
-Estimates are computed once per (configuration, budget) into an `EstimateTable`, together with the
-overhead measured while computing them; every replay reads the table, so the same table and seed give
-the same search, and a hundred replays cost seconds.
+Estimates are computed once per (configuration, budget) into an `EstimateTable` through the harness
+(`fhbench.estimate.fit_and_estimate`, the same one the live backend and estimation suites use),
+together with the overhead measured while computing them; every replay reads the table, so the same
+table and seed give the same search, and a hundred replays cost well under a second.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from fhbench.estimate import run_estimators
-from fhbench.search.algorithms import SearchAlgorithm
+from fhbench.errors import FhbenchError
+from fhbench.search.algorithms import Job, SearchAlgorithm
+from fhbench.search.cost import job_cost
+from fhbench.search.driver import JobOutcome, SearchRun, run_search
 
 
-@dataclass(frozen=True)
+def _floats(values) -> list:
+    """A JSON-ready list of lists: NaN becomes None; floats keep every digit (JSON round-trips them)."""
+    return [[None if v != v else float(v) for v in row] for row in np.asarray(values, dtype=np.float64)]
+
+
+@dataclass(frozen=True, eq=False)
 class EstimateTable:
-    """One estimator's estimates on the pool: rows are pool configs, columns `budgets`."""
+    """One estimator's estimates on the pool: rows are pool configs, columns `budgets`.
+
+    `values` is NaN where there is no estimate: a failed one (listed in `failures` with its error) or
+    a trial that did not reach the budget. `overhead_s` is what the harness measured for each estimate
+    (the fit's equal share plus the estimate's own time), 0 where the trial did not reach the budget.
+    """
 
     estimator: str
     budgets: tuple[int, ...]
-    values: np.ndarray  # (n_configs, n_budgets); a failed estimate is 0.0 (ranked last) and counted
-    overhead_s: np.ndarray  # same shape: fit time shared over the pool plus the estimate's own time
-    failures: tuple[str, ...] = ()
+    values: np.ndarray  # (n_configs, n_budgets)
+    overhead_s: np.ndarray  # same shape
+    failures: tuple[tuple[int, int, str], ...] = ()  # (config, budget, error)
 
-    def lookup(self, config: int, budget: int) -> tuple[float, float]:
+    def __post_init__(self) -> None:
+        values = np.asarray(self.values, dtype=np.float64)
+        overhead = np.asarray(self.overhead_s, dtype=np.float64)
+        budgets = tuple(int(b) for b in self.budgets)
+        if values.ndim != 2 or values.shape[1] != len(budgets) or overhead.shape != values.shape:
+            raise ValueError(f"estimate table '{self.estimator}': values {values.shape} and overheads "
+                             f"{overhead.shape} do not fit {len(budgets)} budgets")
+        if not np.all(np.isfinite(overhead)) or np.any(overhead < 0):
+            raise ValueError(f"estimate table '{self.estimator}': overheads must be finite seconds >= 0")
+        finite = values[np.isfinite(values)]
+        if np.any((finite < 0) | (finite > 1)):
+            raise ValueError(f"estimate table '{self.estimator}': estimates must be accuracies in [0, 1]")
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "overhead_s", overhead)
+        object.__setattr__(self, "budgets", budgets)
+        object.__setattr__(self, "failures", tuple((int(c), int(b), str(e)) for c, b, e in self.failures))
+
+    @property
+    def n_configs(self) -> int:
+        return int(self.values.shape[0])
+
+    def lookup(self, config: int, budget: int) -> tuple[float | None, float, str | None]:
+        """(estimate or None, overhead in seconds, error) of `config` at `budget`."""
         column = self.budgets.index(budget)
-        return float(self.values[config, column]), float(self.overhead_s[config, column])
+        value = float(self.values[config, column])
+        overhead = float(self.overhead_s[config, column])
+        if value == value:
+            return value, overhead, None
+        error = next((e for c, b, e in self.failures if (c, b) == (config, budget)), "no estimate")
+        return None, overhead, error
 
     def to_dict(self) -> dict:
-        return {"estimator": self.estimator, "budgets": list(self.budgets), "values": self.values.tolist(),
-                "overhead_s": self.overhead_s.tolist(), "failures": list(self.failures)}
+        return {"estimator": self.estimator, "budgets": list(self.budgets), "values": _floats(self.values),
+                "overhead_s": _floats(self.overhead_s),
+                "failures": [{"config": c, "budget": b, "error": e} for c, b, e in self.failures]}
 
     @classmethod
     def from_dict(cls, data: dict) -> EstimateTable:
-        return cls(data["estimator"], tuple(data["budgets"]), np.asarray(data["values"], dtype=np.float64),
-                   np.asarray(data["overhead_s"], dtype=np.float64), tuple(data["failures"]))
+        """Raises ValueError, KeyError or TypeError when `data` is not a well-formed table."""
+        values = np.array([[np.nan if v is None else float(v) for v in row] for row in data["values"]],
+                          dtype=np.float64)
+        overhead = np.array([[float(v) for v in row] for row in data["overhead_s"]], dtype=np.float64)
+        failures = tuple((int(f["config"]), int(f["budget"]), str(f["error"])) for f in data["failures"])
+        return cls(str(data["estimator"]), tuple(data["budgets"]), values, overhead, failures)
 
 
-def estimate_table(name: str, estimator, traces: Sequence, budgets: Sequence[int]) -> EstimateTable:
+@dataclass(frozen=True, eq=False)
+class EpochTimes:
+    """The recorded times the cost model charges: per pool config, each epoch's training pass
+    (`epoch_time`) and validation pass (`val_time`), as long as the trial ran."""
+
+    epoch_time: tuple[np.ndarray, ...]
+    val_time: tuple[np.ndarray, ...]
+
+    def __post_init__(self) -> None:
+        epoch_time = tuple(np.asarray(a, dtype=np.float64) for a in self.epoch_time)
+        val_time = tuple(np.asarray(a, dtype=np.float64) for a in self.val_time)
+        if len(epoch_time) != len(val_time) or any(a.ndim != 1 or a.shape != b.shape
+                                                   for a, b in zip(epoch_time, val_time)):
+            raise ValueError("epoch_time and val_time must hold one 1-D array per config, of equal lengths")
+        for a in epoch_time + val_time:
+            if not np.all(np.isfinite(a)) or np.any(a < 0):
+                raise ValueError("recorded times must be finite seconds >= 0")
+        object.__setattr__(self, "epoch_time", epoch_time)
+        object.__setattr__(self, "val_time", val_time)
+
+    @classmethod
+    def from_traces(cls, traces: Sequence) -> EpochTimes:
+        epoch_time, val_time = [], []
+        for trace in traces:
+            try:
+                val_time.append(trace.curve("val_time"))
+            except KeyError:
+                raise FhbenchError(f"trace {trace.trial_id} records no val_time (the validation pass's time): "
+                                   f"it was recorded by an older fhbench; record the suite again") from None
+            epoch_time.append(trace.curve("epoch_time"))
+        return cls(tuple(epoch_time), tuple(val_time))
+
+    def __len__(self) -> int:
+        return len(self.epoch_time)
+
+    def epochs_completed(self, config: int) -> int:
+        return len(self.epoch_time[config])
+
+    def to_dict(self) -> dict:
+        return {"epoch_time": [[float(v) for v in a] for a in self.epoch_time],
+                "val_time": [[float(v) for v in a] for a in self.val_time]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> EpochTimes:
+        return cls(tuple(np.array([float(v) for v in a]) for a in data["epoch_time"]),
+                   tuple(np.array([float(v) for v in a]) for a in data["val_time"]))
+
+
+def estimate_table(name: str, estimator, traces: Sequence, budgets: Sequence[int], *, device=None,
+                   on_step: Callable[[str], None] | None = None) -> EstimateTable:
     """Runs `estimator` on every pool trace cut at every budget through the harness
-    (`fhbench.estimate`), which times it and turns its failures into records.
+    (`fhbench.estimate.fit_and_estimate`), which times it and turns its failures into records.
 
-    `fit` sees the whole pool cut at the same budget: a simplification for population-level
-    estimators (LCNet), which in a real search would see only the curves observed so far.
+    `fit` sees every pool trace that reached the budget, cut there: a simplification for
+    population-level estimators (LCNet), which in a real search would see only the curves observed so
+    far (the live backend fits on those). A trial that did not reach a budget has no estimate there.
     """
+    from fhbench.estimate import fit_and_estimate
+
+    budgets = tuple(int(b) for b in budgets)
     row = {trace.trial_id: i for i, trace in enumerate(traces)}
-    values = np.zeros((len(traces), len(budgets)))
+    values = np.full((len(traces), len(budgets)), np.nan)
     overhead = np.zeros_like(values)
     failures = []
-    for record in run_estimators({name: estimator}, traces, budgets):
-        cell = row[record.trial_id], budgets.index(record.checkpoint)
-        values[cell] = record.estimate if record.estimate is not None else 0.0
-        overhead[cell] = record.overhead_s
-        if record.error:
-            failures.append(f"{record.trial_id} at budget {record.checkpoint}: {record.error}")
-    return EstimateTable(name, tuple(budgets), values, overhead, tuple(failures))
+    for column, budget in enumerate(budgets):
+        if on_step:
+            on_step(f"estimates: {name} at budget {budget}")
+        views = [trace.view(budget) for trace in traces if trace.epochs_completed >= budget]
+        for record in fit_and_estimate(name, estimator, views, views, repeat=0, checkpoint=budget, device=device):
+            config = row[record.trial_id]
+            overhead[config, column] = record.overhead_s
+            if record.error is None:
+                values[config, column] = record.estimate
+            else:
+                failures.append((config, budget, record.error))
+    return EstimateTable(name, budgets, values, overhead, tuple(failures))
 
 
-@dataclass
-class SearchRun:
-    algorithm: str
-    estimator: str
-    seed: int
-    incumbent: int | None = None
-    simulated_time_s: float = 0.0
-    jobs: list[dict] = field(default_factory=list)  # finished jobs in finishing order
-    trajectory: list[tuple[float, int]] = field(default_factory=list)  # (time, incumbent) after each result
+class ReplayBackend:
+    """Answers the driver's jobs from an estimate table and the recorded times (see the module docstring)."""
 
-    @property
-    def configs_evaluated(self) -> int:
-        return len({job["config"] for job in self.jobs})
+    def __init__(self, table: EstimateTable, times: EpochTimes):
+        if table.n_configs != len(times):
+            raise ValueError(f"estimate table '{table.estimator}' has {table.n_configs} configs, "
+                             f"the recorded times {len(times)}")
+        self.table = table
+        self.times = times
+        self.estimator = table.estimator
+
+    def run(self, job: Job, start: int) -> JobOutcome:
+        config = job.config
+        completed = self.times.epochs_completed(config)
+        first, stop = min(start, completed), min(job.budget, completed)
+        epoch_time, val_time = self.times.epoch_time[config], self.times.val_time[config]
+        if stop < job.budget:
+            return JobOutcome(None, job_cost(epoch_time, val_time, first, stop, 0.0), 0.0, stop,
+                              f"the trial diverged at epoch {completed}, before budget {job.budget}")
+        score, overhead, error = self.table.lookup(config, job.budget)
+        return JobOutcome(score, job_cost(epoch_time, val_time, first, stop, overhead), overhead, stop, error)
 
 
-def replay(algorithm: SearchAlgorithm, table: EstimateTable, epoch_times: np.ndarray, workers: int,
-           time_budget_s: float, *, estimator: str, seed: int) -> SearchRun:
-    """Drives `algorithm` with `workers` simulated workers until `time_budget_s` is spent.
-
-    `epoch_times[c, e]` is the recorded wall time of epoch e + 1 of pool config c.
-    """
-    run = SearchRun(algorithm.name, estimator, seed)
-    running: list[tuple[float, int, object]] = []  # (finish time, job id, job): a heap
-    clock = 0.0
-    while True:
-        while len(running) < workers and not algorithm.done:
-            job = algorithm.propose()
-            if job is None:
-                break
-            start = algorithm.previous_budget(job)
-            _, overhead = table.lookup(job.config, job.budget)
-            cost = float(epoch_times[job.config, start:job.budget].sum()) + overhead
-            heapq.heappush(running, (clock + cost, job.job_id, job))
-        if not running:
-            break
-        finish, _, job = heapq.heappop(running)
-        if finish > time_budget_s:
-            break  # time is up before this job (the earliest to finish) ends
-        clock = finish
-        score, _ = table.lookup(job.config, job.budget)
-        algorithm.report(job, score)
-        run.jobs.append({"job_id": job.job_id, "config": job.config, "budget": job.budget, "bracket": job.bracket,
-                         "rung": job.rung, "finish_s": round(finish, 6), "score": score})
-        run.trajectory.append((clock, algorithm.incumbent()))
-    run.incumbent = algorithm.incumbent()
-    run.simulated_time_s = clock
-    return run
+def replay(algorithm: SearchAlgorithm, table: EstimateTable, times: EpochTimes, workers: int, time_budget_s: float,
+           *, seed: int, on_note: Callable[[str], None] | None = None) -> SearchRun:
+    """One replayed search: `run_search` with a `ReplayBackend`."""
+    return run_search(algorithm, ReplayBackend(table, times), workers=workers, time_budget_s=time_budget_s,
+                      seed=seed, on_note=on_note)

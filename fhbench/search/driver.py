@@ -1,0 +1,142 @@
+"""The search driver: any `SearchAlgorithm` against any backend, with W workers on an event-driven clock.
+
+The driver is the only loop: the replay backend (recorded traces and estimate tables,
+`fhbench.search.replay`) and the live backend (real training, `fhbench.search.live`) only answer
+"run this job", each with a `JobOutcome` whose cost follows the one cost model
+(`fhbench.search.cost`). A distributed backend would answer the same question.
+
+The clock. Every free worker takes the algorithm's next proposal at the current simulated time; the
+backend runs the job and says what it cost; the job finishes at start + cost. The earliest finishing
+job is reported to the algorithm (ties: the lower job id), the clock moves to its finish, and freed
+workers take new proposals. The search ends when the algorithm is done, when it has nothing to
+propose while nothing runs (stalled), or at the time budget: a job finishing after `time_budget_s`
+does not count, and neither does anything after it (one finishing exactly at the budget does).
+The result of a search is the algorithm's incumbent after the last counted report.
+
+A backend runs a job when the job starts, so it may compute the outcome early (a replay just looks
+it up); the algorithm sees it only at the job's finish time, as with real workers.
+
+Termination. A search always ends:
+- a search that would propose jobs forever (HyperBand without `max_iterations`) needs a finite time
+  budget: with an infinite one the driver refuses to start;
+- every job costs a positive time except a promotion that trains nothing (continuing a lineage
+  that already diverged), and those are finitely many per bracket, whose new configs cost time:
+  so the clock passes any finite budget after finitely many jobs;
+- at most min(W, pool size) jobs run at once: workers beyond the number of configurations have
+  nothing distinct to run, and the cap keeps a worker count far above the pool from making an
+  unbounded number of proposals at one instant.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from fhbench.search.algorithms import Job, SearchAlgorithm
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """What a backend says about one job: the estimate (None: the job failed), what it cost, and why it
+    failed. `epochs` is the last epoch the job's training reached (its budget unless it diverged)."""
+
+    score: float | None
+    cost_s: float
+    overhead_s: float
+    epochs: int
+    error: str | None = None
+
+
+class Backend(Protocol):
+    """Runs search jobs for the driver. `estimator` names the estimator whose estimates score them."""
+
+    estimator: str
+
+    def run(self, job: Job, start: int) -> JobOutcome:
+        """Trains `job.config` from epoch `start` (its lineage's checkpoint; job.parent is the job that
+        reached it) to `job.budget`, estimates it there, and returns the outcome with its cost."""
+
+
+@dataclass
+class SearchRun:
+    """One search: its finished jobs in finishing order, the incumbent after each, and the result."""
+
+    algorithm: str
+    estimator: str
+    seed: int
+    workers: int
+    time_budget_s: float
+    incumbent: int | None = None
+    simulated_time_s: float = 0.0  # the finish time of the last counted job
+    stopped: str = ""  # "done", "time" (the budget cut it off) or "stalled"
+    jobs: list[dict] = field(default_factory=list)
+    trajectory: list[tuple[float, int]] = field(default_factory=list)  # (time, incumbent) after each result
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def configs_evaluated(self) -> int:
+        return len({job["config"] for job in self.jobs})
+
+    @property
+    def failed_jobs(self) -> int:
+        return sum(job["score"] is None for job in self.jobs)
+
+
+def run_search(algorithm: SearchAlgorithm, backend: Backend, *, workers: int, time_budget_s: float, seed: int,
+               on_note: Callable[[str], None] | None = None) -> SearchRun:
+    """Runs `algorithm` against `backend` with `workers` workers until it is done, stalls, or
+    `time_budget_s` simulated seconds are spent (see the module docstring). A failed job is reported
+    to the algorithm with score 0.0, ranking it last; its record keeps score None and the error."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    time_budget_s = float(time_budget_s)
+    if math.isnan(time_budget_s) or time_budget_s <= 0.0:
+        raise ValueError(f"time_budget_s must be a positive number of seconds, got {time_budget_s}")
+    if math.isinf(time_budget_s) and not algorithm.finite:
+        raise ValueError(f"search '{algorithm.name}' proposes jobs forever (no iteration limit) and the time "
+                         f"budget is infinite: it would never end; give a finite time budget or an iteration limit")
+    run = SearchRun(algorithm.name, backend.estimator, seed, workers, time_budget_s)
+
+    def note(text: str) -> None:
+        run.notes.append(text)
+        if on_note:
+            on_note(text)
+
+    slots = min(workers, algorithm.pool.size)
+    if slots < workers:
+        note(f"{workers} workers for a pool of {algorithm.pool.size} configurations: at most {slots} jobs run "
+             f"at once")
+    running: list[tuple[float, int, Job, JobOutcome, float]] = []  # a heap on (finish, job id)
+    clock = 0.0
+    while True:
+        while len(running) < slots and not algorithm.done:
+            job = algorithm.propose()
+            if job is None:
+                break
+            start = algorithm.previous_budget(job)
+            outcome = backend.run(job, start)
+            if (not math.isfinite(outcome.cost_s) or outcome.cost_s < 0.0
+                    or (outcome.cost_s == 0.0 and (outcome.epochs > start or job.parent is None))):
+                raise ValueError(f"backend charged job {job.job_id} {outcome.cost_s!r} s: only a promotion that "
+                                 f"trains nothing may cost 0, and no job less")
+            heapq.heappush(running, (clock + outcome.cost_s, job.job_id, job, outcome, clock))
+        if not running:
+            run.stopped = "done" if algorithm.done else "stalled"
+            break
+        finish, _, job, outcome, started = heapq.heappop(running)
+        if finish > time_budget_s:
+            run.stopped = "time"
+            break
+        clock = finish
+        algorithm.report(job, 0.0 if outcome.score is None else outcome.score)
+        run.jobs.append({"job_id": job.job_id, "config": job.config, "budget": job.budget, "bracket": job.bracket,
+                         "rung": job.rung, "parent": job.parent, "start_s": started, "finish_s": finish,
+                         "cost_s": outcome.cost_s, "overhead_s": outcome.overhead_s, "epochs": outcome.epochs,
+                         "score": outcome.score, "error": outcome.error})
+        run.trajectory.append((clock, algorithm.incumbent()))
+    run.incumbent = algorithm.incumbent()
+    run.simulated_time_s = clock
+    return run
