@@ -5,6 +5,8 @@ line calls these functions; tests call them directly."""
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -71,6 +73,19 @@ def preflight(suite: Suite, *, nb201_file: str | None = None) -> None:
     for spec in map(parse_truth, specs):
         if not spec.own_run:
             load_truth(spec, nb201_file=nb201_file)  # a missing or bad truth file fails now (tables are cached)
+
+
+def check_writable(folder: str | Path) -> None:
+    """Fails now, not after hours of work, where results could not be written (read-only, full, a file)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder) as probe:
+            probe.write(b"fhbench")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as err:
+        raise FhbenchError(f"{folder}: cannot write results there ({err.strerror or err})") from None
 
 
 def _check_planned(trace: TrialTrace, trial: Trial) -> None:
@@ -177,6 +192,7 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
                 nb201_file: str | None = None, strict: bool = False):
     """Estimates, scores and publishes; returns (leaderboard directory, rows)."""
     device = device or torch.device("cpu")
+    check_writable(leaderboard_root)
     registry = available_estimators()
     estimators = {name: create_estimator(name, suite.estimator_settings.get(name), registry=registry, device=device)
                   for name in suite.estimate.estimators}
@@ -228,6 +244,7 @@ def search_and_publish(suite: Suite, store: TraceStore, leaderboard_root: str | 
     if suite.search is None:
         raise SuiteError(f"{suite.path}: key 'search': expected a [search] table for `fhbench search`")
     device = device or torch.device("cpu")
+    check_writable(leaderboard_root)
     traces = load_traces(suite, store)
     if strict:
         check_conditions(traces, device)
@@ -236,5 +253,5 @@ def search_and_publish(suite: Suite, store: TraceStore, leaderboard_root: str | 
                                 nb201_file=nb201_file)
 
 
-__all__ = ["check_conditions", "load_suite_splits", "load_traces", "make_space", "open_store",
+__all__ = ["check_conditions", "check_writable", "load_suite_splits", "load_traces", "make_space", "open_store",
            "preflight", "record_suite", "score_suite", "search_and_publish", "verify_suite"]

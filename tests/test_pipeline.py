@@ -109,3 +109,17 @@ def test_a_strict_rerun_refuses_traces_recorded_under_other_conditions(recorded)
             check_conditions(traces, CPU)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_an_unwritable_leaderboard_root_fails_before_scoring(recorded, tmp_path):
+    from fhbench.pipeline import check_writable, score_suite
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(FhbenchError, match="a-file.*cannot write results there"):
+        check_writable(blocker / "leaderboard")
+    suite, store = recorded
+    calls = []
+    with pytest.raises(FhbenchError, match="cannot write results there"):
+        score_suite(suite, store, blocker / "leaderboard", on_step=lambda *step: calls.append(step))
+    assert calls == []  # no estimator ran
