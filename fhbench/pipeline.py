@@ -76,11 +76,14 @@ def preflight(suite: Suite, *, nb201_file: str | None = None) -> None:
 
 
 def check_writable(folder: str | Path) -> None:
-    """Fails now, not after hours of work, where results could not be written (read-only, full, a file)."""
+    """Fails now, not after hours of work, where results could not be written (read-only, full, a file
+    in the way). Creates nothing: it probes the folder, or the nearest one above it that exists."""
     folder = Path(folder)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder) as probe:
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is not a folder")
+        with tempfile.TemporaryFile(dir=existing) as probe:
             probe.write(b"fhbench")
             probe.flush()
             os.fsync(probe.fileno())

@@ -135,3 +135,20 @@ def test_a_corrupt_trace_is_named_and_not_scored(finished_run, tmp_path):
     assert "r1-002" in result.stdout and "recording it again" in result.stdout
     assert (store / ".corrupt" / "r1-002" / "curves.npz").exists()
     assert comparable(tmp_path / "leaderboard" / "e2e" / "1") == comparable(tmp / "leaderboard" / "e2e" / "1")
+
+
+def test_a_second_run_on_the_same_store_stops_instead_of_writing_beside_the_first(tmp_path):
+    from fhbench.pipeline import open_store
+    from fhbench.suite import load_suite
+
+    suite = write_suite(tmp_path, "busy", num_samples=2, epochs=2)
+    holder = open_store(load_suite(suite), tmp_path / "traces")
+    holder.lock()  # this process plays the first run, holding the store mid-recording
+    second = run_cli("run", str(suite), "--threads", "1", cwd=tmp_path)
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert f"in use by fhbench pid {os.getpid()}" in second.stderr
+    assert list(holder.trial_ids()) == [] and not (holder.root / ".partial").exists()  # it wrote nothing
+    holder._lock_file.close()  # the first run ends
+    again = run_cli("run", str(suite), "--threads", "1", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert run_cli("verify", str(suite), cwd=tmp_path).returncode == 0
