@@ -192,8 +192,9 @@ def _recording_environment(traces: list[TrialTrace]) -> dict:
 
 def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *,
                 on_step: Callable[[str, int, int], None] | None = None, device: torch.device | None = None,
-                nb201_file: str | None = None, strict: bool = False):
-    """Estimates, scores and publishes; returns (leaderboard directory, rows)."""
+                nb201_file: str | None = None, strict: bool = False, fail_fast: bool = False):
+    """Estimates, scores and publishes; returns (leaderboard directory, rows). With `fail_fast` the first
+    failed estimate raises the estimator's own exception instead of becoming a failed row."""
     device = device or torch.device("cpu")
     check_writable(leaderboard_root)
     registry = available_estimators()
@@ -212,8 +213,9 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
     truth = load_truth(parse_truth(suite.estimate.truth), complete, nb201_file=nb201_file)
     truths = {t.trial_id: truth.accuracy(t) for t in complete}  # before any estimate: a missing cell fails fast
     records = run_estimators(estimators, complete, suite.checkpoints, on_step, device=device,
-                             sealed_paths=truth.files)
+                             sealed_paths=truth.files, **({"fail_fast": True} if fail_fast else {}))
     rows = score(records, truths, _overhead_epoch_times(complete, device), suite.train.epochs)
+    configs = {t.trial_id: t.config for t in complete}
     header = results_header(
         "estimation", suite, estimators=describe_estimators(estimators, registry, suite.estimator_settings),
         environment={**environment(str(device), torch.get_num_threads()),
@@ -232,8 +234,8 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
         "failures": [{"estimator": r.estimator, "repeat": r.repeat, "checkpoint": r.checkpoint,
                       "trial_id": r.trial_id, "error": r.error} for r in records if r.error],
         "estimates": [{"estimator": r.estimator, "repeat": r.repeat, "checkpoint": r.checkpoint,
-                       "trial_id": r.trial_id, "estimate": r.estimate, "overhead_s": r.overhead_s}
-                      for r in records],
+                       "trial_id": r.trial_id, "config": configs[r.trial_id], "estimate": r.estimate,
+                       "overhead_s": r.overhead_s} for r in records],
     }
     return publish(leaderboard_root, rows, header, extra), rows
 
@@ -256,5 +258,34 @@ def search_and_publish(suite: Suite, store: TraceStore, leaderboard_root: str | 
                                 nb201_file=nb201_file)
 
 
-__all__ = ["check_conditions", "check_writable", "load_suite_splits", "load_traces", "make_space", "open_store",
+def publish_run(run_dir: str | Path, leaderboard_root: str | Path) -> Path:
+    """Copies a finished leaderboard directory (from `runs/`, say) into the published tree, as
+    `<root>/<suite>/<version>/` (live searches: `<root>/<suite>/live/<name>/`), swapped in whole.
+
+    Publishing is a deliberate step: a user's runs go to `runs/` so that trying a suite never
+    rewrites the committed leaderboards.
+    """
+    import json
+
+    from fhbench.publish import write_directory
+
+    run_dir = Path(run_dir)
+    results = run_dir / "results.json"
+    try:
+        header = json.loads(results.read_text())
+        name, version, kind = header["suite"]["name"], header["suite"]["version"], header.get("kind")
+    except FileNotFoundError:
+        raise FhbenchError(f"{run_dir}: no results.json: expected a finished leaderboard directory") from None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise FhbenchError(f"{results}: not a leaderboard results.json ({type(err).__name__}: {err})") from None
+    files = {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file() and not p.name.startswith(".")}
+    final = Path(leaderboard_root) / name / ("live" if kind == "live" else version)
+    if kind == "live":
+        final = final / run_dir.name
+    if final.resolve() == run_dir.resolve():
+        raise FhbenchError(f"{run_dir}: is already the published leaderboard {final}")
+    return write_directory(final, files)
+
+
+__all__ = ["publish_run", "check_conditions", "check_writable", "load_suite_splits", "load_traces", "make_space", "open_store",
            "preflight", "record_suite", "score_suite", "search_and_publish", "verify_suite"]

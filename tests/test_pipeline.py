@@ -123,3 +123,21 @@ def test_an_unwritable_leaderboard_root_fails_before_scoring(recorded, tmp_path)
     with pytest.raises(FhbenchError, match="cannot write results there"):
         score_suite(suite, store, blocker / "leaderboard", on_step=lambda *step: calls.append(step))
     assert calls == []  # no estimator ran
+
+
+def test_publishing_a_run_copies_it_whole_into_the_leaderboard_tree(recorded, tmp_path):
+    from fhbench.pipeline import publish_run, score_suite
+
+    suite, store = recorded
+    run_dir, _ = score_suite(suite, store, tmp_path / "runs")
+    published = publish_run(run_dir, tmp_path / "leaderboard")
+    assert published == tmp_path / "leaderboard" / suite.name / suite.version
+    assert sorted(p.name for p in published.iterdir()) == sorted(p.name for p in run_dir.iterdir())
+    for path in run_dir.iterdir():
+        assert (published / path.name).read_bytes() == path.read_bytes()
+    with pytest.raises(FhbenchError, match="no results.json"):
+        publish_run(tmp_path, tmp_path / "leaderboard")
+    with pytest.raises(FhbenchError, match="already the published"):
+        publish_run(published, tmp_path / "leaderboard")
+    results = __import__("json").loads((published / "results.json").read_text())
+    assert {e["config"] for e in results["estimates"]} == {store.open(t).config for t in store.trial_ids()}
