@@ -1,18 +1,27 @@
-"""The `fhbench` command: run, record, score, search, verify, reproduce, compare, estimators.
+"""The `fhbench` command: run, record, score, search, verify, reproduce, compare, publish, estimators,
+check-estimators.
 
 A thin layer: it parses and checks the arguments, loads and validates the suite *before* torch is
 imported (so a user error answers at once), then calls the pipeline's functions, which hold the
 orchestration. User errors (bad arguments, a bad suite, an unknown estimator, missing data, a corrupt
 trace, a file system that refuses a write) print one line and exit with status 2; no traceback.
+With --fail-fast an estimator's own exception is shown with its traceback instead, and the exit status is 1.
+
+Runs write under ./runs by default (git-ignored); publishing into the committed ./leaderboard is a
+deliberate step (`fhbench publish RUN_DIR` or `--leaderboard leaderboard`). Torch runs 1 CPU thread per
+process unless --threads says otherwise, so that processes sharing a machine do not oversubscribe it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import re
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from fhbench.errors import FhbenchError
@@ -20,6 +29,20 @@ from fhbench.suite import ALGORITHMS
 from fhbench.truth import NB201_FILE_ENV
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+DEFAULT_THREADS = 1
+"""torch's CPU threads per process when --threads is not given: one, so that several processes on a
+machine (or a loaded one) do not oversubscribe its cores."""
+
+DEFAULT_RUNS = "runs"
+"""Where runs write their leaderboards by default (git-ignored); `fhbench publish` copies one into
+the committed `leaderboard/`."""
+
+# `fhbench search` flags that only a live search uses, and their defaults there.
+LIVE_DEFAULTS = {"algorithm": "hyperband", "estimator": "fh-ensemble", "seed": 0, "iterations": 1}
+
+_THREADS_HELP = (f"torch CPU threads per process (default: {DEFAULT_THREADS}, which does not oversubscribe the "
+                 "cores when processes share a machine; traces are bitwise repeatable only at the same count)")
 
 
 class _UsageError(FhbenchError):
@@ -39,15 +62,16 @@ def _parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("suite", help="a suite TOML file, e.g. suites/quickstart.toml")
         p.add_argument("--traces", default="traces", help="trace store root (default: ./traces)")
-        p.add_argument("--threads", type=int, default=None,
-                       help="torch CPU threads, 1 to 4x the CPU count (default: torch's choice)")
+        p.add_argument("--threads", type=int, default=None, help=_THREADS_HELP)
         p.add_argument("--device", default="auto",
                        help="auto, cpu, cuda or cuda:N: trains and runs the estimators (default: auto)")
         if records:
             p.add_argument("--data-dir", default=None, help="dataset folder (default: $FHBENCH_DATA)")
             p.add_argument("--download", action="store_true", help="let torchvision download CIFAR")
         if scores:
-            p.add_argument("--leaderboard", default="leaderboard", help="output root (default: ./leaderboard)")
+            p.add_argument("--leaderboard", default=DEFAULT_RUNS,
+                           help=f"output root (default: ./{DEFAULT_RUNS}, git-ignored; `fhbench publish` copies "
+                                f"a finished run into ./leaderboard)")
         p.add_argument("--nb201-file", default=None, metavar="PATH",
                        help=f"NAS-Bench-201's benchmark file for the nb201-api truth (default: ${NB201_FILE_ENV})")
         return p
@@ -57,15 +81,18 @@ def _parser() -> argparse.ArgumentParser:
         p = suite_command(name, text, records=name == "run", scores=True)
         p.add_argument("--strict", action="store_true",
                        help="refuse traces recorded under other conditions (device, threads, torch version)")
+        p.add_argument("--fail-fast", action="store_true",
+                       help="stop at the first failed estimate and show the estimator's traceback (exit 1)")
     suite_command("record", "train the suite's architectures and record their traces (resuming)",
                   records=True, scores=False)
     p = suite_command("search", "replay a search suite's searches on its recorded pool and publish them "
                                 "(or, with --live, run one search for real)", records=True, scores=True)
     p.add_argument("--live", action="store_true", help="train the search's configurations for real")
-    p.add_argument("--algorithm", default="hyperband", help="with --live: random, hyperband or bohb")
-    p.add_argument("--estimator", default="fh-ensemble", help="with --live: the estimator that ranks")
-    p.add_argument("--seed", type=int, default=0, help="with --live: the search's seed (>= 0)")
-    p.add_argument("--iterations", type=int, default=1, help="with --live: HyperBand iterations to run (>= 1)")
+    p.add_argument("--algorithm", default=None, help="only with --live: random, hyperband or bohb (default: hyperband)")
+    p.add_argument("--estimator", default=None, help="only with --live: the estimator that ranks (default: fh-ensemble)")
+    p.add_argument("--seed", type=int, default=None, help="only with --live: the search's seed, >= 0 (default: 0)")
+    p.add_argument("--iterations", type=int, default=None,
+                   help="only with --live: HyperBand iterations to run, >= 1 (default: 1)")
 
     p = sub.add_parser("verify", help="check every trace of a suite in full (manifests, files, checksums)")
     p.add_argument("suite", help="a suite TOML file")
@@ -75,11 +102,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("leaderboard_dir", help="a published leaderboard directory, e.g. leaderboard/nb201-search-cpu/1")
 
     sub.add_parser("estimators", help="list the installed estimators")
+    p = sub.add_parser("check-estimators", help="check installed estimators against the estimator contract "
+                                                "(exit 1 if any breaks it)")
+    p.add_argument("names", nargs="*", metavar="NAME", help="estimators to check (default: every installed one)")
+    p.add_argument("--suite", default=None, help="take each estimator's settings from this suite's "
+                                                 "[estimators.<name>] tables (default: the estimator's defaults)")
+    p.add_argument("--threads", type=int, default=None, help=_THREADS_HELP)
+    p = sub.add_parser("publish", help="copy a finished run's leaderboard directory into the committed leaderboard")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a leaderboard directory a run wrote, e.g. runs/quickstart/1")
+    p.add_argument("--leaderboard", default="leaderboard", help="the committed leaderboard root (default: ./leaderboard)")
     p = sub.add_parser("compare", help="compare two leaderboards; exit 1 where a row got worse beyond tolerance")
     p.add_argument("old", help="the reference leaderboard directory (or its results.json)")
     p.add_argument("new", help="the leaderboard to check")
     p.add_argument("--tolerance", action="append", default=[], metavar="METRIC=VALUE",
-                   help="override a tolerance: absolute (mae_mean=0.01) or relative (overhead_epochs_mean=50%%)")
+                   help="override a tolerance: absolute (mae_mean=0.01) or relative (overhead_ref_mean=50%%)")
     return parser
 
 
@@ -97,12 +133,8 @@ def _check_arguments(args) -> None:
     device = getattr(args, "device", None)
     if device is not None and not _DEVICE.match(device):
         raise FhbenchError(f"--device {device}: not supported; expected auto, cpu, cuda or cuda:N")
-    if getattr(args, "seed", 0) < 0:
-        raise FhbenchError(f"--seed: expected an integer >= 0, got {args.seed}")
-    if getattr(args, "live", False) and args.algorithm not in ALGORITHMS:
-        raise FhbenchError(f"--algorithm {args.algorithm}: expected one of {', '.join(ALGORITHMS)}")
-    if getattr(args, "iterations", 1) < 1:
-        raise FhbenchError(f"--iterations: expected an integer >= 1, got {args.iterations}")
+    if args.command == "search":
+        _check_live_flags(args)
     for flag in ("traces", "leaderboard"):
         value = getattr(args, flag, None)
         if value is not None:
@@ -112,6 +144,28 @@ def _check_arguments(args) -> None:
         _check_directory("--data-dir", Path(data_dir))
         if not Path(data_dir).is_dir() and not args.download:
             raise FhbenchError(f"--data-dir {data_dir}: no such directory (--download lets torchvision create it)")
+
+
+def _check_live_flags(args) -> None:
+    """--algorithm, --estimator, --seed and --iterations belong to a live search: without --live they
+    would be silently ignored (a replay runs what the suite's [search] table says), so they are refused.
+    With --live the ones not given take their defaults."""
+    if not args.live:
+        given = [name for name in LIVE_DEFAULTS if getattr(args, name) is not None]
+        if given:
+            flags = ", ".join(f"--{name}" for name in given)
+            raise FhbenchError(f"{flags}: only with --live (a replay runs the algorithms, estimators and seeds "
+                               f"of the suite's [search] table)")
+        return
+    for name, default in LIVE_DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    if args.seed < 0:
+        raise FhbenchError(f"--seed: expected an integer >= 0, got {args.seed}")
+    if args.algorithm not in ALGORITHMS:
+        raise FhbenchError(f"--algorithm {args.algorithm}: expected one of {', '.join(ALGORITHMS)}")
+    if args.iterations < 1:
+        raise FhbenchError(f"--iterations: expected an integer >= 1, got {args.iterations}")
 
 
 def _check_directory(flag: str, path: Path) -> None:
@@ -164,85 +218,203 @@ def _os_error(err: OSError) -> str:
 # ------------------------------------------------------------------------------------- commands
 
 
-def _progress(console):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+class _EstimatorFailed(Exception):
+    """--fail-fast: an estimator raised; main shows its traceback and exits 1."""
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    return Progress(*columns, console=console, transient=True)
+    def __init__(self, error: BaseException):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _raised_by_estimator(err: BaseException) -> bool:
+    """Whether `err` came out of an estimator's own code: the harness marks it (an `estimator` attribute),
+    or its traceback passes through the harness call that runs `fit` and `estimate`."""
+    if getattr(err, "fhbench_estimator", None) is not None:
+        return True
+    tb = err.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name == "fit_and_estimate" and Path(code.co_filename).name == "estimate.py":
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _say(console, text: str) -> None:
+    console.print(text, soft_wrap=True, markup=False, highlight=False)
+
+
+def _pm(mean: float, std: float, scale: float = 1.0, digits: int = 2) -> str:
+    import math
+
+    if mean is None or not math.isfinite(mean):
+        return "n/a"
+    std_text = f"{std * scale:.{digits}f}" if std is not None and math.isfinite(std) else "n/a"
+    return f"{mean * scale:.{digits}f} ± {std_text}"
+
+
+def _number(value: float, digits: int = 3) -> str:
+    import math
+
+    return f"{value:.{digits}f}" if value is not None and math.isfinite(value) else "n/a"
 
 
 def _record(args, suite, store, device, console) -> None:
     from fhbench.data import resolve_data_dir
     from fhbench.pipeline import record_suite
+    from fhbench.progress import RecordingProgress
 
-    with _progress(console) as progress:
+    with RecordingProgress(console, images_per_epoch=suite.data.train_size) as progress:
         done = record_suite(suite, store, data_dir=resolve_data_dir(args.data_dir), device=device,
-                            download=args.download,
-                            report=lambda text: console.print(text, soft_wrap=True, markup=False),
-                            progress=progress)
-    console.print(f"recorded {len(done)} trial(s) on {device} into {store.root}")
+                            download=args.download, report=lambda text: _say(console, text), progress=progress)
+    _say(console, f"recorded {len(done)} trial(s) on {device} into {store.root}")
+
+
+def _read_results(directory: Path) -> dict:
+    try:
+        return json.loads((Path(directory) / "results.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def estimation_table(rows, repeats: int | None = None, width: int = 80) -> str:
+    """The table `score` and `run` print, readable at `width` columns: short headers, a legend below,
+    numbers never wrapped, names never cut. Where an estimator's name makes the table wider than
+    `width`, the rows are grouped under each estimator's name instead of naming it in a column."""
+    from fhbench.progress import format_table
+
+    def cells(r) -> list[str]:
+        return [str(r.epoch), r.estimator, _pm(r.mae_mean, r.mae_std, 100),
+                _pm(r.kendall_tau_mean, r.kendall_tau_std, digits=3), _number(r.overhead_s_mean),
+                _number(r.overhead_epochs_mean), str(r.n_failed)]
+
+    headers = ["epoch", "estimator", "MAE pp", "tau", "ovh s", "ovh ep", "failed"]
+    table = format_table(headers, [cells(r) for r in rows], left=(1,))
+    if max(len(line) for line in table.splitlines()) > width:
+        narrow = format_table([h for i, h in enumerate(headers) if i != 1],
+                              [[c for i, c in enumerate(cells(r)) if i != 1] for r in rows]).splitlines()
+        parts, seen = [], []
+        for r in rows:
+            if r.estimator not in seen:
+                seen.append(r.estimator)
+        for name in seen:
+            parts += [f"{name}:"] + [narrow[0], narrow[1]] + [narrow[2 + i] for i, r in enumerate(rows)
+                                                             if r.estimator == name]
+        table = "\n".join(parts)
+    over = f"over {repeats} repeat{'s' if repeats != 1 else ''}" if repeats else "over repeats"
+    legend = (f"MAE pp: mean absolute error in accuracy points; tau: Kendall tau; mean ± std\n"
+              f"{over}. ovh s, ovh ep: each estimator's overhead per trial, in seconds\n"
+              "and in epochs of the trial's own training.")
+    return f"{table}\n{legend}"
+
+
+def _failure_lines(failures: list[dict], totals: dict[str, int]) -> list[str]:
+    from fhbench.leaderboard import group_failures
+
+    lines = []
+    for name, group in group_failures(failures).items():
+        first = group["first"]
+        where = ", ".join(str(x) for x in (f"repeat {first.get('repeat')}" if first.get("repeat") is not None else None,
+                                          f"epoch {first.get('checkpoint')}", first.get("trial_id")) if x)
+        total = f" of {totals[name]}" if totals.get(name) else ""
+        lines.append(f"{name}: {group['count']}{total} estimate(s) failed; the first at {where}:")
+        lines.append(f"  {first.get('error')}")
+    return lines
 
 
 def _score(args, suite, store, device, console) -> None:
-    from rich.table import Table
-
     from fhbench.estimators import available_estimators
     from fhbench.pipeline import score_suite
+    from fhbench.progress import ScoringProgress
 
     registry = available_estimators()
     listed = [f"{name} ({registry[name].package} {registry[name].package_version})"
               for name in suite.estimate.estimators if name in registry]
-    console.print("estimators: " + ", ".join(listed), soft_wrap=True, markup=False)
+    _say(console, "estimators: " + ", ".join(listed))
     steps = suite.estimate.repeats * len(suite.checkpoints) * len(suite.estimate.estimators)
-    with _progress(console) as progress:
-        task = progress.add_task("estimating", total=steps)
+    extra = {"fail_fast": True} if getattr(args, "fail_fast", False) else {}
+    try:
+        with ScoringProgress(console, steps) as progress:
+            out, rows = score_suite(suite, store, args.leaderboard, on_step=progress.on_step, device=device,
+                                    nb201_file=_nb201_file(args), strict=getattr(args, "strict", False), **extra)
+    except Exception as err:
+        if extra and _raised_by_estimator(err):
+            raise _EstimatorFailed(err) from err
+        raise
+    _say(console, f"\n{suite.name} {suite.version}, truth {suite.estimate.truth}")
+    _say(console, estimation_table(rows, suite.estimate.repeats, max(console.width, 80)))
+    failures = _read_results(out).get("failures") or []
+    if failures:
+        totals: dict[str, int] = {}
+        for r in rows:
+            totals[r.estimator] = totals.get(r.estimator, 0) + r.n_estimates + r.n_failed  # succeeded + failed
+        _say(console, "\nfailed estimates (each counts as 0.0; every one is listed in results.json):")
+        for line in _failure_lines(failures, totals):
+            _say(console, f"  {line}")
+    _say(console, f"leaderboard written to {out}")
 
-        def on_step(name, repeat, checkpoint):
-            progress.update(task, advance=1, description=f"{name} r{repeat} epoch {checkpoint}")
 
-        out, rows = score_suite(suite, store, args.leaderboard, on_step=on_step, device=device,
-                                nb201_file=_nb201_file(args), strict=getattr(args, "strict", False))
-    table = Table(title=f"{suite.name} {suite.version}")
-    for column in ("epoch", "estimator", "MAE (pp)", "Kendall tau", "overhead (s)", "overhead (epochs)", "failed"):
-        table.add_column(column, justify="left" if column == "estimator" else "right")
-    for r in rows:
-        table.add_row(str(r.epoch), r.estimator, f"{100 * r.mae_mean:.2f} ± {100 * r.mae_std:.2f}",
-                      f"{r.kendall_tau_mean:.3f} ± {r.kendall_tau_std:.3f}", f"{r.overhead_s_mean:.3f}",
-                      f"{r.overhead_epochs_mean:.3f}", str(r.n_failed))
-    console.print(table)
-    console.print(f"leaderboard written to {out}")
+def search_table(rows) -> str:
+    """The table `search` prints: readable at 80 columns."""
+    from fhbench.progress import format_table
+
+    body = [[r.algorithm, r.estimator, _pm(r.true_acc_mean, r.true_acc_std, 100), _pm(r.regret_mean, r.regret_std, 100),
+             f"{r.simulated_time_s_mean:.0f}", f"{r.configs_evaluated_mean:.1f}", str(r.n_failed)] for r in rows]
+    table = format_table(["algorithm", "estimator", "true acc %", "regret pp", "sim s", "configs", "failed"], body,
+                         left=(0, 1))
+    return (f"{table}\n"
+            "true acc %, regret pp: the incumbent's, mean ± std over seeds; sim s: simulated\n"
+            "search time; configs: configurations evaluated; failed: jobs whose estimate\n"
+            "failed or whose trial diverged (ranked last).")
 
 
 def _search(args, suite, store, device, console) -> None:
-    from rich.table import Table
-
     from fhbench.pipeline import search_and_publish
+    from fhbench.progress import MessageProgress
 
-    with console.status("searching") as status:
-        out, rows = search_and_publish(suite, store, args.leaderboard,
-                                       on_step=lambda text: status.update(f"searching: {text} done"),
-                                       device=device, nb201_file=_nb201_file(args),
-                                       strict=getattr(args, "strict", False))
-    table = Table(title=f"{suite.name} {suite.version}")
-    for column in ("algorithm", "estimator", "true acc (%)", "regret (pp)", "sim. time (s)", "configs"):
-        table.add_column(column)
-    for r in rows:
-        table.add_row(r.algorithm, r.estimator, f"{100 * r.true_acc_mean:.2f} ± {100 * r.true_acc_std:.2f}",
-                      f"{100 * r.regret_mean:.2f} ± {100 * r.regret_std:.2f}", f"{r.simulated_time_s_mean:.0f}",
-                      f"{r.configs_evaluated_mean:.1f}")
-    console.print(table)
-    console.print(f"leaderboard written to {out}")
+    with MessageProgress(console, "searching") as progress:
+        out, rows = search_and_publish(suite, store, args.leaderboard, on_step=progress.note, device=device,
+                                       nb201_file=_nb201_file(args), strict=getattr(args, "strict", False))
+    results = _read_results(out)
+    _say(console, f"\n{suite.name} {suite.version}, truth {suite.search.truth}")
+    _say(console, search_table(rows))
+    for name, items in (results.get("estimate_failures") or {}).items():
+        if items:
+            _say(console, f"  {name}: {len(items)} estimate(s) failed (ranked last); first: {items[0]}")
+    _say(console, f"leaderboard written to {out}")
+
+
+def _winner_lines(winner, run, estimator: str) -> list[str]:
+    """What a live search says of the architecture it chose: its last estimate, its own measured
+    accuracy and its accuracy under the suite's truth, where the backend reports them."""
+    lines = []
+    incumbent = getattr(run, "incumbent", None)
+    jobs = [j for j in getattr(run, "jobs", []) if isinstance(j, dict) and j.get("config") == incumbent]
+    scored = [j for j in jobs if j.get("score") is not None]
+    if scored:
+        last = max(scored, key=lambda j: (j.get("budget", 0), j.get("job_id", 0)))
+        lines.append(f"its estimate ({estimator}) at epoch {last['budget']}: {100 * last['score']:.2f}%")
+    if isinstance(winner, dict):
+        if winner.get("val_acc") is not None:
+            at = f" after {winner['epochs']} epochs" if winner.get("epochs") is not None else ""
+            lines.append(f"its validation accuracy{at}: {100 * winner['val_acc']:.2f}%")
+        if winner.get("true_acc") is not None:
+            lines.append(f"its accuracy under the truth {winner.get('truth')}: {100 * winner['true_acc']:.2f}%")
+        elif winner.get("truth"):
+            lines.append(f"its accuracy under the truth {winner['truth']}: not known "
+                         f"({winner.get('why') or 'the truth has no value for it'})")
+    return lines
 
 
 def _live(args, suite, device, console) -> None:
     import torch
 
     from fhbench.data import resolve_data_dir
+    from fhbench.estimators import available_estimators
     from fhbench.pipeline import load_suite_splits
+    from fhbench.progress import MessageProgress
     from fhbench.publish import environment
     from fhbench.search.live import live_search_and_publish
-
-    from fhbench.estimators import available_estimators
 
     if suite.search is None:
         raise FhbenchError(f"{suite.path}: key 'search': expected a [search] table for `fhbench search --live`")
@@ -251,15 +423,18 @@ def _live(args, suite, device, console) -> None:
         raise FhbenchError(f"--estimator {args.estimator}: no installed estimator is called that "
                            f"(installed: {', '.join(installed)})")
     splits = load_suite_splits(suite, resolve_data_dir(args.data_dir), args.download)
-    with console.status(f"live {args.algorithm} with {args.estimator}"):
-        out, run, cell = live_search_and_publish(
+    with MessageProgress(console, f"live {args.algorithm} with {args.estimator}") as progress:
+        result = live_search_and_publish(
             suite, splits=splits, device=device, algorithm=args.algorithm, estimator=args.estimator,
             seed=args.seed, iterations=args.iterations, leaderboard_root=args.leaderboard,
-            environment=environment(str(device), torch.get_num_threads()),
-            on_note=lambda text: console.print(text, soft_wrap=True, markup=False))
-    console.print(f"{len(run.jobs)} jobs in {run.simulated_time_s:.1f} s")
-    console.print(f"best architecture: {cell}", soft_wrap=True, markup=False)
-    console.print(f"live search written to {out}")
+            environment=environment(str(device), torch.get_num_threads()), on_note=progress.note)
+    out, run, cell = result[0], result[1], result[2]
+    _say(console, f"{len(run.jobs)} jobs in {run.simulated_time_s:.1f} s")
+    _say(console, f"best architecture: {cell}")
+    winner = result[3] if len(result) > 3 else _read_results(out).get("winner")
+    for line in _winner_lines(winner, run, args.estimator):
+        _say(console, f"  {line}")
+    _say(console, f"live search written to {out}")
 
 
 def _verify(args, suite, console) -> int:
@@ -303,6 +478,69 @@ def _estimators(console) -> None:
     console.print(table)
 
 
+def _check_estimators(args, console) -> int:
+    """`fhbench check-estimators [NAME ...]`: the contract check (fhbench.estimators.check) on installed
+    estimators; one line per estimator, exit 1 if any breaks a rule."""
+    from fhbench.estimators import available_estimators
+
+    settings = {}
+    if args.suite is not None:
+        from fhbench.suite import load_suite
+
+        settings = load_suite(args.suite).estimator_settings
+    installed = available_estimators()
+    names = list(dict.fromkeys(args.names)) or list(installed)
+    unknown = [name for name in names if name not in installed]
+    if unknown:
+        raise FhbenchError(f"{', '.join(unknown)}: no installed estimator is called that "
+                           f"(installed: {', '.join(installed) or 'none'})")
+    import torch
+
+    from fhbench.estimators.check import check_estimator
+
+    with _threads(torch, args.threads):
+        failed = _check_each(names, installed, settings, check_estimator, console)
+    _say(console, f"{len(names) - failed} of {len(names)} estimator(s) pass the contract")
+    return 1 if failed else 0
+
+
+def _check_each(names, installed, settings, check_estimator, console) -> int:
+    failed = 0
+    for name in names:
+        info = installed[name]
+        try:
+            factory = info.load()
+        except Exception as err:  # a broken plugin is a failed check, not a crash
+            failed += 1
+            _say(console, f"FAIL {name} ({info.package} {info.package_version}): fails to load: "
+                          f"{type(err).__name__}: {err}")
+            continue
+        try:
+            check_estimator(factory, dict(settings.get(name) or {}))
+        except AssertionError as err:
+            failed += 1
+            _say(console, f"FAIL {name} ({info.package} {info.package_version}): {err}")
+            continue
+        except Exception as err:  # e.g. settings its constructor refuses
+            failed += 1
+            _say(console, f"FAIL {name} ({info.package} {info.package_version}): {type(err).__name__}: {err}")
+            continue
+        _say(console, f"pass {name} ({info.package} {info.package_version})")
+    return failed
+
+
+def _publish(args, console) -> int:
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "results.json").is_file():
+        raise FhbenchError(f"{run_dir}: not a finished run's leaderboard directory (no results.json)")
+
+    from fhbench.pipeline import publish_run
+
+    final = publish_run(run_dir, args.leaderboard)
+    _say(console, f"published {run_dir} to {final}")
+    return 0
+
+
 def _compare(args, console) -> int:
     from fhbench.compare import compare_files
 
@@ -310,6 +548,18 @@ def _compare(args, console) -> int:
     for line in result.lines():
         console.print(line, soft_wrap=True, markup=False)
     return 1 if result.regressions else 0
+
+
+@contextlib.contextmanager
+def _threads(torch, threads: int | None):
+    """torch's CPU threads for one command: --threads, else DEFAULT_THREADS; restored afterwards (which
+    matters only to callers of `main` in-process, such as tests)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or DEFAULT_THREADS)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _suite_command(args, console) -> int:
@@ -326,22 +576,21 @@ def _suite_command(args, console) -> int:
 
     from fhbench.pipeline import open_store, preflight
 
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    device = _device(args.device)
-    preflight(suite, nb201_file=nb201_file)
-    start = time.perf_counter()
-    if args.command == "search" and args.live:
-        _live(args, suite, device, console)
-    else:
-        store = open_store(suite, args.traces)
-        if args.command in ("run", "record"):
-            _record(args, suite, store, device, console)
-        if args.command == "search" or (args.command == "run" and suite.search is not None):
-            _search(args, suite, store, device, console)
-        elif args.command in ("run", "score"):
-            _score(args, suite, store, device, console)
-    console.print(f"done in {time.perf_counter() - start:.1f} s")
+    with _threads(torch, args.threads):
+        device = _device(args.device)
+        preflight(suite, nb201_file=nb201_file)
+        start = time.perf_counter()
+        if args.command == "search" and args.live:
+            _live(args, suite, device, console)
+        else:
+            store = open_store(suite, args.traces)
+            if args.command in ("run", "record"):
+                _record(args, suite, store, device, console)
+            if args.command == "search" or (args.command == "run" and suite.search is not None):
+                _search(args, suite, store, device, console)
+            elif args.command in ("run", "score"):
+                _score(args, suite, store, device, console)
+    _say(console, f"done in {time.perf_counter() - start:.1f} s")
     return 0
 
 
@@ -362,7 +611,16 @@ def main(argv: list[str] | None = None) -> int:
             return _compare(args, console)
         if args.command == "reproduce":
             return _reproduce(args, console)
+        if args.command == "check-estimators":
+            return _check_estimators(args, console)
+        if args.command == "publish":
+            return _publish(args, console)
         return _suite_command(args, console)
+    except _EstimatorFailed as failure:
+        traceback.print_exception(failure.error, file=sys.stderr)
+        print(f"fhbench: error: --fail-fast: an estimator failed: {type(failure.error).__name__}: {failure.error} "
+              "(traceback above)", file=sys.stderr)
+        return 1
     except FhbenchError as err:
         print(f"fhbench: error: {err}", file=sys.stderr)
         return 2

@@ -1,9 +1,12 @@
 """Publishing: ``leaderboard/<suite>/<suite-version>/`` with results.json, leaderboard.csv,
-leaderboard.md and two PNG plots (absolute error and Kendall tau against epoch; thesis Figs 4.3, 4.4).
+leaderboard.md and three PNG plots drawn by `fhbench.plots`: absolute error and Kendall tau against
+epoch (thesis Figs 4.3, 4.4), and absolute error with each point shifted right by its estimator's
+overhead (Fig. 4.3's reading aid; the only file besides the tables that reads measured timings).
 
 The results header, the JSON formatting and the atomic directory swap are `fhbench.publish`'s, shared
 with search leaderboards. Numbers are written with fixed formatting so that scoring the same traces
-again gives the same bytes, except for the date and the measured overhead timings.
+again gives the same bytes, except for the date, the measured overhead timings and mae_overhead.png,
+which draws them.
 """
 
 from __future__ import annotations
@@ -15,15 +18,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from fhbench.plots import plot_estimation
 from fhbench.publish import ESTIMATION_METRICS, results_json, write_directory
 from fhbench.score import Row
 
-__all__ = ["CSV_COLUMNS", "ESTIMATION_METRICS", "publish", "render_csv", "render_markdown"]
+__all__ = ["CSV_COLUMNS", "ESTIMATION_METRICS", "group_failures", "publish", "render_csv", "render_markdown"]
+
+DISTINCT_ERRORS_LISTED = 10
+"""leaderboard.md lists at most this many distinct errors per estimator (results.json holds them all)."""
 
 CSV_COLUMNS = [
     "estimator", "epoch", "budget_fraction", "mae_mean", "mae_std", "kendall_tau_mean", "kendall_tau_std",
     "spearman_rho_mean", "spearman_rho_std", "overhead_s_mean", "overhead_s_std", "overhead_epochs_mean",
-    "overhead_epochs_std", "n_estimates", "n_failed", "coverage",
+    "overhead_epochs_std", "overhead_cpu_s_mean", "overhead_cpu_s_std", "overhead_ref_mean", "overhead_ref_std",
+    "n_estimates", "n_failed", "coverage",
 ]
 
 
@@ -56,6 +64,39 @@ def _truth_text(truth: Any) -> str:
     return f"`{truth}`"
 
 
+def group_failures(failures: Sequence[dict]) -> dict[str, dict[str, Any]]:
+    """Failed estimates per estimator (in the order they first failed): {"count", "first" (the first
+    failure), "errors": [(error, count), ...] (distinct errors, most frequent first, ties by first
+    occurrence)}. One estimator's failures never hide another's."""
+    groups: dict[str, dict[str, Any]] = {}
+    for failure in failures:
+        name = str(failure.get("estimator"))
+        group = groups.setdefault(name, {"count": 0, "first": failure, "errors": {}})
+        group["count"] += 1
+        error = str(failure.get("error"))
+        group["errors"][error] = group["errors"].get(error, 0) + 1
+    for group in groups.values():
+        order = {error: i for i, error in enumerate(group["errors"])}
+        group["errors"] = sorted(group["errors"].items(), key=lambda item: (-item[1], order[item[0]]))
+    return groups
+
+
+def _failure_markdown(failures: Sequence[dict]) -> list[str]:
+    lines = ["", f"## Failed estimates ({len(failures)})", "",
+             "Per estimator: how many of its estimates failed, and each distinct error with its count "
+             "(every failure, with its trial, is in `results.json`).", ""]
+    for name, group in group_failures(failures).items():
+        first = group["first"]
+        lines.append(f"- **{name}**: {group['count']} failed; first at epoch {first.get('checkpoint')} on "
+                     f"{first.get('trial_id')}")
+        for error, count in group["errors"][:DISTINCT_ERRORS_LISTED]:
+            lines.append(f"  - {count} x {error}")
+        more = len(group["errors"]) - DISTINCT_ERRORS_LISTED
+        if more > 0:
+            lines.append(f"  - and {more} more distinct error(s)")
+    return lines
+
+
 def render_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
     lines = [
         f"# {meta['suite']['name']} {meta['suite']['version']}",
@@ -67,11 +108,13 @@ def render_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
         f"failed trials: {len(meta['failed_trials'])}. Traces hash `{meta['traces_hash'][:16]}`.",
         "",
         "MAE is in accuracy percentage points; each cell is mean ± std over repeats. Overhead is the "
-        "estimator's wall time per trial, also in epochs of the same trial's training.",
+        "estimator's wall time per trial, also in epochs of the same trial's training, and its CPU time in "
+        "units of a reference workload timed in the same run (ref, what `fhbench compare` gates).",
         *(["", f"Failed estimates: {meta['failed_estimate_rule']}."] if meta.get("failed_estimate_rule") else []),
         "",
-        "| epoch | estimator | MAE (pp) | Kendall tau | Spearman rho | overhead (s) | overhead (epochs) | failed |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| epoch | estimator | MAE (pp) | Kendall tau | Spearman rho | overhead (s) | overhead (epochs) "
+        "| overhead (ref) | failed |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
@@ -79,37 +122,14 @@ def render_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
             f"{_pm(r.kendall_tau_mean, r.kendall_tau_std, digits=3)} | "
             f"{_pm(r.spearman_rho_mean, r.spearman_rho_std, digits=3)} | "
             f"{_pm(r.overhead_s_mean, r.overhead_s_std, digits=3)} | "
-            f"{_pm(r.overhead_epochs_mean, r.overhead_epochs_std, digits=3)} | {r.n_failed} |")
-    if meta["failures"]:
-        lines += ["", f"{len(meta['failures'])} failed estimate(s); the first few:", ""]
-        for failure in meta["failures"][:10]:
-            lines.append(f"- {failure['estimator']} at epoch {failure['checkpoint']} on "
-                         f"{failure['trial_id']}: {failure['error']}")
-    lines += ["", "Plots: `mae.png`, `kendall_tau.png`. Every row and the environment: `results.json`.", ""]
+            f"{_pm(r.overhead_epochs_mean, r.overhead_epochs_std, digits=3)} | "
+            f"{_pm(r.overhead_ref_mean, r.overhead_ref_std, digits=3)} | {r.n_failed} |")
+    if meta.get("failures"):
+        lines += _failure_markdown(meta["failures"])
+    lines += ["", "Plots: `mae.png`, `kendall_tau.png`, and `mae_overhead.png` (MAE with each point shifted right by "
+              "its estimator's overhead in epochs, thesis Fig. 4.3; it moves with the measured timings). Every row "
+              "and the environment: `results.json`.", ""]
     return "\n".join(lines)
-
-
-def _plot(rows: Sequence[Row], metric: str, ylabel: str, scale: float, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
-    for estimator in sorted({r.estimator for r in rows}):
-        mine = [r for r in rows if r.estimator == estimator]
-        epochs = [r.epoch for r in mine]
-        mean = [getattr(r, f"{metric}_mean") * scale for r in mine]
-        std = [getattr(r, f"{metric}_std") * scale for r in mine]
-        ax.errorbar(epochs, mean, yerr=std, marker="o", capsize=3, label=estimator)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    if rows:
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, format="png", metadata={"Software": None})
-    plt.close(fig)
 
 
 def publish(root: str | Path, rows: Sequence[Row], header: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
@@ -126,6 +146,7 @@ def publish(root: str | Path, rows: Sequence[Row], header: dict[str, Any], extra
         "results.json": results_json(header, rows, extra),
         "leaderboard.csv": render_csv(rows),
         "leaderboard.md": render_markdown(rows, meta),
-        "mae.png": lambda path: _plot(rows, "mae", "absolute error (pp)", 100, path),
-        "kendall_tau.png": lambda path: _plot(rows, "kendall_tau", "Kendall tau", 1, path),
+        "mae.png": lambda path: plot_estimation(rows, "mae", meta, path),
+        "kendall_tau.png": lambda path: plot_estimation(rows, "kendall_tau", meta, path),
+        "mae_overhead.png": lambda path: plot_estimation(rows, "mae", meta, path, shift_by_overhead=True),
     })

@@ -21,7 +21,7 @@ from fhbench.estimators.registry import describe_estimators
 from fhbench.leaderboard import publish
 from fhbench.publish import ESTIMATION_METRICS, environment, results_header
 from fhbench.record import Trial, plan_trials, record_trial, recording_conditions
-from fhbench.score import score
+from fhbench.score import reference_cpu_s, score
 from fhbench.spaces.nb201 import Nb201Space
 from fhbench.suite import Suite
 from fhbench.traces import TraceStore, TrialTrace, traces_hash
@@ -139,7 +139,8 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
     overall = progress.add_task("trials", total=len(todo)) if progress else None
     for trial in todo:
         task = progress.add_task(f"  {trial.trial_id} {trial.config}", total=suite.train.epochs) if progress else None
-        advance = (lambda epoch: progress.update(task, completed=epoch)) if progress else None
+        advance = (lambda epoch, seconds: progress.update(task, completed=epoch, epoch_time=seconds)) \
+            if progress else None
         status = record_trial(trial, suite, space, splits, store, device, on_epoch=advance)
         if progress:
             progress.remove_task(task)
@@ -213,13 +214,13 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
     truth = load_truth(parse_truth(suite.estimate.truth), complete, nb201_file=nb201_file)
     truths = {t.trial_id: truth.accuracy(t) for t in complete}  # before any estimate: a missing cell fails fast
     records = run_estimators(estimators, complete, suite.checkpoints, on_step, device=device,
-                             sealed_paths=truth.files, **({"fail_fast": True} if fail_fast else {}))
+                             sealed_paths=truth.files, fail_fast=fail_fast)
     rows = score(records, truths, _overhead_epoch_times(complete, device), suite.train.epochs)
     configs = {t.trial_id: t.config for t in complete}
     header = results_header(
         "estimation", suite, estimators=describe_estimators(estimators, registry, suite.estimator_settings),
         environment={**environment(str(device), torch.get_num_threads()),
-                     "recording": _recording_environment(traces)},
+                     "recording": _recording_environment(traces), "reference_cpu_s": reference_cpu_s(records)},
         traces_hash=traces_hash(traces), truth=truth.describe(), metrics=ESTIMATION_METRICS)
     extra = {
         "seeds": {"sample_seed": suite.space.sample_seed, "train_seed": suite.train.seed,
@@ -235,7 +236,8 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
                       "trial_id": r.trial_id, "error": r.error} for r in records if r.error],
         "estimates": [{"estimator": r.estimator, "repeat": r.repeat, "checkpoint": r.checkpoint,
                        "trial_id": r.trial_id, "config": configs[r.trial_id], "estimate": r.estimate,
-                       "overhead_s": r.overhead_s} for r in records],
+                       "overhead_s": r.overhead_s, "overhead_cpu_s": r.overhead_cpu_s,
+                       "reference_cpu_s": r.reference_cpu_s} for r in records],
     }
     return publish(leaderboard_root, rows, header, extra), rows
 

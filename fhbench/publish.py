@@ -50,6 +50,8 @@ ESTIMATION_METRICS = {
     "spearman_rho_mean": "higher",
     "overhead_s_mean": "lower",
     "overhead_epochs_mean": "lower",
+    "overhead_cpu_s_mean": "lower",
+    "overhead_ref_mean": "lower",
     "n_failed": "lower",
     "coverage": "higher",
 }

@@ -70,7 +70,7 @@ def evaluate(model, images, labels, mean, std, batch_size: int = 1024):
 
 
 def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch.device, *,
-                capture: bool = True, on_epoch: Callable[[int], None] | None = None):
+                capture: bool = True, on_epoch: Callable[[int, float], None] | None = None):
     """Trains one trial. Yields per-epoch records; with `capture` they hold the features to keep.
 
     A generator so that the caller writes each epoch's features as soon as they exist: memory stays
@@ -160,7 +160,7 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
             record["train_features"], record["val_features"] = kept_features
         record["diverged"] = not (math.isfinite(record["train_loss"]) and math.isfinite(val_loss))
         if on_epoch:
-            on_epoch(epoch)
+            on_epoch(epoch, epoch_time)  # the training pass alone: what images/s should be measured on
         yield record
         if record["diverged"]:
             return  # the caller records a failed trial
@@ -184,7 +184,7 @@ def recording_conditions(device: torch.device) -> dict:
 
 
 def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: TraceStore,
-                 device: torch.device, on_epoch: Callable[[int], None] | None = None) -> str:
+                 device: torch.device, on_epoch: Callable[[int, float], None] | None = None) -> str:
     """Trains and writes one trial; returns its status ("complete" or "diverged")."""
     n_keep = suite.record.kept_train_images(len(splits.train.labels))
     writer = store.writer(trial.trial_id, {

@@ -9,8 +9,19 @@ tau and Spearman rho. An estimator that fails on hard trials therefore cannot lo
 `coverage` (the fraction of estimates that succeeded) is published beside, and the search replay ranks
 a failed estimate last by the same rule.
 
-Overhead in epochs divides the estimator's time by the trial's mean training epoch only where both
-were measured on the same kind of device (cpu or cuda); elsewhere it is NaN, and the seconds remain.
+Overhead, per estimate (fit share plus estimate, as `fhbench.estimate` measures it), in four columns:
+
+- `overhead_s`: wall seconds, what a user waits; depends on the machine's load.
+- `overhead_epochs`: those wall seconds divided by the trial's mean recorded training epoch, only where
+  both ran on the same kind of device (cpu or cuda), else NaN: the thesis's unit (Figure 4.3). Two wall
+  clocks read at different times (recording, then scoring), so on a shared machine it moves with the
+  load of either moment: informative, not a gate.
+- `overhead_cpu_s`: CPU seconds of the scoring process (all its threads) during the estimate.
+- `overhead_ref`: those CPU seconds divided by the median CPU time of the fixed reference workload
+  (`fhbench.estimate.reference_workload`) timed in the same scoring run: overhead in reference units.
+  Both sides are CPU time measured in one run, so a loaded machine does not move it and a faster or
+  slower CPU moves both; `fhbench compare` gates overhead on it. Exact at one torch thread (with more,
+  idle workers spin and spinning is CPU time; see `fhbench.estimate`).
 """
 
 from __future__ import annotations
@@ -47,6 +58,10 @@ class Row:
     n_estimates: int
     n_failed: int
     coverage: float
+    overhead_cpu_s_mean: float = math.nan
+    overhead_cpu_s_std: float = math.nan
+    overhead_ref_mean: float = math.nan
+    overhead_ref_std: float = math.nan
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -65,10 +80,18 @@ def _rank_correlations(estimates: list[float], truths: list[float]) -> tuple[flo
     return float(stats.kendalltau(estimates, truths).statistic), float(stats.spearmanr(estimates, truths).statistic)
 
 
+def reference_cpu_s(records: Sequence[EstimateRecord]) -> float:
+    """The median CPU time of the reference workload over the scoring run (NaN where none was timed:
+    records from before the reference existed, or made outside `run_estimators`)."""
+    timed = [r.reference_cpu_s for r in records if math.isfinite(r.reference_cpu_s) and r.reference_cpu_s > 0]
+    return float(np.median(timed)) if timed else math.nan
+
+
 def score(records: Sequence[EstimateRecord], truths: dict[str, float], epoch_times: dict[str, float],
           budget: int) -> list[Row]:
     """`truths` and `epoch_times` are per trial id; an epoch time is NaN where the trial was recorded
     on another kind of device than the estimators ran on."""
+    reference = reference_cpu_s(records)
     groups: dict[tuple[str, int], dict[int, list[EstimateRecord]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
         groups[(record.estimator, record.checkpoint)][record.repeat].append(record)
@@ -89,8 +112,11 @@ def score(records: Sequence[EstimateRecord], truths: dict[str, float], epoch_tim
             ratios = [r.overhead_s / epoch_times[r.trial_id] for r in repeat_records]
             finite = [x for x in ratios if math.isfinite(x)]
             per_repeat["ep"].append(float(np.mean(finite)) if finite else math.nan)
+            cpu = [r.overhead_cpu_s for r in repeat_records if math.isfinite(r.overhead_cpu_s)]
+            per_repeat["cpu"].append(float(np.mean(cpu)) if cpu else math.nan)
+            per_repeat["ref"].append(per_repeat["cpu"][-1] / reference)
         rows.append(Row(estimator, epoch, epoch / budget, *_mean_std(per_repeat["mae"]),
                         *_mean_std(per_repeat["tau"]), *_mean_std(per_repeat["rho"]),
                         *_mean_std(per_repeat["sec"]), *_mean_std(per_repeat["ep"]), n_all - n_failed, n_failed,
-                        (n_all - n_failed) / n_all))
+                        (n_all - n_failed) / n_all, *_mean_std(per_repeat["cpu"]), *_mean_std(per_repeat["ref"])))
     return sorted(rows, key=lambda row: (row.epoch, row.estimator))

@@ -308,6 +308,278 @@ def test_live_search_checks_its_flags_then_calls_the_search(capsys, monkeypatch,
     assert "best architecture: |cell|" in out
 
 
+def test_search_flags_without_live_are_refused(capsys, suite, no_preflight):
+    """A replay runs the suite's [search] table: live-only flags would be silently ignored."""
+    for flag, value in (("--algorithm", "bohb"), ("--estimator", "lcnet"), ("--seed", "3"), ("--iterations", "2")):
+        assert_one_line_error(cli(capsys, "search", suite, flag, value), flag, "only with --live")
+    line = assert_one_line_error(cli(capsys, "search", suite, "--seed", "0", "--estimator", "original"))
+    assert "--estimator, --seed: only with --live" in line
+    assert no_preflight == []  # refused before any work
+
+
+def _search_suite(tmp_path) -> Path:
+    path = tmp_path / "search.toml"
+    path.write_text('name = "s"\nversion = "1"\n[space]\nnum_samples = 64\n[train]\nepochs = 16\n'
+                    '[estimate]\ncheckpoints = [1, 2, 4, 8, 16]\nrepeats = 1\n[search]\nrandom_configs = 16\n')
+    return path
+
+
+def test_live_search_defaults_and_the_winners_accuracy(capsys, monkeypatch, tmp_path):
+    import fhbench.search.live
+
+    monkeypatch.setattr(fhbench.pipeline, "preflight", lambda suite, nb201_file=None: None)
+    monkeypatch.setattr(fhbench.pipeline, "load_suite_splits", lambda suite, data_dir, download: "splits")
+    seen = {}
+    jobs = [{"job_id": 0, "config": 7, "budget": 4, "score": 0.70}, {"job_id": 1, "config": 9, "budget": 4, "score": 0.8},
+            {"job_id": 2, "config": 7, "budget": 16, "score": 0.85}, {"job_id": 3, "config": 9, "budget": 16,
+                                                                        "score": None}]
+    winner = {"val_acc": 0.87, "epochs": 16, "truth": "nb201-table", "true_acc": 0.9012}
+
+    def live(suite, **kwargs):
+        seen.update(kwargs)
+        run = types.SimpleNamespace(jobs=jobs, simulated_time_s=12.5, incumbent=7)
+        return tmp_path / "runs" / "s" / "live" / "x", run, "|cell|", winner
+
+    monkeypatch.setattr(fhbench.search.live, "live_search_and_publish", live)
+    code, out, err = cli(capsys, "search", _search_suite(tmp_path), "--live", "--device", "cpu")
+    assert code == 0, err
+    assert (seen["algorithm"], seen["estimator"], seen["seed"], seen["iterations"]) == ("hyperband", "fh-ensemble",
+                                                                                       0, 1)
+    assert seen["leaderboard_root"] == "runs"
+    assert "best architecture: |cell|" in out
+    assert "its estimate (fh-ensemble) at epoch 16: 85.00%" in out
+    assert "its validation accuracy after 16 epochs: 87.00%" in out
+    assert "its accuracy under the truth nb201-table: 90.12%" in out
+
+    winner.update(true_acc=None, why="own-run truths have no value for a cell trained live")
+    code, out, _ = cli(capsys, "search", _search_suite(tmp_path), "--live", "--device", "cpu")
+    assert "its accuracy under the truth nb201-table: not known (own-run truths have no value" in out
+
+
+def test_default_threads_and_output_root(capsys, monkeypatch, tmp_path, suite):
+    import torch
+
+    monkeypatch.setattr(fhbench.pipeline, "preflight", lambda suite, nb201_file=None: None)
+    seen = []
+
+    def score_suite(suite, store, leaderboard_root, **kwargs):
+        seen.append((torch.get_num_threads(), leaderboard_root, kwargs))
+        raise FhbenchError("scored")
+
+    monkeypatch.setattr(fhbench.pipeline, "score_suite", score_suite)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        cli(capsys, "score", suite, "--device", "cpu")
+        assert torch.get_num_threads() == 2  # restored after the command
+        cli(capsys, "score", suite, "--device", "cpu", "--threads", "2", "--leaderboard", tmp_path / "lb",
+            "--fail-fast")
+    finally:
+        torch.set_num_threads(before)
+    assert seen[0][:2] == (1, "runs") and "fail_fast" not in seen[0][2]
+    assert seen[1][:2] == (2, str(tmp_path / "lb")) and seen[1][2]["fail_fast"] is True
+    code, out, _ = cli(capsys, "run", "--help")
+    assert code == 0 and "default: 1" in " ".join(out.split()) and "./runs" in out
+
+
+class _Broken:
+    name, version = "broken", "1"
+
+    def fit(self, population):
+        pass
+
+    def estimate(self, trial):
+        return self._deep_inside(trial)
+
+    def _deep_inside(self, trial):
+        raise ZeroDivisionError("the plugin's own bug")
+
+
+def test_fail_fast_shows_the_estimators_traceback_and_exits_1(capsys, monkeypatch, suite):
+    from fhbench.estimate import fit_and_estimate
+
+    monkeypatch.setattr(fhbench.pipeline, "preflight", lambda suite, nb201_file=None: None)
+    views = [types.SimpleNamespace(trial_id="r0-000")]
+
+    def score_suite(suite, store, leaderboard_root, *, on_step=None, fail_fast=False, **kwargs):
+        on_step("broken", 0, 2)
+        fit_and_estimate("broken", _Broken(), views, views, repeat=0, checkpoint=2, fail_fast=fail_fast)
+        raise AssertionError("fail_fast did not stop at the failure")
+
+    monkeypatch.setattr(fhbench.pipeline, "score_suite", score_suite)
+    code, _, err = cli(capsys, "score", suite, "--device", "cpu", "--fail-fast")
+    assert code == 1
+    assert "Traceback" in err and "_deep_inside" in err and "ZeroDivisionError: the plugin's own bug" in err
+    assert err.strip().splitlines()[-1].startswith("fhbench: error: --fail-fast: an estimator failed: "
+                                                   "ZeroDivisionError")
+
+    def pipeline_error(suite, store, leaderboard_root, **kwargs):  # not the estimator's: one line, exit 2
+        raise FhbenchError("trial r0-001 is not recorded")
+
+    monkeypatch.setattr(fhbench.pipeline, "score_suite", pipeline_error)
+    assert_one_line_error(cli(capsys, "score", suite, "--device", "cpu", "--fail-fast"), "not recorded")
+
+
+def test_score_prints_progress_lines_a_narrow_table_and_each_estimators_failures(capsys, monkeypatch, tmp_path,
+                                                                                   suite):
+    import json
+
+    from fhbench.score import Row
+
+    monkeypatch.setattr(fhbench.pipeline, "preflight", lambda suite, nb201_file=None: None)
+    out_dir = tmp_path / "runs" / "tiny" / "1"
+
+    def score_suite(suite, store, leaderboard_root, *, on_step=None, **kwargs):
+        for checkpoint in (2, 4):
+            on_step("original", 0, checkpoint)
+        out_dir.mkdir(parents=True)
+        failures = [{"estimator": "my-plugin-estimator", "repeat": 0, "checkpoint": 2, "trial_id": f"r0-00{i}",
+                     "error": "ValueError: no curve"} for i in range(3)]
+        failures.append({"estimator": "lcnet", "repeat": 0, "checkpoint": 4, "trial_id": "r0-002",
+                         "error": "fit: RuntimeError: diverged"})
+        (out_dir / "results.json").write_text(json.dumps({"failures": failures}))
+        failed = {("my-plugin-estimator", 2): 3, ("lcnet", 4): 1}  # of 3 trials per row
+        rows = [Row(name, epoch, epoch / 4, 0.1234, 0.0123, -0.123, 0.456, 0.5, 0.1, 12.3456, 1.0, 0.5, 0.1,
+                    3 - failed.get((name, epoch), 0), failed.get((name, epoch), 0), 0.0)
+                for name in ("my-plugin-estimator", "lcnet") for epoch in (2, 4)]
+        return out_dir, rows
+
+    monkeypatch.setattr(fhbench.pipeline, "score_suite", score_suite)
+    code, out, err = cli(capsys, "score", suite, "--device", "cpu", "--leaderboard", tmp_path / "runs")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "scored 1/2: original, repeat 0, epoch 2 in" in out and "scored 2/2: original, repeat 0, epoch 4 in" in out
+    header = next(line for line in lines if line.startswith("epoch"))
+    table = lines[lines.index(header):lines.index(header) + 6]  # header, rule, four rows
+    assert all(len(line) <= 80 for line in table), table
+    assert header.split() == ["epoch", "estimator", "MAE", "pp", "tau", "ovh", "s", "ovh", "ep", "failed"]
+    row = next(line for line in lines if "my-plugin-estimator" in line and "12.34" in line)
+    assert "12.34 ± 1.23" in row and "-0.123 ± 0.456" in row  # whole numbers, the whole name
+    at = lines.index("  my-plugin-estimator: 3 of 6 estimate(s) failed; the first at repeat 0, epoch 2, r0-000:")
+    assert lines[at + 1] == "    ValueError: no curve"
+    at = lines.index("  lcnet: 1 of 6 estimate(s) failed; the first at repeat 0, epoch 4, r0-002:")
+    assert lines[at + 1] == "    fit: RuntimeError: diverged"
+
+
+def test_the_table_groups_rows_under_names_too_long_for_80_columns():
+    from fhbench.cli import estimation_table
+    from fhbench.score import Row
+
+    name = "an-estimator-whose-name-is-long-enough-to-break-the-table"
+    rows = [Row(n, 5, 0.25, 0.1, 0.01, 0.4, 0.02, 0.5, 0.03, 0.001, 0.0, 0.01, 0.0, 10, 0, 1.0) for n in ("original", name)]
+    text = estimation_table(rows, 2, width=80)
+    lines = text.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert f"{name}:" in lines and "original:" in lines  # every name whole, on its own line
+
+
+class _Mean:
+    name, version = "last-mean", "1"
+
+    def fit(self, population):
+        pass
+
+    def estimate(self, trial):
+        return float(trial.curve("val_acc")[-1])
+
+
+class _OutOfRange(_Mean):
+    name = "out-of-range"
+
+    def estimate(self, trial):
+        return 1.5
+
+
+def _info(name, load):
+    return types.SimpleNamespace(name=name, package="my-plugins", package_version="0.1", target=f"x:{name}",
+                                 load=load)
+
+
+def test_check_estimators(capsys, monkeypatch):
+    import fhbench.estimators
+
+    def broken():
+        raise ImportError("No module named 'mine'")
+
+    registry = {"good": _info("good", lambda: _Mean), "bad": _info("bad", lambda: _OutOfRange),
+                "broken": _info("broken", broken)}
+    monkeypatch.setattr(fhbench.estimators, "available_estimators", lambda: registry)
+    code, out, _ = cli(capsys, "check-estimators")
+    assert code == 1
+    lines = out.splitlines()
+    assert "pass good (my-plugins 0.1)" in lines
+    bad = next(line for line in lines if line.startswith("FAIL bad"))
+    assert "1.5" in bad and "[0, 1]" in bad
+    assert "FAIL broken (my-plugins 0.1): fails to load: ImportError: No module named 'mine'" in lines
+    assert lines[-1] == "1 of 3 estimator(s) pass the contract"
+    code, out, _ = cli(capsys, "check-estimators", "good")
+    assert code == 0 and out.splitlines() == ["pass good (my-plugins 0.1)", "1 of 1 estimator(s) pass the contract"]
+    assert_one_line_error(cli(capsys, "check-estimators", "good", "nope"), "nope", "no installed estimator",
+                          "installed: good, bad, broken")
+
+
+class _Metric(_Mean):
+    made_with = []
+
+    def __init__(self, metric: str = "val_acc"):
+        _Metric.made_with.append(metric)
+        self.metric = metric
+
+
+def test_check_estimators_with_a_suites_settings(capsys, monkeypatch, tmp_path):
+    import fhbench.estimators
+
+    monkeypatch.setattr(fhbench.estimators, "available_estimators", lambda: {"good": _info("good", lambda: _Metric)})
+    path = tmp_path / "s.toml"
+    path.write_text('name = "s"\nversion = "1"\n[estimators.good]\nmetric = "train_acc"\n')
+    code, out, _ = cli(capsys, "check-estimators", "--suite", path)
+    assert code == 0 and "pass good" in out and set(_Metric.made_with) == {"train_acc"}
+    path.write_text('name = "s"\nversion = "1"\n[estimators.good]\nmetrik = "train_acc"\n')
+    code, out, _ = cli(capsys, "check-estimators", "--suite", path)
+    assert code == 1 and "FAIL good (my-plugins 0.1): TypeError" in out and "metrik" in out
+
+
+def test_publish_copies_a_run_into_the_leaderboard(capsys, monkeypatch, tmp_path):
+    run_dir = tmp_path / "runs" / "quickstart" / "1"
+    assert_one_line_error(cli(capsys, "publish", run_dir), str(run_dir), "no results.json")
+    run_dir.mkdir(parents=True)
+    (run_dir / "results.json").write_text("{}")
+    calls = []
+
+    def publish_run(run, root):
+        calls.append((Path(run), Path(root)))
+        return Path(root) / "quickstart" / "1"
+
+    monkeypatch.setattr(fhbench.pipeline, "publish_run", publish_run, raising=False)
+    code, out, err = cli(capsys, "publish", run_dir)
+    assert code == 0, err
+    assert calls == [(run_dir, Path("leaderboard"))] and f"published {run_dir} to leaderboard/quickstart/1" in out
+    cli(capsys, "publish", run_dir, "--leaderboard", tmp_path / "elsewhere")
+    assert calls[-1] == (run_dir, tmp_path / "elsewhere")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    assert_one_line_error(cli(capsys, "publish", run_dir, "--leaderboard", a_file), "--leaderboard", "not a directory")
+
+
+def test_publish_through_the_pipeline(capsys, tmp_path):
+    """`fhbench publish` with the pipeline's own publish_run: the run's files land in the leaderboard."""
+    from fhbench.publish import write_directory
+
+    run_dir = write_directory(tmp_path / "runs" / "s" / "2", {
+        "results.json": '{"kind": "estimation", "suite": {"name": "s", "version": "2"}}\n', "mae.png": b"png"})
+    code, out, err = cli(capsys, "publish", run_dir, "--leaderboard", tmp_path / "leaderboard")
+    assert code == 0, err
+    final = tmp_path / "leaderboard" / "s" / "2"
+    assert f"published {run_dir} to {final}" in out
+    assert sorted(p.name for p in final.iterdir()) == ["mae.png", "results.json"]
+    assert (final / "mae.png").read_bytes() == b"png"
+
+
+def test_compare_on_a_folder_without_results(capsys, tmp_path):
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(cli(capsys, "compare", tmp_path / "empty", tmp_path / "empty"), "results.json")
+
+
 @pytest.mark.slow
 def test_run_verify_strict_and_compare_in_process(capsys, tmp_path):
     """A tiny suite from end to end through the CLI: published with the shared header, its traces

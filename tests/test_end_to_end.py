@@ -17,22 +17,21 @@ from conftest import run_cli, write_suite
 
 pytestmark = pytest.mark.slow
 
-TIMING_COLUMNS = ("overhead_s_mean", "overhead_s_std", "overhead_epochs_mean", "overhead_epochs_std")
-
-
 def comparable(leaderboard_dir):
     """The leaderboard's content with the two things that legitimately differ between runs removed:
-    the date and the measured wall-clock overheads."""
+    the date and the measured overheads (every `overhead*` column: wall-clock and CPU timings)."""
     results = json.loads((leaderboard_dir / "results.json").read_text())
     results.pop("date")
     for row in results["rows"]:
-        for column in TIMING_COLUMNS:
+        for column in [c for c in row if c.startswith("overhead")]:
             row.pop(column)
+    results["environment"].pop("reference_cpu_s")
     for estimate in results["estimates"]:
-        estimate.pop("overhead_s")
+        for key in ("overhead_s", "overhead_cpu_s", "reference_cpu_s"):
+            estimate.pop(key)
     table = list(csv.DictReader(io.StringIO((leaderboard_dir / "leaderboard.csv").read_text())))
     for row in table:
-        for column in TIMING_COLUMNS:
+        for column in [c for c in row if c.startswith("overhead")]:
             row.pop(column)
     plots = {name: (leaderboard_dir / name).read_bytes() for name in ("mae.png", "kendall_tau.png")}
     return results, table, plots
@@ -49,8 +48,9 @@ def finished_run(tmp_path_factory):
 
 def test_run_writes_a_complete_leaderboard(finished_run):
     tmp, _, result = finished_run
-    out = tmp / "leaderboard" / "e2e" / "1"
+    out = tmp / "runs" / "e2e" / "1"
     assert {p.name for p in out.iterdir()} == {"results.json", "leaderboard.csv", "leaderboard.md", "mae.png",
+                                              "mae_overhead.png",
                                               "kendall_tau.png"}
     results = json.loads((out / "results.json").read_text())
     for key in ("results_schema", "fhbench_version", "git", "suite", "estimators", "seeds", "environment", "date",
@@ -80,7 +80,7 @@ def test_run_writes_a_complete_leaderboard(finished_run):
 
 def test_scoring_the_same_traces_again_gives_the_same_leaderboard(finished_run):
     tmp, suite, _ = finished_run
-    out = tmp / "leaderboard" / "e2e" / "1"
+    out = tmp / "runs" / "e2e" / "1"
     before = comparable(out)
     result = run_cli("score", str(suite), "--threads", "1", cwd=tmp)
     assert result.returncode == 0, result.stderr
@@ -105,13 +105,13 @@ def test_kill_9_then_rerun_finishes_with_the_same_leaderboard(finished_run, tmp_
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     assert any((store / ".partial").iterdir())  # killed mid-trial
-    assert not (tmp_path / "leaderboard" / "e2e" / "1" / "results.json").exists()
+    assert not (tmp_path / "runs" / "e2e" / "1" / "results.json").exists()
 
     result = run_cli("run", str(suite), "--threads", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "recorded 5 trial(s)" in result.stdout  # r0-000 was kept, the rest recorded
-    assert comparable(tmp_path / "leaderboard" / "e2e" / "1") == \
-        comparable(reference_tmp / "leaderboard" / "e2e" / "1")
+    assert comparable(tmp_path / "runs" / "e2e" / "1") == \
+        comparable(reference_tmp / "runs" / "e2e" / "1")
 
 
 def test_a_corrupt_trace_is_named_and_not_scored(finished_run, tmp_path):
@@ -127,14 +127,14 @@ def test_a_corrupt_trace_is_named_and_not_scored(finished_run, tmp_path):
     result = run_cli("score", str(suite), "--threads", "1", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "r1-002" in result.stderr and "curves.npz" in result.stderr and "corrupt" in result.stderr
-    assert not (tmp_path / "leaderboard").exists()
+    assert not (tmp_path / "runs").exists()
 
     # `run` moves it aside (kept, not deleted), records it again, and publishes.
     result = run_cli("run", str(suite), "--threads", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "r1-002" in result.stdout and "recording it again" in result.stdout
     assert (store / ".corrupt" / "r1-002" / "curves.npz").exists()
-    assert comparable(tmp_path / "leaderboard" / "e2e" / "1") == comparable(tmp / "leaderboard" / "e2e" / "1")
+    assert comparable(tmp_path / "runs" / "e2e" / "1") == comparable(tmp / "runs" / "e2e" / "1")
 
 
 def test_a_second_run_on_the_same_store_stops_instead_of_writing_beside_the_first(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import math
+import traceback
 
 import numpy as np
 import pytest
@@ -201,3 +202,113 @@ def test_estimators_command_lists_package_and_version(tmp_path):
     assert result.returncode == 0, result.stderr
     for name in ("original", "optimized", "lcnet", "fh-ensemble", "fhbench"):
         assert name in result.stdout
+
+
+# ------------------------------------------------------------------------------------------- fail fast
+
+
+def _frames(err: BaseException) -> list[str]:
+    return [frame.name for frame in traceback.extract_tb(err.__traceback__)]
+
+
+def test_fail_fast_raises_the_estimators_own_exception_with_its_traceback(tmp_path):
+    traces = synthetic_population(tmp_path, n_trials=4, budget=4)
+    estimators = {"original": create_estimator("original"), "exploding": Exploding()}
+    with pytest.raises(RuntimeError, match="boom") as caught:
+        run_estimators(estimators, traces, [2, 4], fail_fast=True)
+    assert _frames(caught.value)[-1] == "estimate"  # raised where the estimator raised it
+    assert 'raise RuntimeError("boom' in "".join(traceback.format_exception(caught.value))
+    assert any("estimator 'exploding' failed in estimate on trial r0-001 at epoch 2" in note
+               for note in caught.value.__notes__)
+    assert caught.value.fhbench_estimator == "exploding"
+    with pytest.raises(MemoryError, match="too big") as caught:
+        run_estimators({"fitfails": FitFails()}, traces, [2], fail_fast=True)
+    assert _frames(caught.value)[-1] == "fit"
+    assert "failed in fit at epoch 2" in caught.value.__notes__[0]
+
+
+def test_fail_fast_names_an_estimate_that_is_not_an_accuracy(tmp_path):
+    from fhbench.estimate import InvalidEstimateError
+
+    class Nan:
+        name, version = "nan", "1"
+
+        def fit(self, population):
+            pass
+
+        def estimate(self, trial):
+            return math.nan
+
+    traces = synthetic_population(tmp_path, n_trials=2, budget=4)
+    expected = "estimator 'nan' on trial r0-000 at epoch 4.*nan is not an accuracy"
+    with pytest.raises(InvalidEstimateError, match=expected) as caught:
+        run_estimators({"nan": Nan()}, traces, [4], fail_fast=True)
+    assert caught.value.fhbench_estimator == "nan"
+    records = run_estimators({"nan": Nan()}, traces, [4])  # without fail_fast: failed records, no exception
+    assert [r.estimate for r in records] == [None, None]
+
+
+# ------------------------------------------------------------------------------------ overhead clocks
+
+
+class Spins:
+    """Burns `seconds` of CPU per estimate, or sleeps them (time that is not CPU work)."""
+
+    name, version = "spins", "1"
+
+    def __init__(self, seconds, sleep=False):
+        self.seconds, self.sleep = seconds, sleep
+
+    def fit(self, population):
+        pass
+
+    def estimate(self, trial):
+        import time
+
+        if self.sleep:
+            time.sleep(self.seconds)
+        else:
+            end = time.process_time() + self.seconds
+            while time.process_time() < end:
+                pass
+        return 0.5
+
+
+@pytest.fixture
+def one_thread():
+    """The CPU clock is exact at one torch thread (see fhbench.estimate); CI scores so."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_overhead_is_timed_on_the_cpu_clock_beside_the_wall_clock_in_reference_units(tmp_path, one_thread):
+    traces = synthetic_population(tmp_path, n_trials=3, budget=4)
+    truths = {t.trial_id: float(t.test_curve()[-1]) for t in traces}
+    records = run_estimators({"spins": Spins(0.02), "sleeps": Spins(0.02, sleep=True)}, traces, [2, 4])
+    spins = [r for r in records if r.estimator == "spins"]
+    sleeps = [r for r in records if r.estimator == "sleeps"]
+    assert all(0.02 <= r.overhead_cpu_s < 0.03 and r.overhead_s >= 0.02 for r in spins)
+    assert all(r.overhead_s >= 0.02 and r.overhead_cpu_s < 0.005 for r in sleeps)  # waiting is not CPU work
+    # one reference timing per (repeat, checkpoint), shared by the estimators of that step
+    assert len({(r.checkpoint, r.reference_cpu_s) for r in records}) == 2
+    assert all(0 < r.reference_cpu_s < 1 for r in records)
+    rows = {(row.estimator, row.epoch): row for row in score(records, truths, {t: 1.0 for t in truths}, 4)}
+    reference = float(np.median([r.reference_cpu_s for r in records]))
+    row = rows[("spins", 2)]
+    assert row.overhead_cpu_s_mean == pytest.approx(np.mean([r.overhead_cpu_s for r in spins if r.checkpoint == 2]))
+    assert row.overhead_ref_mean == pytest.approx(row.overhead_cpu_s_mean / reference)
+    assert rows[("sleeps", 2)].overhead_ref_mean < 0.25 * row.overhead_ref_mean
+
+
+def test_rows_without_reference_timings_have_no_reference_overhead(tmp_path):
+    """Records made outside run_estimators (or before the reference existed) give NaN, not a number."""
+    from fhbench.estimate import EstimateRecord
+
+    records = [EstimateRecord("e", 0, 4, f"t{i}", 0.5, 0.01, None, 0.01) for i in range(3)]
+    [row] = score(records, {f"t{i}": 0.4 + 0.1 * i for i in range(3)}, {f"t{i}": 1.0 for i in range(3)}, 4)
+    assert row.overhead_cpu_s_mean == pytest.approx(0.01)
+    assert math.isnan(row.overhead_ref_mean)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -187,11 +188,79 @@ def test_estimation_leaderboard_is_published_with_the_header(tmp_path):
     out = publish_estimation(tmp_path, [row], header, extra)
     assert out == tmp_path / "s" / "2"
     assert sorted(p.name for p in out.iterdir()) == ["kendall_tau.png", "leaderboard.csv", "leaderboard.md",
-                                                     "mae.png", "results.json"]
+                                                     "mae.png", "mae_overhead.png", "results.json"]
     data = json.loads((out / "results.json").read_text())
     assert data["metrics"] == publish.ESTIMATION_METRICS and data["rows"][0]["coverage"] == 0.9
     assert data["failures"][0]["error"] == "boom" and data["results_schema"] == publish.RESULTS_SCHEMA
     markdown = (out / "leaderboard.md").read_text()
     assert "`nb201-api` (NAS-Bench-201 test)" in markdown and "counts as 0.0" in markdown
-    assert "original at epoch 5 on r0-001: boom" in markdown
+    assert "- **original**: 1 failed; first at epoch 5 on r0-001\n  - 1 x boom" in markdown
     assert (out / "leaderboard.csv").read_text().splitlines()[1].endswith(",10,1,0.9")
+
+
+def test_leaderboard_md_lists_failures_per_estimator(tmp_path):
+    """One estimator's many failures do not hide another's: each is listed with its count and its
+    distinct errors with their counts."""
+    from fhbench.leaderboard import DISTINCT_ERRORS_LISTED, group_failures, render_markdown
+    from fhbench.score import Row
+
+    failures = [{"estimator": "noisy", "checkpoint": 5, "trial_id": f"r0-{i:03d}", "error": "ValueError: bad"}
+                for i in range(30)]
+    failures += [{"estimator": "noisy", "checkpoint": 10, "trial_id": "r0-000", "error": "KeyError: 'x'"}]
+    failures += [{"estimator": "quiet", "checkpoint": 10, "trial_id": "r1-004", "error": "RuntimeError: once"}]
+    failures += [{"estimator": "many", "checkpoint": 5, "trial_id": f"r0-{i:03d}", "error": f"E{i}"}
+                 for i in range(DISTINCT_ERRORS_LISTED + 3)]
+    groups = group_failures(failures)
+    assert list(groups) == ["noisy", "quiet", "many"]
+    assert groups["noisy"]["count"] == 31 and groups["noisy"]["errors"] == [("ValueError: bad", 30), ("KeyError: 'x'", 1)]
+    suite = parse_suite({"name": "s", "version": "1", "description": "d"})
+    meta = {**results_header("estimation", suite, estimators={}, environment={}, traces_hash="0" * 64,
+                             truth={"spec": "final_test_acc"}, metrics=publish.ESTIMATION_METRICS),
+            "dataset_source": "digits", "trials_scored": 30, "repeats": 1, "failed_trials": [], "failures": failures}
+    row = Row("noisy", 5, 0.25, 0.1, 0.01, 0.4, 0.02, 0.5, 0.03, 0.0, 0.0, 0.0, 0.0, 30, 30, 0.0)
+    markdown = render_markdown([row], meta)
+    assert "## Failed estimates (45)" in markdown
+    assert "- **noisy**: 31 failed; first at epoch 5 on r0-000\n  - 30 x ValueError: bad\n  - 1 x KeyError: 'x'" in markdown
+    assert "- **quiet**: 1 failed; first at epoch 10 on r1-004\n  - 1 x RuntimeError: once" in markdown
+    assert "- **many**: 13 failed" in markdown and "  - and 3 more distinct error(s)" in markdown
+    assert f"  - 1 x E{DISTINCT_ERRORS_LISTED - 1}" in markdown and f"  - 1 x E{DISTINCT_ERRORS_LISTED}\n" not in markdown
+
+
+def test_search_md_lists_failures_per_estimator():
+    from fhbench.search.leaderboard import render_markdown
+
+    meta = {"suite": {"name": "s", "version": "1", "description": "d"},
+            "truth": {"source": "a table"}, "dataset_source": "digits", "pool": ["a", "b"], "time_budget_s": 10.0,
+            "cost_model": "training", "warnings": [],
+            "regret": {"against": "global optimum", "reference": 0.9, "reference_cell": "|x|", "pool_best": 0.8,
+                       "pool_best_cell": "|a|", "pool_floor": 0.1},
+            "estimate_failures": {"original": [],
+                                  "lcnet": ["|a| at budget 2: ValueError: short", "|b| at budget 2: ValueError: short",
+                                            "|a| at budget 4: RuntimeError: nan"]}}
+    markdown = render_markdown([], meta)
+    assert "## Failed estimates (3, each ranked last)" in markdown
+    assert "- **lcnet**: 3 failed; first on `|a|` at budget 2\n  - 2 x ValueError: short\n  - 1 x RuntimeError: nan" \
+        in markdown
+    assert "**original**" not in markdown
+
+
+def test_estimation_plots_are_byte_stable_when_published_again(tmp_path):
+    from fhbench.leaderboard import publish as publish_estimation
+    from fhbench.score import Row
+
+    suite = parse_suite({"name": "s", "version": "1", "description": "d"})
+    header = results_header("estimation", suite, estimators={}, environment={}, traces_hash="0" * 64,
+                            truth={"spec": "final_test_acc"}, metrics=publish.ESTIMATION_METRICS)
+    rows = [Row(name, epoch, epoch / 10, 0.1 / epoch, 0.01, 0.1 * epoch, 0.02, 0.5, 0.03, 0.0, 0.0, 0.02, 0.0, 10, 0, 1.0)
+            for name in ("original", "fh-ensemble") for epoch in (5, 10)]
+    extra = {"dataset_source": "digits", "trials_scored": 10, "repeats": 2, "failed_trials": [], "failures": []}
+    first = {p.name: p.read_bytes() for p in publish_estimation(tmp_path / "a", rows, header, extra).glob("*.png")}
+    # a rescore measures other overheads: only mae_overhead.png, which draws them, may differ
+    rescored = [dataclasses.replace(r, overhead_s_mean=r.overhead_s_mean * 7 + 1, overhead_epochs_mean=0.9)
+                for r in rows]
+    second = {p.name: p.read_bytes() for p in publish_estimation(tmp_path / "b", rescored, header, extra).glob("*.png")}
+    assert sorted(first) == ["kendall_tau.png", "mae.png", "mae_overhead.png"]
+    assert first["mae.png"] == second["mae.png"] and first["kendall_tau.png"] == second["kendall_tau.png"]
+    assert first["mae_overhead.png"] != second["mae_overhead.png"]
+    third = {p.name: p.read_bytes() for p in publish_estimation(tmp_path / "c", rows, header, extra).glob("*.png")}
+    assert third == first  # the same input: the same bytes, every plot

@@ -15,11 +15,9 @@ import csv
 import io
 import json
 import math
-import warnings
+import re
 from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
 
 from fhbench.publish import results_json, write_directory
 
@@ -39,6 +37,34 @@ def render_csv(rows: Sequence) -> str:
 
 def _pct(value) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}"
+
+
+_FAILURE = re.compile(r"^(?P<cell>.*) at budget (?P<budget>\d+): (?P<error>.*)$", re.S)
+
+
+def _failure_markdown(estimate_failures: dict) -> list[str]:
+    """Failed estimates per estimator: the count, where the first was, and each distinct error with
+    its count (every one is in results.json)."""
+    from fhbench.leaderboard import DISTINCT_ERRORS_LISTED, group_failures
+
+    failures = []
+    for name, items in estimate_failures.items():
+        for item in items:
+            match = _FAILURE.match(str(item))
+            failures.append({"estimator": name, "error": match["error"] if match else str(item),
+                             "where": f"`{match['cell']}` at budget {match['budget']}" if match else None})
+    if not failures:
+        return []
+    lines = ["", f"## Failed estimates ({len(failures)}, each ranked last)", ""]
+    for name, group in group_failures(failures).items():
+        where = group["first"]["where"]
+        lines.append(f"- **{name}**: {group['count']} failed" + (f"; first on {where}" if where else ""))
+        for error, count in group["errors"][:DISTINCT_ERRORS_LISTED]:
+            lines.append(f"  - {count} x {error}")
+        more = len(group["errors"]) - DISTINCT_ERRORS_LISTED
+        if more > 0:
+            lines.append(f"  - and {more} more distinct error(s)")
+    return lines
 
 
 def render_markdown(rows: Sequence, meta: dict) -> str:
@@ -69,9 +95,7 @@ def render_markdown(rows: Sequence, meta: dict) -> str:
                      f"{r.configs_evaluated_mean:.1f} | {r.jobs_mean:.1f} | {r.n_failed} |")
     for text in meta.get("warnings", []):
         lines += ["", f"Warning: {text}"]
-    for name, items in meta["estimate_failures"].items():
-        if items:
-            lines += ["", f"{name}: {len(items)} failed estimate(s) ranked last, e.g. {items[0]}"]
+    lines += _failure_markdown(meta.get("estimate_failures") or {})
     lines += ["", "Plot: `regret.png`. Every run, its incumbent and trajectory: `results.json`. The estimate "
               "tables and epoch costs the searches replayed: `estimates.json` (`fhbench reproduce` replays "
               "every search from these files).", ""]
@@ -79,35 +103,10 @@ def render_markdown(rows: Sequence, meta: dict) -> str:
 
 
 def plot_regret(meta: dict, path: Path) -> None:
-    import matplotlib
+    """regret.png: drawn by `fhbench.plots.plot_regret` (one panel per algorithm, log axis, the pool's floor)."""
+    from fhbench.plots import plot_regret as draw
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    reference = meta["regret"]["reference"]
-    pool_truth = np.array([math.nan if v is None else v for v in meta["pool_truth"]], dtype=np.float64)
-    grid = np.linspace(0, meta["time_budget_s"], 200)
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
-    groups = sorted({(r["algorithm"], r["estimator"]) for r in meta["runs"]})
-    for algorithm, estimator in groups:
-        curves = []
-        for run in (r for r in meta["runs"] if (r["algorithm"], r["estimator"]) == (algorithm, estimator)):
-            regret = np.full(len(grid), np.nan)
-            for time, incumbent in run["trajectory"]:
-                regret[grid >= time] = 100 * (reference - pool_truth[incumbent])
-            curves.append(regret)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # before a search's first result: no regret yet
-            mean = np.nanmean(np.array(curves), axis=0)
-        ax.plot(grid, mean, label=f"{algorithm} + {estimator}")
-    ax.axhline(100 * meta["regret"]["pool_floor"], color="grey", linestyle=":", label="pool's floor")
-    ax.set_xlabel("simulated search time (s)")
-    ax.set_ylabel(f"regret against the {meta['regret']['against']} (pp)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, format="png", metadata={"Software": None})
-    plt.close(fig)
+    draw(meta, path)
 
 
 def estimates_json(document: dict) -> str:

@@ -1,0 +1,364 @@
+"""Every plot fhbench draws: the estimation leaderboard's MAE and Kendall tau against epoch (thesis
+Figures 4.3 and 4.4) and the search leaderboard's regret against simulated time.
+
+What each plot says about itself, so that it can go into a paper as it is:
+- a title naming the suite, its version and the truth it was scored against;
+- what the points and the bars (or bands) are: means, and one standard deviation over repeats (seeds);
+- one colour and marker per estimator, the same in every plot fhbench draws (`style`): the four
+  estimators fhbench ships have fixed ones, any other gets one from a stable hash of its name;
+- series are spread slightly along x so that none hides another, and a series identical to an
+  earlier one is marked in the legend ("optimized (= original)");
+- the thesis's reading aid of Figure 4.3 in its own file, mae_overhead.png: each estimator's points
+  shifted right by its mean overhead, in epochs of the trial's own training (where that is known). It
+  is the one plot that reads measured wall-clock timings; mae.png and kendall_tau.png read none, so
+  scoring the same traces again draws them byte for byte;
+- where one value dwarfs the rest, a log axis (or, where a value is zero, an axis clipped above the
+  rest with the clipped points marked and labelled), said on the axis;
+- the regret plot draws one panel per algorithm on a log axis, from the moment every seed has a
+  result (before that a mean over the seeds that happen to have one is no mean), with the pool's floor.
+
+The files are byte-stable: the same input gives the same PNG bytes (no date, no software tag).
+`python -m fhbench.plots RESULTS_JSON OUT_DIR` redraws a published leaderboard's plots.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["KNOWN_STYLES", "plot_estimation", "plot_regret", "render_results", "style"]
+
+# The estimators fhbench ships: fixed colours (matplotlib's tab10) and markers, in every plot.
+KNOWN_STYLES: dict[str, tuple[str, str]] = {
+    "original": ("#1f77b4", "o"),
+    "optimized": ("#2ca02c", "s"),
+    "lcnet": ("#ff7f0e", "^"),
+    "fh-ensemble": ("#d62728", "D"),
+}
+_OTHER_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939",
+                  "#8c6d31", "#843c39", "#7b4173", "#3182bd")
+_OTHER_MARKERS = ("v", "P", "X", "*", "h", "<", ">", "p")
+
+DWARF_RATIO = 5.0
+"""A value more than this many times the median of the others makes the axis log (or clipped)."""
+
+_ALGORITHM_TITLES = {"random": "random search", "hyperband": "HyperBand", "bohb": "BOHB"}
+
+
+def style(name: str) -> tuple[str, str]:
+    """(colour, marker) of an estimator, the same in every plot and every run: fixed for the four
+    estimators fhbench ships, else from a stable hash of the name (not Python's salted `hash`)."""
+    if name in KNOWN_STYLES:
+        return KNOWN_STYLES[name]
+    digest = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
+    return _OTHER_COLOURS[digest % len(_OTHER_COLOURS)], _OTHER_MARKERS[(digest // 97) % len(_OTHER_MARKERS)]
+
+
+def _order(names) -> list[str]:
+    """The four shipped estimators first, in a fixed order, then the others by name."""
+    known = [n for n in KNOWN_STYLES if n in names]
+    return known + sorted(n for n in set(names) if n not in KNOWN_STYLES)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    fig.savefig(path, format="png", metadata={"Software": None})
+    _pyplot().close(fig)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _get(row: Any, key: str) -> float:
+    value = row.get(key) if isinstance(row, Mapping) else getattr(row, key, None)
+    return float(value) if _finite(value) else math.nan
+
+
+def _truth_spec(truth: Any) -> str:
+    if isinstance(truth, Mapping):
+        return str(truth.get("spec") or "none")
+    return str(truth)
+
+
+def _log_ticks(ax) -> None:
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _dwarfed(values: Sequence[float]) -> bool:
+    """Whether the largest value is more than DWARF_RATIO times the median of the others."""
+    values = sorted(v for v in values if math.isfinite(v))
+    if len(values) < 3:
+        return False
+    median = float(np.median(values[:-1]))
+    return values[-1] > DWARF_RATIO * max(median, 1e-12)
+
+
+# ---------------------------------------------------------------------------------------------- estimation
+
+_METRICS = {
+    "mae": ("mean absolute error", "absolute error (pp)", 100.0),
+    "kendall_tau": ("Kendall tau", "Kendall tau", 1.0),
+}
+
+
+def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], path: str | Path, *,
+                    shift_by_overhead: bool = False) -> None:
+    """mae.png or kendall_tau.png of an estimation leaderboard (`shift_by_overhead=False`), or
+    mae_overhead.png (`metric="mae"`, `shift_by_overhead=True`: thesis Figure 4.3's reading aid, each
+    point shifted right by its estimator's mean overhead in epochs).
+
+    `rows` are `fhbench.score.Row`s or their dicts (as results.json holds them); `meta` is the results
+    header with `repeats`. Without the shift the plot reads no measured timing, so scoring the same
+    traces again draws the same bytes; the shifted plot moves with the measured overheads, like the
+    overhead columns of the tables."""
+    title, ylabel, scale = _METRICS[metric]
+    plt = _pyplot()
+    suite = meta.get("suite", {})
+    repeats = meta.get("repeats")
+    names = _order({str(_row_name(r)) for r in rows})
+    epochs = sorted({int(_get(r, "epoch")) for r in rows if math.isfinite(_get(r, "epoch"))})
+    span = (epochs[-1] - epochs[0]) if len(epochs) > 1 else max(epochs[0] if epochs else 1, 1)
+    step = 0.012 * span  # the spread between series, in epochs
+    series = {}
+    for name in names:
+        mine = sorted((r for r in rows if _row_name(r) == name), key=lambda r: _get(r, "epoch"))
+        series[name] = [(int(_get(r, "epoch")), _get(r, f"{metric}_mean") * scale, _get(r, f"{metric}_std") * scale,
+                         _get(r, "overhead_epochs_mean") if shift_by_overhead else 0.0) for r in mine]
+
+    values = [m for points in series.values() for _, m, _, _ in points if math.isfinite(m)]
+    lows = [m - (sd if math.isfinite(sd) else 0.0) for points in series.values() for _, m, sd, _ in points
+            if math.isfinite(m)]
+    mode = "linear"
+    if metric == "mae" and _dwarfed(values):
+        mode = "log" if min(values) > 0 else "clipped"
+    clip_top = None
+    if mode == "clipped":
+        ordered = sorted(values)
+        median = float(np.median(ordered))
+        kept = [v for v in ordered if v <= DWARF_RATIO * max(median, 1e-12)]
+        clip_top = 1.25 * max(kept) if kept and max(kept) > 0 else 1.0
+
+    fig, ax = plt.subplots(figsize=(7.0, 5.0), dpi=100)
+    unshifted = connected = False
+    drawn: dict[str, list] = {}
+    for index, name in enumerate(names):
+        points = [p for p in series[name] if math.isfinite(p[1])]
+        if not points:
+            continue
+        colour, marker = style(name)
+        offset = (index - (len(names) - 1) / 2) * step
+        xs, ys, lower, upper = [], [], [], []
+        for epoch, mean, std, overhead in points:
+            if not math.isfinite(overhead):
+                unshifted, overhead = True, 0.0
+            std = std if math.isfinite(std) else 0.0
+            xs.append(epoch + overhead + offset)
+            shown = min(mean, clip_top) if clip_top is not None else mean
+            ys.append(shown)
+            lower.append(min(std, shown) if mode == "log" else std)
+            upper.append(std)
+            if overhead > step:  # a visible shift: a dotted line back to the checkpoint it was taken at
+                connected = True
+                ax.plot([epoch + offset, epoch + overhead + offset], [shown, shown], linestyle=":", linewidth=1.0,
+                        color=colour, alpha=0.8)
+        same = next((other for other, pts in drawn.items()
+                     if [round(m, 9) for _, m, _, _ in pts] == [round(m, 9) for _, m, _, _ in points]
+                     and [e for e, *_ in pts] == [e for e, *_ in points]), None)
+        label = f"{name} (= {same})" if same else name
+        ax.errorbar(xs, ys, yerr=[lower, upper], color=colour, marker=marker, markersize=6, capsize=3,
+                    linewidth=1.5, label=label, fillstyle="none" if same else "full")
+        drawn[name] = points
+        if clip_top is not None:
+            for x, (_, mean, _, _) in zip(xs, points):
+                if mean > clip_top:
+                    ax.annotate(f"{mean:.1f}", (x, clip_top), textcoords="offset points", xytext=(7, -4),
+                                ha="left", va="top", fontsize=8, color=colour,
+                                bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0})
+                    ax.plot([x], [clip_top], marker="^", color=colour, markersize=9, clip_on=False)
+
+    against = "epochs plus overhead" if shift_by_overhead else "epoch"
+    fig.suptitle(f"{suite.get('name', '?')} {suite.get('version', '?')}: {title} against {against}", fontsize=12)
+    ax.set_title(f"truth: {_truth_spec(meta.get('truth'))}", fontsize=9)
+    if shift_by_overhead:
+        ax.set_xlabel("epochs of training + the estimator's overhead in epochs (thesis Fig. 4.3)")
+    else:
+        ax.set_xlabel("epoch (checkpoint the estimate was made at)")
+    if mode == "log":
+        ax.set_yscale("log", nonpositive="clip")
+        _log_ticks(ax)
+        ax.set_ylabel(f"{ylabel}, log scale")
+    elif mode == "clipped":
+        ax.set_ylim(0, clip_top)
+        ax.set_ylabel(f"{ylabel}, clipped at {clip_top:.1f} (higher values marked)")
+    else:
+        ax.set_ylabel(ylabel)
+    if metric == "kendall_tau" and lows and min(lows) < 0:
+        ax.axhline(0.0, color="grey", linewidth=0.8)
+    if epochs:
+        ax.set_xticks(epochs)
+    ax.grid(alpha=0.3)
+    if drawn:
+        ax.legend(fontsize=9)
+    over = f"over {repeats} repeat{'s' if repeats != 1 else ''}" if repeats else "over repeats"
+    if shift_by_overhead:
+        second = (f"Each point is shifted right by its estimator's mean overhead in epochs"
+                  f"{' where known' if unshifted else ''}{' (dotted: the shift)' if connected else ''}; "
+                  f"measured wall time.")
+    else:
+        second = "mae_overhead.png shifts each point right by its estimator's overhead (thesis Fig. 4.3)."
+    caption = f"Points: mean {over}; bars: \u00b11 std {over}; series spread {step:.2g} epochs apart.\n{second}"
+    fig.text(0.5, 0.012, caption, ha="center", va="bottom", fontsize=8, linespacing=1.4)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    _save(fig, Path(path))
+
+
+def _row_name(row: Any) -> str:
+    return str(row.get("estimator") if isinstance(row, Mapping) else getattr(row, "estimator", "?"))
+
+
+# ---------------------------------------------------------------------------------------------- regret
+
+
+def _seed_curves(runs: Sequence[Mapping], regret_of, times: np.ndarray) -> np.ndarray:
+    """Each run's regret (pp) at each time of `times`: that of its incumbent then, NaN before its first."""
+    curves = np.full((len(runs), len(times)), np.nan)
+    for row, run in enumerate(runs):
+        for time, incumbent in run.get("trajectory") or []:
+            curves[row, times >= float(time)] = regret_of(incumbent)
+    return curves
+
+
+def plot_regret(meta: Mapping[str, Any], path: str | Path) -> None:
+    """regret.png of a search leaderboard, from its results.json content (see the module docstring)."""
+    plt = _pyplot()
+    regret = meta["regret"]
+    reference = float(regret["reference"])
+    floor = 100.0 * float(regret.get("pool_floor") or 0.0)
+    pool_truth = [0.0 if v is None or not _finite(v) else float(v) for v in meta["pool_truth"]]
+
+    def regret_of(incumbent) -> float:  # a diverged incumbent counts as accuracy 0.0, as in the results
+        return 100.0 * (reference - pool_truth[int(incumbent)]) if incumbent is not None else math.nan
+
+    runs = list(meta["runs"])
+    budget = float(meta.get("time_budget_s") or max((r.get("simulated_time_s", 0.0) for r in runs), default=1.0))
+    order = {name: i for i, name in enumerate(_ALGORITHM_TITLES)}
+    algorithms = sorted({r["algorithm"] for r in runs}, key=lambda a: (order.get(a, len(order)), a))
+    estimators = _order({r["estimator"] for r in runs})
+    n_seeds = max((len([r for r in runs if (r["algorithm"], r["estimator"]) == key])
+                   for key in {(r["algorithm"], r["estimator"]) for r in runs}), default=0)
+
+    panels = max(len(algorithms), 1)
+    fig, axes = plt.subplots(1, panels, figsize=(3.6 * panels + 1.0, 4.8), dpi=100, sharey=True, squeeze=False)
+    axes = axes[0]
+    lowest, highest = math.inf, 0.0
+    handles = {}
+    for ax, algorithm in zip(axes, algorithms):
+        for name in estimators:
+            mine = [r for r in runs if (r["algorithm"], r["estimator"]) == (algorithm, name)]
+            if not mine:
+                continue
+            times = sorted({float(t) for r in mine for t, _ in (r.get("trajectory") or []) if float(t) <= budget})
+            if not times:
+                continue
+            grid = np.array(times + [budget])
+            curves = _seed_curves(mine, regret_of, grid)
+            complete = ~np.isnan(curves).any(axis=0)  # from the time every seed has a result
+            if not complete.any():
+                continue
+            grid, curves = grid[complete], curves[:, complete]
+            mean, std = curves.mean(axis=0), curves.std(axis=0)
+            colour, marker = style(name)
+            line, = ax.step(grid, mean, where="post", color=colour, linewidth=1.6, marker=marker,
+                            markevery=[0], markersize=6, label=name)
+            # the final regret's spread over seeds, at the end of the line (spread apart per estimator)
+            end = budget * (1.0 + 0.012 * (estimators.index(name) - (len(estimators) - 1) / 2))
+            ax.errorbar([end], [mean[-1]], yerr=[[min(std[-1], mean[-1] - 1e-3) if mean[-1] > 0 else 0.0],
+                                                 [std[-1]]], color=colour, marker=marker, markersize=6,
+                        capsize=3, linewidth=1.2)
+            handles.setdefault(name, line)
+            lowest, highest = min(lowest, float(mean.min())), max(highest, float((mean + std).max()))
+        ax.set_title(_ALGORITHM_TITLES.get(algorithm, algorithm), fontsize=10)
+        ax.set_xlabel("simulated search time (s)")
+        ax.set_xlim(0, budget * 1.05)
+        ax.grid(alpha=0.3, which="both")
+        if floor > 0:
+            floor_line = ax.axhline(floor, color="black", linestyle=":", linewidth=1.2)
+            handles.setdefault("floor", floor_line)
+
+    log = lowest > 0 and math.isfinite(lowest) and floor >= 0 and (floor > 0 or lowest > 0)
+    against = regret.get("against", "reference")
+    if log:
+        for ax in axes:
+            ax.set_yscale("log")
+            _log_ticks(ax)
+        bottom = min(floor if floor > 0 else lowest, lowest) / 1.5
+        axes[0].set_ylim(bottom, max(highest, bottom * 10) * 1.5)
+        axes[0].set_ylabel(f"regret against the {against} (pp), log scale")
+    else:
+        for ax in axes:
+            ax.set_yscale("symlog", linthresh=0.1)
+        axes[0].set_ylim(0, max(highest, 1.0) * 1.5)
+        axes[0].set_ylabel(f"regret against the {against} (pp), symlog (linear below 0.1)")
+    suite = meta.get("suite", {})
+    fig.suptitle(f"{suite.get('name', '?')} {suite.get('version', '?')}: regret of the incumbent "
+                 f"(truth: {_truth_spec(meta.get('truth'))})", fontsize=12)
+    labels = [n for n in estimators if n in handles]
+    legend_handles = [handles[n] for n in labels]
+    if "floor" in handles:
+        labels.append(f"pool's floor ({floor:.2f} pp): the best any search of this pool can do")
+        legend_handles.append(handles["floor"])
+    fig.legend(legend_handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 0.075))
+    caption = (f"Lines: mean regret over {n_seeds} seed{'s' if n_seeds != 1 else ''}, from the time every seed has a result; bars at the end: "
+               f"\u00b11 std of the final regret over seeds.\nRegret against the {against}, {100 * reference:.2f}%"
+               f"{'' if floor > 0 else ': no search of this pool can reach less than 0'}.")
+    fig.text(0.5, 0.012, caption, ha="center", va="bottom", fontsize=7.5, linespacing=1.4)
+    fig.tight_layout(rect=(0, 0.15, 1, 0.96))
+    _save(fig, Path(path))
+
+
+# ---------------------------------------------------------------------------------------------- redraw
+
+
+def render_results(results_json: str | Path, out_dir: str | Path) -> list[Path]:
+    """Redraws the plots of a published results.json into `out_dir`; returns the files written."""
+    meta = json.loads(Path(results_json).read_text())
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    if meta.get("kind") == "search":
+        plot_regret(meta, out / "regret.png")
+        written.append(out / "regret.png")
+    elif meta.get("kind") == "estimation" or "rows" in meta:
+        for metric, name, shift in (("mae", "mae.png", False), ("kendall_tau", "kendall_tau.png", False),
+                                    ("mae", "mae_overhead.png", True)):
+            plot_estimation(meta["rows"], metric, meta, out / name, shift_by_overhead=shift)
+            written.append(out / name)
+    return written
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: python -m fhbench.plots RESULTS_JSON OUT_DIR")
+    for written_path in render_results(sys.argv[1], sys.argv[2]):
+        print(written_path)

@@ -1,0 +1,239 @@
+"""Plots worth printing: titled with suite, version and truth, bars explained, one colour and marker
+per estimator everywhere, overlapping series spread and exact overlaps named, the thesis's overhead
+shift, log or clipped axes where one value dwarfs the rest, a regret plot no spike can flatten, and
+the same bytes for the same input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fhbench import plots
+from fhbench.score import Row
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _row(name, epoch, mae, tau, overhead_epochs=0.0, mae_std=0.01, tau_std=0.05):
+    return Row(name, epoch, epoch / 20, mae, mae_std, tau, tau_std, tau, 0.0, 0.01, 0.0, overhead_epochs, 0.0, 10, 0, 1.0)
+
+
+def _meta(**extra):
+    return {"suite": {"name": "demo", "version": "3"}, "truth": {"spec": "nb201-api"}, "repeats": 2, **extra}
+
+
+@pytest.fixture
+def figures(monkeypatch):
+    """The figures the plot functions draw, kept open for inspection instead of saved."""
+    kept = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: kept.append(fig))
+    yield kept
+    plt = plots._pyplot()
+    for fig in kept:
+        plt.close(fig)
+
+
+def _texts(fig) -> str:
+    parts = [t.get_text() for t in fig.texts]
+    for ax in fig.axes:
+        parts += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+        legend = ax.get_legend()
+        if legend:
+            parts += [t.get_text() for t in legend.get_texts()]
+    for legend in fig.legends:
+        parts += [t.get_text() for t in legend.get_texts()]
+    return "\n".join(parts)
+
+
+def _legend_labels(ax) -> list[str]:
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def _series(ax, label):
+    """The (x, y) of the errorbar series labelled `label`."""
+    for container in ax.containers:
+        if container.get_label() == label:
+            line = container.lines[0]
+            return list(line.get_xdata()), list(line.get_ydata()), line
+    raise AssertionError(f"no series {label!r}: {[c.get_label() for c in ax.containers]}")
+
+
+ROWS = [_row(name, epoch, mae, tau, overhead)
+        for name, overhead, maes, taus in [
+            ("original", 0.0, (0.10, 0.04), (0.30, 0.45)),
+            ("optimized", 0.01, (0.10, 0.04), (0.30, 0.45)),  # exactly under original
+            ("lcnet", 2.0, (0.15, 0.05), (0.10, 0.30)),
+            ("fh-ensemble", 0.5, (0.09, 0.03), (0.20, 0.50))]
+        for epoch, mae, tau in zip((5, 10), maes, taus)]
+
+
+def test_styles_are_fixed_for_known_estimators_and_stable_for_others():
+    known = [plots.style(name) for name in ("original", "optimized", "lcnet", "fh-ensemble")]
+    assert known == [plots.KNOWN_STYLES[n] for n in ("original", "optimized", "lcnet", "fh-ensemble")]
+    assert len({c for c, _ in known}) == 4 and len({m for _, m in known}) == 4
+    other = plots.style("last-three-mean")
+    assert other[0] not in {c for c, _ in known}
+    # not Python's salted hash: another interpreter with another hash seed draws the same style
+    code = "from fhbench.plots import style; print(style('last-three-mean'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONHASHSEED": "12345"}, cwd=REPO)
+    assert out.stdout.strip() == str(other), out.stderr
+
+
+def test_estimation_plot_says_what_it_shows(figures, tmp_path):
+    plots.plot_estimation(ROWS, "kendall_tau", _meta(), tmp_path / "tau.png")
+    fig = figures[0]
+    text = _texts(fig)
+    assert "demo 3" in fig._suptitle.get_text() and "Kendall tau" in fig._suptitle.get_text()
+    assert "truth: nb201-api" in text
+    assert "bars: \u00b11 std over 2 repeats" in text and "mean over 2 repeats" in text
+    assert "mae_overhead.png" in text and "Fig. 4.3" in text
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "linear"
+    assert _legend_labels(ax) == ["original", "optimized (= original)", "lcnet", "fh-ensemble"]
+
+
+def test_estimation_series_keep_their_style_shift_by_overhead_and_spread(figures, tmp_path):
+    plots.plot_estimation(ROWS, "kendall_tau", _meta(), tmp_path / "tau.png", shift_by_overhead=True)
+    ax = figures[0].axes[0]
+    xs = {}
+    for name in ("original", "optimized (= original)", "lcnet", "fh-ensemble"):
+        x, _, line = _series(ax, name)
+        base = name.split(" ")[0]
+        assert (line.get_color(), line.get_marker()) == plots.style(base)
+        xs[base] = x
+    step = 0.012 * 5  # epochs 5 to 10
+    assert xs["original"][0] == pytest.approx(5 - 1.5 * step)
+    assert xs["optimized"][0] == pytest.approx(5 + 0.01 - 0.5 * step)  # spread apart from original
+    assert xs["lcnet"][1] == pytest.approx(10 + 2.0 + 0.5 * step)  # shifted right by its overhead
+    assert xs["fh-ensemble"][0] == pytest.approx(5 + 0.5 + 1.5 * step)
+
+
+def test_unshifted_plots_read_no_timing(figures, tmp_path):
+    """mae.png and kendall_tau.png: points at their checkpoint (spread only), whatever the overheads,
+    so a rescore draws them byte for byte; mae_overhead.png says that it is the one shifted."""
+    plots.plot_estimation(ROWS, "mae", _meta(), tmp_path / "mae.png")
+    ax = figures[0].axes[0]
+    step = 0.012 * 5
+    assert _series(ax, "lcnet")[0] == pytest.approx([5 + 0.5 * step, 10 + 0.5 * step])
+    assert "mae_overhead.png" in _texts(figures[0]) and ax.get_xlabel().startswith("epoch (checkpoint")
+    slower = [dataclasses.replace(r, overhead_epochs_mean=r.overhead_epochs_mean * 40 + 3) for r in ROWS]
+    for rows, name in ((ROWS, "a.png"), (slower, "b.png")):
+        plots.plot_estimation(rows, "mae", _meta(), tmp_path / name)
+    assert _canvas_bytes(figures[1]) == _canvas_bytes(figures[2])
+    plots.plot_estimation(ROWS, "mae", _meta(), tmp_path / "shifted.png", shift_by_overhead=True)
+    assert "against epochs plus overhead" in figures[3]._suptitle.get_text()
+    assert "Fig. 4.3" in figures[3].axes[0].get_xlabel()
+
+
+def _canvas_bytes(fig) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def test_mae_log_axis_where_one_value_dwarfs_the_rest(figures, tmp_path):
+    rows = [r for r in ROWS if r.estimator != "lcnet"] + [_row("lcnet", 5, 0.90, 0.1), _row("lcnet", 10, 0.05, 0.3)]
+    plots.plot_estimation(rows, "mae", _meta(), tmp_path / "mae.png")
+    ax = figures[0].axes[0]
+    assert ax.get_yscale() == "log" and "log scale" in ax.get_ylabel()
+    plots.plot_estimation(ROWS, "mae", _meta(), tmp_path / "mae.png")  # nothing dwarfs: linear
+    assert figures[1].axes[0].get_yscale() == "linear"
+
+
+def test_mae_clipped_axis_where_a_value_is_zero(figures, tmp_path):
+    rows = [r for r in ROWS if r.estimator != "original"] + [_row("original", 5, 0.0, 1.0), _row("original", 10, 0.0, 1.0)]
+    rows = [r if r.estimator != "lcnet" or r.epoch != 5 else _row("lcnet", 5, 0.90, 0.1, 2.0) for r in rows]
+    plots.plot_estimation(rows, "mae", _meta(), tmp_path / "mae.png")
+    ax = figures[0].axes[0]
+    assert ax.get_yscale() == "linear"
+    top = ax.get_ylim()[1]
+    assert top < 90 and "clipped at" in ax.get_ylabel() and "higher values marked" in ax.get_ylabel()
+    x, y, _ = _series(ax, "lcnet")
+    assert y[0] == pytest.approx(top)  # drawn at the edge...
+    assert "90.0" in [t.get_text() for t in ax.texts]  # ...and labelled with its value
+
+
+def test_unknown_overheads_are_said(figures, tmp_path):
+    rows = [_row("original", e, 0.1, 0.3, math.nan) for e in (5, 10)]
+    plots.plot_estimation(rows, "mae", _meta(), tmp_path / "mae.png", shift_by_overhead=True)
+    assert "where known" in _texts(figures[0])
+
+
+def _search_meta(spike: float = 0.88):
+    """Two algorithms, two estimators, three seeds; one seed's first incumbent is a very bad cell."""
+    pool_truth = [0.90, 0.85, 0.80, 0.91 - spike, 0.89]
+    runs = []
+    for algorithm in ("hyperband", "random"):
+        for estimator in ("original", "fh-ensemble"):
+            for seed in range(3):
+                first = 3 if seed == 0 else 2
+                trajectory = [[1.0 + seed, first], [4.0, 1], [7.0 + seed, 0 if estimator == "original" else 4]]
+                runs.append({"algorithm": algorithm, "estimator": estimator, "seed": seed, "trajectory": trajectory,
+                             "simulated_time_s": 9.0})
+    return {"kind": "search", "suite": {"name": "demo-search", "version": "1"},
+            "truth": {"spec": "nb201-table"}, "time_budget_s": 10.0, "pool_truth": pool_truth, "runs": runs,
+            "regret": {"against": "global optimum", "reference": 0.91, "pool_floor": 0.01, "pool_best": 0.90}}
+
+
+def test_regret_plot_log_axis_floor_panels_and_styles(figures, tmp_path):
+    plots.plot_regret(_search_meta(), tmp_path / "regret.png")
+    fig = figures[0]
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["random search", "HyperBand"]
+    assert all(ax.get_yscale() == "log" for ax in axes) and "log scale" in axes[0].get_ylabel()
+    text = _texts(fig)
+    assert "demo-search 1" in fig._suptitle.get_text() and "nb201-table" in fig._suptitle.get_text()
+    assert "mean regret over 3 seeds" in text and "\u00b11 std" in text
+    assert "pool's floor (1.00 pp)" in text
+    floors = [line for line in axes[0].get_lines() if line.get_linestyle() == ":"]
+    assert floors and floors[0].get_ydata()[0] == pytest.approx(1.0)
+    # the spike (88 pp) is on the axis, and the floor (1 pp) too: a log axis keeps both readable
+    low, high = axes[0].get_ylim()
+    assert low < 1.0 and high > 0.88 * 100 / 3
+    steps = {line.get_label(): line for line in axes[0].get_lines() if line.get_label() in ("original", "fh-ensemble")}
+    for name, line in steps.items():
+        assert (line.get_color(), line.get_marker()) == plots.style(name)
+        # drawn from the time every seed has a result (seed 2's first, at 3 s), not before
+        assert line.get_xdata()[0] == pytest.approx(3.0)
+        assert line.get_xdata()[-1] == pytest.approx(10.0)
+
+
+def test_regret_plot_without_a_floor_uses_symlog(figures, tmp_path):
+    meta = _search_meta()
+    meta["regret"].update(against="pool best", reference=0.90, pool_floor=0.0)
+    plots.plot_regret(meta, tmp_path / "regret.png")
+    ax = figures[0].axes[0]
+    assert ax.get_yscale() == "symlog" and "symlog" in ax.get_ylabel()
+    assert "pool's floor" not in _texts(figures[0])
+
+
+def test_plots_are_byte_stable(tmp_path):
+    for index in (1, 2):
+        plots.plot_estimation(ROWS, "mae", _meta(), tmp_path / f"mae{index}.png")
+        plots.plot_regret(_search_meta(), tmp_path / f"regret{index}.png")
+    assert (tmp_path / "mae1.png").read_bytes() == (tmp_path / "mae2.png").read_bytes()
+    assert (tmp_path / "regret1.png").read_bytes() == (tmp_path / "regret2.png").read_bytes()
+    assert (tmp_path / "mae1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plots_from_published_results_json(tmp_path):
+    """The plots redraw from what a leaderboard publishes (rows as dicts, the header)."""
+    results = {**_meta(), "kind": "estimation", "rows": [r.as_dict() for r in ROWS]}
+    (tmp_path / "est.json").write_text(json.dumps(results))
+    (tmp_path / "search.json").write_text(json.dumps(_search_meta()))
+    assert [p.name for p in plots.render_results(tmp_path / "est.json", tmp_path / "e")] == [
+        "mae.png", "kendall_tau.png", "mae_overhead.png"]
+    assert [p.name for p in plots.render_results(tmp_path / "search.json", tmp_path / "s")] == ["regret.png"]
+    direct = tmp_path / "direct.png"
+    plots.plot_estimation(ROWS, "mae", _meta(), direct)
+    assert (tmp_path / "e" / "mae.png").read_bytes() == direct.read_bytes()  # Row objects or their dicts: same plot
