@@ -427,7 +427,8 @@ def _live(args, suite, device, console) -> None:
         result = live_search_and_publish(
             suite, splits=splits, device=device, algorithm=args.algorithm, estimator=args.estimator,
             seed=args.seed, iterations=args.iterations, leaderboard_root=args.leaderboard,
-            environment=environment(str(device), torch.get_num_threads()), on_note=progress.note)
+            environment=environment(str(device), torch.get_num_threads()), on_note=progress.note,
+            nb201_file=_nb201_file(args))
     out, run, cell = result[0], result[1], result[2]
     _say(console, f"{len(run.jobs)} jobs in {run.simulated_time_s:.1f} s")
     _say(console, f"best architecture: {cell}")

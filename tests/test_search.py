@@ -150,3 +150,9 @@ def test_live_search_from_the_command_line(recorded):
     assert len(out["jobs"]) == 4 and all(job["budget"] == 8 for job in out["jobs"])
     best = max(out["jobs"], key=lambda job: (job["score"], -job["config"]))
     assert out["incumbent"] == out["pool"][best["config"]] and out["incumbent"] in result.stdout
+    # the winner's accuracy under the suite's truth (its own test accuracy at the full budget), which the
+    # recorded trace of the same cell and seed holds too
+    _, _, store = recorded
+    trace = next(store.open(t) for t in store.trial_ids() if store.open(t).config == out["incumbent"])
+    assert f"its accuracy under the truth final_test_acc: {100 * trace.test_curve()[-1]:.2f}%" in result.stdout
+    assert f"its validation accuracy after 8 epochs: {100 * trace.curve('val_acc')[-1]:.2f}%" in result.stdout

@@ -54,6 +54,7 @@ class LiveTrace:
     curves: dict[str, list[float]] = field(default_factory=dict)
     kept: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     classifiers: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)  # the truth's side: never part of a view
 
     trial_id = property(lambda self: self.trial.trial_id)
     config = property(lambda self: self.trial.config)
@@ -68,6 +69,7 @@ class LiveTrace:
             for name in CURVES + TIMINGS:
                 self.curves.setdefault(name, []).append(record[name])
             self.classifiers.append((record["classifier_w"], record["classifier_b"]))
+            self.test_acc.append(record["test_acc"])
             if "train_features" in record:
                 self.kept[record["epoch"]] = (record["train_features"], record["val_features"])
 
@@ -143,10 +145,12 @@ def live_search(algorithm: SearchAlgorithm, backend: LiveBackend, *, seed: int, 
 
 def live_search_and_publish(suite, *, splits, device: torch.device, algorithm: str, estimator: str, seed: int,
                             iterations: int, leaderboard_root: str | Path, environment: dict,
-                            on_note: Callable[[str], None] | None = None) -> tuple[Path, SearchRun, str]:
+                            on_note: Callable[[str], None] | None = None,
+                            nb201_file: str | None = None) -> tuple[Path, SearchRun, str, dict]:
     """`fhbench search --live`: one search for real over the suite's pool, published through the
     publishing layer under `<leaderboard_root>/<suite>/live/<algorithm>-<estimator>-seed<seed>/`.
-    Returns (that directory, the run, the incumbent's cell)."""
+    Returns (that directory, the run, the incumbent's cell, what is known of the incumbent: see
+    `describe_winner`)."""
     from fhbench.errors import FhbenchError
     from fhbench.estimators import available_estimators, create_estimator
     from fhbench.estimators.registry import describe_estimators
@@ -177,4 +181,32 @@ def live_search_and_publish(suite, *, splits, device: torch.device, algorithm: s
     directory = publish_live(leaderboard_root, suite, run, pool.cells, epochs_trained=backend.epochs_trained,
                              environment=environment,
                              estimators=describe_estimators({estimator: instance}, registry, suite.estimator_settings))
-    return directory, run, pool.cells[run.incumbent]
+    winner = describe_winner(suite, backend, run.incumbent, nb201_file=nb201_file)
+    return directory, run, pool.cells[run.incumbent], winner
+
+
+def describe_winner(suite, backend: LiveBackend, config: int, *, nb201_file: str | None = None) -> dict:
+    """The chosen architecture's own validation accuracy at the furthest epoch it was trained to, and its
+    accuracy under the suite's search truth where that is known: a table's value for its cell, or its
+    own test accuracy when it was trained to the full budget (own-run truths)."""
+    from fhbench.errors import FhbenchError
+    from fhbench.truth import load_truth, parse_truth
+
+    trial = backend.pool.trials[config]
+    furthest = max((r for r in backend.runs if r.trial is trial), key=lambda r: r.epochs_completed)
+    epochs = furthest.epochs_completed
+    winner = {"cell": trial.config, "val_acc": float(furthest.curve("val_acc")[-1]), "epochs": epochs,
+              "truth": suite.search.truth, "true_acc": None, "why": None}
+    spec = parse_truth(suite.search.truth)
+    if spec.own_run:
+        if epochs < suite.train.epochs:
+            winner["why"] = f"it was trained to {epochs} of {suite.train.epochs} epochs"
+        else:
+            curve = furthest.test_acc if spec.kind == "final_test_acc" else furthest.curve("val_acc")
+            winner["true_acc"] = float(curve[suite.train.epochs - 1])
+        return winner
+    try:
+        winner["true_acc"] = float(load_truth(spec, nb201_file=nb201_file).table[trial.config])
+    except (FhbenchError, KeyError) as err:
+        winner["why"] = str(err).splitlines()[0] if str(err) else "the truth has no value for it"
+    return winner
