@@ -68,6 +68,17 @@ def _parser() -> argparse.ArgumentParser:
         if records:
             p.add_argument("--data-dir", default=None, help="dataset folder (default: $FHBENCH_DATA)")
             p.add_argument("--download", action="store_true", help="let torchvision download CIFAR")
+            p.add_argument("--workers", type=int, default=None, metavar="N",
+                           help="record N trials at once as Ray tasks on a local Ray instance fhbench starts "
+                                "and stops (default: one process, no Ray)")
+            p.add_argument("--ray", default=None, metavar="ADDRESS",
+                           help="record on an existing Ray cluster (host:port, ray://host:port or auto); a "
+                                "multi-node cluster needs the trace store on a shared filesystem")
+            p.add_argument("--cpus-per-trial", type=int, default=None, metavar="N",
+                           help="with --workers/--ray: CPUs (and torch threads) per trial (default: 1)")
+            p.add_argument("--gpus-per-trial", type=float, default=None, metavar="G",
+                           help="with --workers/--ray: GPUs per trial, fractions share one (default: 0.25 "
+                                "where CUDA is used, else 0)")
         if scores:
             p.add_argument("--leaderboard", default=DEFAULT_RUNS,
                            help=f"output root (default: ./{DEFAULT_RUNS}, git-ignored; `fhbench publish` copies "
@@ -135,6 +146,7 @@ def _check_arguments(args) -> None:
         raise FhbenchError(f"--device {device}: not supported; expected auto, cpu, cuda or cuda:N")
     if args.command == "search":
         _check_live_flags(args)
+    _check_execution_flags(args)
     for flag in ("traces", "leaderboard"):
         value = getattr(args, flag, None)
         if value is not None:
@@ -144,6 +156,20 @@ def _check_arguments(args) -> None:
         _check_directory("--data-dir", Path(data_dir))
         if not Path(data_dir).is_dir() and not args.download:
             raise FhbenchError(f"--data-dir {data_dir}: no such directory (--download lets torchvision create it)")
+
+
+def _check_execution_flags(args) -> None:
+    """--workers, --ray, --cpus-per-trial, --gpus-per-trial: checked here, without Ray or torch; sets
+    args.execution (None: one process, as always)."""
+    if not hasattr(args, "workers"):
+        return
+    from fhbench.execution import check_execution
+
+    args.execution = check_execution(args.workers, args.ray, args.cpus_per_trial, args.gpus_per_trial,
+                                     getattr(args, "threads", None))
+    if args.execution is not None and args.command == "search":
+        raise FhbenchError("--workers/--ray: `fhbench search` records nothing (a replay) and its live search runs "
+                           "one worker for now; use them with `fhbench run` or `fhbench record`")
 
 
 def _check_live_flags(args) -> None:
@@ -266,8 +292,10 @@ def _record(args, suite, store, device, console) -> None:
 
     with RecordingProgress(console, images_per_epoch=suite.data.train_size) as progress:
         done = record_suite(suite, store, data_dir=resolve_data_dir(args.data_dir), device=device,
-                            download=args.download, report=lambda text: _say(console, text), progress=progress)
-    _say(console, f"recorded {len(done)} trial(s) on {device} into {store.root}")
+                            download=args.download, report=lambda text: _say(console, text), progress=progress,
+                            execution=getattr(args, "execution", None))
+    where = f"{device}" if getattr(args, "execution", None) is None else args.execution.describe()
+    _say(console, f"recorded {len(done)} trial(s) on {where} into {store.root}")
 
 
 def _read_results(directory: Path) -> dict:

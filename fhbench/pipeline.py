@@ -114,11 +114,13 @@ def check_conditions(traces: list[TrialTrace], device: torch.device) -> None:
 
 def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, device: torch.device,
                  download: bool = False, report: Callable[[str], None] = print,
-                 progress=None) -> list[Trial]:
+                 progress=None, execution=None) -> list[Trial]:
     """Records every planned trial that the store lacks; returns the trials it recorded.
 
     Finished trials are skipped, unfinished ones (left under .partial/) redone, and corrupt ones moved
     to .corrupt/ and redone, so running a suite again resumes it. The store is locked meanwhile.
+    With `execution` (a `fhbench.execution.Execution`: --workers or --ray) the trials are Ray tasks;
+    without it, one process as always (Ray is not imported).
     """
     store.lock()
     space = make_space(suite)
@@ -136,6 +138,8 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
     if not todo:
         return []
     splits = load_suite_splits(suite, data_dir, download)
+    if execution is not None:
+        return _record_on_ray(suite, store, todo, splits, execution, device, report, progress)
     overall = progress.add_task("trials", total=len(todo)) if progress else None
     for trial in todo:
         task = progress.add_task(f"  {trial.trial_id} {trial.config}", total=suite.train.epochs) if progress else None
@@ -148,6 +152,14 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
         if status != "complete":
             report(f"trial {trial.trial_id} ({trial.config}) {status}; recorded as a failed trial")
     return todo
+
+
+def _record_on_ray(suite: Suite, store: TraceStore, todo: list[Trial], splits, execution, device: torch.device,
+                   report: Callable[[str], None], progress) -> list[Trial]:
+    from fhbench.execution import record_parallel
+
+    return record_parallel(suite, store, todo, splits, execution=execution, cuda_available=torch.cuda.is_available(),
+                           device_type=device.type, report=report, progress=progress)
 
 
 def load_traces(suite: Suite, store: TraceStore) -> list[TrialTrace]:

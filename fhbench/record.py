@@ -69,6 +69,34 @@ def evaluate(model, images, labels, mean, std, batch_size: int = 1024):
     return torch.cat(features), float(loss_sum) / n, float(correct) / n
 
 
+class _HostCopy:
+    """A tensor on its way to host memory; `wait` returns it as a numpy array once it has arrived."""
+
+    def __init__(self, host: torch.Tensor, event=None):
+        self.host, self.event = host, event
+
+    def wait(self) -> np.ndarray:
+        if self.event is not None:
+            self.event.synchronize()
+        return self.host.numpy()
+
+
+def _copy_to_host(tensor: torch.Tensor, stream) -> _HostCopy:
+    """Starts copying `tensor` to the host. On the CPU it is the tensor itself (nothing changes); on a
+    GPU a non-blocking copy into pinned memory on `stream`, after the work queued so far on the current
+    stream, so later kernels overlap it; an event marks its end. The values are those of `.cpu()`."""
+    if tensor.device.type != "cuda":
+        return _HostCopy(tensor.cpu())
+    host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+    stream.wait_stream(torch.cuda.current_stream(tensor.device))
+    with torch.cuda.stream(stream):
+        host.copy_(tensor, non_blocking=True)
+        event = torch.cuda.Event()
+        event.record(stream)
+    tensor.record_stream(stream)  # the caching allocator keeps its memory until the copy is done
+    return _HostCopy(host, event)
+
+
 def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch.device, *,
                 capture: bool = True, on_epoch: Callable[[int, float], None] | None = None):
     """Trains one trial. Yields per-epoch records; with `capture` they hold the features to keep.
@@ -95,6 +123,7 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
     feature_dtype = getattr(torch, suite.record.precision)
     padding = max(1, train_x.shape[-1] // 8)  # 4 for 32x32 images, scaled for downsampled ones
 
+    copy_stream = torch.cuda.Stream(device) if device.type == "cuda" and capture else None
     step = 0
     for epoch in range(1, budget + 1):
         start = time.perf_counter()
@@ -131,11 +160,12 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
         epoch_time = time.perf_counter() - start
 
         start = time.perf_counter()
+        if keep_features:  # on a GPU the copy to the host runs beside the validation pass
+            train_copy = _copy_to_host(train_features.to(feature_dtype), copy_stream)
         val_features, val_loss, val_acc = evaluate(model, val_x, val_y, mean, std)
         kept_features = None
         if keep_features:
-            kept_features = (train_features.to(feature_dtype).cpu().numpy(),
-                             val_features.to(feature_dtype).cpu().numpy())
+            kept_features = (train_copy.wait(), _copy_to_host(val_features.to(feature_dtype), copy_stream).wait())
         val_time = time.perf_counter() - start
         start = time.perf_counter()
         test_acc = math.nan
@@ -184,8 +214,14 @@ def recording_conditions(device: torch.device) -> dict:
 
 
 def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: TraceStore,
-                 device: torch.device, on_epoch: Callable[[int, float], None] | None = None) -> str:
-    """Trains and writes one trial; returns its status ("complete" or "diverged")."""
+                 device: torch.device, on_epoch: Callable[[int, float], None] | None = None, *,
+                 background: bool = True) -> str:
+    """Trains and writes one trial; returns its status ("complete" or "diverged").
+
+    Feature files are written by the writer's background thread while training goes on (`background`
+    False writes them in this thread: the same bytes). A write error (a full disk) is raised here as
+    the OSError it was, and nothing is published: the trial stays under ``.partial/``.
+    """
     n_keep = suite.record.kept_train_images(len(splits.train.labels))
     writer = store.writer(trial.trial_id, {
         "config": trial.config,
@@ -201,23 +237,28 @@ def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: Trace
         "suite": suite.name,
         "conditions": recording_conditions(device),
     })
+    if not background:
+        writer.queue_size = 0
     curves = {name: [] for name in CURVES + TIMINGS + TEST_CURVES}
     weights, biases = [], []
     status = "complete"
-    for record in train_trial(trial, suite, space, splits, device, on_epoch=on_epoch):
-        for name in curves:
-            curves[name].append(record[name])
-        weights.append(record["classifier_w"])
-        biases.append(record["classifier_b"])
-        if "train_features" in record:
-            writer.write_features(record["epoch"], record["train_features"], record["val_features"])
-        if record["diverged"]:
-            status = "diverged"
-    writer.finish(
-        status=status,
-        curves={name: np.asarray(values, dtype=np.float64) for name, values in curves.items()},
-        labels={"train": splits.train.labels[:n_keep].numpy(), "train_index": np.arange(n_keep),
-                "val": splits.val.labels.numpy()},
-        classifier_w=np.stack(weights), classifier_b=np.stack(biases),
-    )
+    try:
+        for record in train_trial(trial, suite, space, splits, device, on_epoch=on_epoch):
+            for name in curves:
+                curves[name].append(record[name])
+            weights.append(record["classifier_w"])
+            biases.append(record["classifier_b"])
+            if "train_features" in record:
+                writer.write_features(record["epoch"], record["train_features"], record["val_features"])
+            if record["diverged"]:
+                status = "diverged"
+        writer.finish(
+            status=status,
+            curves={name: np.asarray(values, dtype=np.float64) for name, values in curves.items()},
+            labels={"train": splits.train.labels[:n_keep].numpy(), "train_index": np.arange(n_keep),
+                    "val": splits.val.labels.numpy()},
+            classifier_w=np.stack(weights), classifier_b=np.stack(biases),
+        )
+    finally:
+        writer.close()  # no thread outlives the trial, whatever ended it
     return status

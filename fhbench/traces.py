@@ -30,7 +30,9 @@ import hashlib
 import io
 import json
 import os
+import queue
 import shutil
+import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,9 +75,19 @@ def _fsync_write(path: Path, data: bytes) -> None:
 
 
 class TrialWriter:
-    """Writes one trial into ``.partial/`` and publishes it with `finish`."""
+    """Writes one trial into ``.partial/`` and publishes it with `finish`.
 
-    def __init__(self, store: TraceStore, trial_id: str, meta: dict[str, Any]):
+    Feature files are serialised, hashed and written by one background thread fed through a bounded
+    queue of `queue_size` epochs, so training waits on the disk only when the disk falls that far
+    behind. `queue_size=0` writes in the caller's thread (the synchronous path). Either way the bytes,
+    hashes and manifest are the same. A write error in the thread is raised again in the caller: at the
+    next `write_features`, else by `finish`, before anything is published. `close` stops the thread
+    without publishing (a failed run leaves only ``.partial/``); `finish` closes too.
+    """
+
+    queue_size = 2
+
+    def __init__(self, store: TraceStore, trial_id: str, meta: dict[str, Any], *, queue_size: int | None = None):
         self.store = store
         self.trial_id = trial_id
         self.meta = dict(meta)
@@ -86,6 +98,12 @@ class TrialWriter:
         self.files: dict[str, str] = {}
         self.sizes: dict[str, int] = {}
         self.feature_epochs: list[int] = []
+        if queue_size is not None:
+            self.queue_size = queue_size
+        self._queue: queue.Queue | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._closed = False
 
     def _put(self, name: str, arrays: dict[str, np.ndarray]) -> None:
         data = _npz_bytes(arrays)
@@ -93,13 +111,66 @@ class TrialWriter:
         self.files[name] = hashlib.sha256(data).hexdigest()
         self.sizes[name] = len(data)
 
+    def _run(self) -> None:
+        """The writer thread: writes queued files until the stop sentinel; after an error it only drains."""
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._error is None:
+                try:
+                    self._put(*item)
+                except BaseException as err:  # noqa: BLE001 - handed to the caller's thread
+                    self._error = err
+
+    def _raise_pending(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
     def write_features(self, epoch: int, train: np.ndarray, val: np.ndarray) -> None:
-        self._put(f"features/{epoch:04d}.npz", {"train": train, "val": val})
+        """Queues (or, with queue_size 0, writes) one epoch's features. The arrays must not change
+        afterwards: the thread reads them later."""
+        if self._closed:
+            raise RuntimeError(f"trial writer for {self.trial_id} is closed")
+        self._raise_pending()
+        item = (f"features/{epoch:04d}.npz", {"train": train, "val": val})
+        if self.queue_size <= 0:
+            self._put(*item)
+        else:
+            if self._thread is None:
+                self._queue = queue.Queue(maxsize=self.queue_size)
+                self._thread = threading.Thread(target=self._run, name=f"fhbench-writer-{self.trial_id}",
+                                                daemon=True)
+                self._thread.start()
+            self._queue.put(item)
         self.feature_epochs.append(epoch)
+
+    def _stop(self) -> None:
+        """Waits until every queued file is written (or dropped after an error) and the thread has ended."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def close(self) -> None:
+        """Stops the writer thread without publishing; the trial stays under ``.partial/``. Idempotent.
+        A pending write error is dropped: the caller is already failing for another reason."""
+        if self._thread is not None:
+            self._error = self._error or RuntimeError("closed")  # drop what is still queued
+            self._stop()
+        self._error = None
+        self._closed = True
 
     def finish(self, *, status: str, curves: dict[str, np.ndarray], labels: dict[str, np.ndarray],
                classifier_w: np.ndarray, classifier_b: np.ndarray, **extra: Any) -> Path:
-        """`curves` holds CURVES, TIMINGS and TEST_CURVES; each group goes to its own file."""
+        """`curves` holds CURVES, TIMINGS and TEST_CURVES; each group goes to its own file. Waits for the
+        queued feature files first and raises their write error, if any, before publishing anything."""
+        if self._closed:
+            raise RuntimeError(f"trial writer for {self.trial_id} is closed")
+        self._stop()
+        self._closed = True
+        self._raise_pending()
         self._put("curves.npz", {k: curves[k] for k in CURVES})
         self._put("timings.npz", {k: curves[k] for k in TIMINGS})
         self._put("test.npz", {k: curves[k] for k in TEST_CURVES})
@@ -465,8 +536,9 @@ class TraceStore:
         return self._open[trial_id]
 
     def trial_ids(self) -> Iterator[str]:
+        """The finished trials in the store (folders with a manifest; not caches such as `estimates/`)."""
         for path in sorted(self.root.iterdir()):
-            if path.is_dir() and not path.name.startswith("."):
+            if path.is_dir() and not path.name.startswith(".") and (path / "manifest.json").is_file():
                 yield path.name
 
     def quarantine(self, trial_id: str) -> Path:
