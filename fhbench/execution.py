@@ -281,8 +281,9 @@ def record_parallel(suite, store, todo: list, splits, *, execution: Execution, c
                     result = ray.get(ref)
                 except (ray.exceptions.RayError, OSError) as err:
                     failed.append(trial)
-                    report(f"trial {trial.trial_id} ({trial.config}) failed after {execution.max_retries} "
-                           f"retries: {_one_line(err)}; left unrecorded, run the same command again to redo it")
+                    report(f"trial {trial.trial_id} ({trial.config}) failed (a dead worker is retried up to "
+                           f"{execution.max_retries} times, an exception is not): {_one_line(err)}; left "
+                           f"unrecorded, run the same command again to redo it")
                     if progress:
                         progress.advance(overall)
                     continue
@@ -299,8 +300,6 @@ def record_parallel(suite, store, todo: list, splits, *, execution: Execution, c
                 last = now
                 if result["status"] != "complete":
                     report(f"trial {trial.trial_id} ({trial.config}) {result['status']}; recorded as a failed trial")
-    except KeyboardInterrupt:
-        raise
     finally:
         if started:
             ray.shutdown()
