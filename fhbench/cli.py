@@ -603,11 +603,18 @@ def _suite_command(args, console) -> int:
 
     import torch
 
-    from fhbench.pipeline import open_store, preflight
+    from fhbench.pipeline import check_writable, open_store, preflight
 
+    if args.command == "score" and suite.search is not None:
+        raise FhbenchError(f"{args.suite}: a search suite: `fhbench search` (or `run`) publishes its leaderboard; "
+                           f"`score` would replace it with an estimation table")
+    if getattr(args, "fail_fast", False) and suite.search is not None:
+        raise FhbenchError("--fail-fast: applies to estimation suites; a search suite ranks a failed estimate last")
     with _threads(torch, args.threads):
         device = _device(args.device)
         preflight(suite, nb201_file=nb201_file)
+        if getattr(args, "leaderboard", None) is not None:
+            check_writable(args.leaderboard)  # before hours of training, not after
         start = time.perf_counter()
         if args.command == "search" and args.live:
             _live(args, suite, device, console)

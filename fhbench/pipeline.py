@@ -292,6 +292,11 @@ def publish_run(run_dir: str | Path, leaderboard_root: str | Path) -> Path:
         raise FhbenchError(f"{run_dir}: no results.json: expected a finished leaderboard directory") from None
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise FhbenchError(f"{results}: not a leaderboard results.json ({type(err).__name__}: {err})") from None
+    from fhbench.suite import check_path_name
+
+    run_dir = run_dir.resolve()  # `publish .` names the folder, not ""
+    for key, value in (("suite.name", name), ("suite.version", version)):  # they become path parts
+        check_path_name(value, key, lambda k, expected: FhbenchError(f"{results}: key '{k}': expected {expected}"))
     files = {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file() and not p.name.startswith(".")}
     final = Path(leaderboard_root) / name / ("live" if kind == "live" else version)
     if kind == "live":

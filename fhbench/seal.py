@@ -6,22 +6,26 @@ files, or a published ``results.json``, and simply read it. Inside `sealed()`, a
 refuses to open such files: the estimator gets a `TruthAccessError`, which the harness records as a
 failed estimate.
 
-This is a guard against reading the answer through Python's file APIs, not a sandbox: code that
-spawns another process or calls the C library directly is outside what an audit hook sees.
+The seal is process-wide while it is on, so threads the estimator starts are sealed too, and a
+link is judged by the file it leads to. This is a guard against reading the answer through Python's
+file APIs, not a sandbox: code that spawns another process or calls the C library directly is
+outside what an audit hook sees.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import os
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 
 SEALED_NAMES = frozenset({"test.npz", "manifest.json", "results.json", "estimates.json"})
 """Files that hold or lead to test accuracies or truths: a trial's test split and manifest, published results."""
 
-_forbidden: contextvars.ContextVar[frozenset[str] | None] = contextvars.ContextVar("fhbench_sealed", default=None)
+# Process-wide, not per context: a thread the estimator starts (a new context) must be sealed too.
+_forbidden: frozenset[str] | None = None
+_lock = threading.Lock()
 _installed = False
 
 
@@ -32,26 +36,29 @@ class TruthAccessError(LookupError):
 def _audit(event: str, args: tuple) -> None:
     if event != "open":
         return
-    forbidden = _forbidden.get()
+    forbidden = _forbidden
     if forbidden is None or isinstance(args[0], int):
         return
     try:
         path = os.fsdecode(args[0])
     except TypeError:
         return
-    if os.path.basename(path) in SEALED_NAMES or os.path.realpath(path) in forbidden:
+    real = os.path.realpath(path)  # a link under another name leads to the same file
+    if os.path.basename(path) in SEALED_NAMES or os.path.basename(real) in SEALED_NAMES or real in forbidden:
         raise TruthAccessError(f"estimators may not open {path}: it holds test-split data or truths")
 
 
 @contextlib.contextmanager
 def sealed(extra_paths: Iterable[str | os.PathLike] = ()) -> Iterator[None]:
     """Runs the block with truth files closed to it; `extra_paths` adds files such as a truth table."""
-    global _installed
-    if not _installed:
-        sys.addaudithook(_audit)  # hooks cannot be removed: it stays, inert outside `sealed`
-        _installed = True
-    token = _forbidden.set(frozenset(os.path.realpath(p) for p in extra_paths))
+    global _installed, _forbidden
+    with _lock:
+        if not _installed:
+            sys.addaudithook(_audit)  # hooks cannot be removed: it stays, inert outside `sealed`
+            _installed = True
+    previous = _forbidden
+    _forbidden = frozenset(os.path.realpath(p) for p in extra_paths) | (previous or frozenset())
     try:
         yield
     finally:
-        _forbidden.reset(token)
+        _forbidden = previous

@@ -200,7 +200,7 @@ def parse_suite(raw: dict[str, Any], source: str = "<suite>") -> Suite:
     if type(schema) is not int or schema != SCHEMA_VERSION:
         raise fail("schema", f"{SCHEMA_VERSION} (the suite schema this fhbench reads)")
     for key in ("name", "version"):
-        _check_path_name(raw.get(key), key, fail)
+        check_path_name(raw.get(key), key, fail)
     name, version = raw.pop("name"), raw.pop("version")
     description = raw.pop("description", "")
     if not isinstance(description, str):
@@ -235,7 +235,7 @@ def parse_suite(raw: dict[str, Any], source: str = "<suite>") -> Suite:
     return replace(suite, warnings=tuple(warnings)) if warnings else suite
 
 
-def _check_path_name(value: Any, key: str, fail) -> None:
+def check_path_name(value: Any, key: str, fail) -> None:
     """`name` and `version` become one directory level each under the trace and leaderboard roots."""
     if not isinstance(value, str) or not value.strip():
         raise fail(key, "a non-empty string")

@@ -199,7 +199,7 @@ def _nb201_api(spec: TruthSpec, nb201_file: str | None) -> Truth:
         stat = path.stat()
     except OSError as err:
         raise FhbenchError(f"no NAS-Bench-201 benchmark file at {path} (from {origin}): "
-                           f"{err.strerror.lower()}; {_GET_NB201}") from None
+                           f"{(err.strerror or str(err)).lower()}; {_GET_NB201}") from None
     if not path.is_file():
         raise FhbenchError(f"{path} (from {origin}) is not a file: {_GET_NB201}")
     name, seeds, version, table = _read_nb201_file(str(path.resolve()), stat.st_size, stat.st_mtime_ns)

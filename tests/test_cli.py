@@ -613,3 +613,16 @@ def test_run_verify_strict_and_compare_in_process(capsys, tmp_path):
         assert code == 0 and "0 regression(s)" in out
     finally:
         torch.set_num_threads(threads)
+
+
+def test_score_refuses_a_search_suite_and_run_checks_its_leaderboard_before_training(tmp_path, capsys):
+    search_suite = Path(__file__).resolve().parent.parent / "suites" / "nb201-search-cpu.toml"
+    assert_one_line_error(cli(capsys, "score", search_suite, "--traces", tmp_path / "t"), "a search suite")
+    assert_one_line_error(cli(capsys, "run", search_suite, "--fail-fast", "--traces", tmp_path / "t"),
+                          "--fail-fast")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    suite = write_suite(tmp_path, num_samples=1, epochs=1)
+    assert_one_line_error(cli(capsys, "run", suite, "--traces", tmp_path / "t", "--leaderboard", blocker / "lb"),
+                          "blocker")
+    assert not (tmp_path / "t").exists()  # nothing was recorded

@@ -141,3 +141,28 @@ def test_publishing_a_run_copies_it_whole_into_the_leaderboard_tree(recorded, tm
         publish_run(published, tmp_path / "leaderboard")
     results = __import__("json").loads((published / "results.json").read_text())
     assert {e["config"] for e in results["estimates"]} == {store.open(t).config for t in store.trial_ids()}
+
+
+@pytest.mark.parametrize("field, value", [("name", "../../escaped"), ("name", None), ("version", "..")])
+def test_publishing_refuses_names_that_would_leave_the_leaderboard_tree(recorded, tmp_path, field, value):
+    import json
+
+    from fhbench.pipeline import publish_run, score_suite
+
+    suite, store = recorded
+    run_dir, _ = score_suite(suite, store, tmp_path / "runs")
+    results = json.loads((run_dir / "results.json").read_text())
+    results["suite"][field] = value
+    (run_dir / "results.json").write_text(json.dumps(results))
+    with pytest.raises(FhbenchError, match=f"suite.{field}"):
+        publish_run(run_dir, tmp_path / "leaderboard")
+    assert not (tmp_path / "leaderboard").exists() and not (tmp_path.parent / "escaped").exists()
+
+
+def test_publishing_the_current_folder_names_it(recorded, tmp_path, monkeypatch):
+    from fhbench.pipeline import publish_run, score_suite
+
+    suite, store = recorded
+    run_dir, _ = score_suite(suite, store, tmp_path / "runs")
+    monkeypatch.chdir(run_dir)
+    assert publish_run(".", tmp_path / "leaderboard") == tmp_path / "leaderboard" / suite.name / suite.version

@@ -156,3 +156,4 @@ def test_live_search_from_the_command_line(recorded):
     trace = next(store.open(t) for t in store.trial_ids() if store.open(t).config == out["incumbent"])
     assert f"its accuracy under the truth final_test_acc: {100 * trace.test_curve()[-1]:.2f}%" in result.stdout
     assert f"its validation accuracy after 8 epochs: {100 * trace.curve('val_acc')[-1]:.2f}%" in result.stdout
+    assert out["winner"]["true_acc"] == pytest.approx(float(trace.test_curve()[-1]))  # published too

@@ -172,3 +172,28 @@ def test_quarantine_keeps_the_corrupt_trial(population, tmp_path):
     store = TraceStore(tmp_path / "store")
     moved = store.quarantine("r0-000")
     assert moved.is_dir() and (moved / "manifest.json").exists() and not store.has("r0-000")
+
+
+def test_the_seal_covers_threads_and_links(population, tmp_path):
+    import threading
+
+    test_file = population[0].path / "test.npz"
+    link = tmp_path / "innocent.npz"
+    link.symlink_to(test_file)
+    outcome = {}
+
+    def read_in_a_thread():
+        try:
+            np.load(test_file).close()
+            outcome["read"] = True
+        except TruthAccessError:
+            outcome["refused"] = True
+
+    with sealed():
+        worker = threading.Thread(target=read_in_a_thread)
+        worker.start()
+        worker.join()
+        with pytest.raises(TruthAccessError):
+            np.load(link)
+    assert outcome == {"refused": True}
+    np.load(link).close()  # unsealed again afterwards

@@ -132,20 +132,22 @@ def publish_search(root: str | Path, header: dict, rows: Sequence, extra: dict, 
 
 
 def publish_live(root: str | Path, suite, run, cells: Sequence[str], *, epochs_trained: int, environment: dict,
-                 estimators: dict) -> Path:
+                 estimators: dict, winner: dict | None = None) -> Path:
     """Writes one live search under `<root>/<suite>/live/<algorithm>-<estimator>-seed<seed>/`: results.json
-    (the common header, kind "live", then every job) and a short leaderboard.md."""
+    (the common header, kind "live", the chosen architecture's accuracies as `winner`, then every job)
+    and a short leaderboard.md."""
     from fhbench.publish import results_header
 
     header = results_header("live", suite, estimators=estimators, environment=environment, traces_hash=None,
-                            truth={"spec": None, "source": "none: a live search reports the architecture it "
-                                                           "found, not its true accuracy"},
+                            truth={"spec": suite.search.truth,
+                                   "source": "the chosen architecture's accuracy under the suite's search truth, "
+                                             "where it is known (`winner`)"},
                             metrics={})
     incumbent = cells[run.incumbent] if run.incumbent is not None else None
     extra = {"algorithm": run.algorithm, "estimator": run.estimator, "seed": run.seed, "workers": run.workers,
              "incumbent": incumbent, "simulated_time_s": run.simulated_time_s, "stopped": run.stopped,
              "epochs_trained": epochs_trained, "pool": list(cells), "jobs": run.jobs,
-             "trajectory": [[t, i] for t, i in run.trajectory], "warnings": list(run.notes)}
+             "trajectory": [[t, i] for t, i in run.trajectory], "warnings": list(run.notes), "winner": winner}
     final = Path(root) / suite.name / "live" / f"{run.algorithm}-{run.estimator}-seed{run.seed}"
     lines = [f"# {suite.name}: live {run.algorithm} with {run.estimator}, seed {run.seed}", "",
              f"Best architecture: `{incumbent}`.", "",

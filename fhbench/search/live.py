@@ -89,7 +89,7 @@ class LiveBackend:
     """Trains pool configs on demand and estimates them with one estimator (see the module docstring)."""
 
     def __init__(self, suite, space, splits, pool: SearchPool, device: torch.device, estimator_name: str,
-                 estimator):
+                 estimator, sealed_paths: tuple = ()):
         self.suite, self.space, self.splits, self.pool, self.device = suite, space, splits, pool, device
         self.estimator = estimator_name
         self._estimator = estimator
@@ -98,6 +98,7 @@ class LiveBackend:
         self.labels_val = splits.val.labels.numpy()
         self.runs: list[LiveTrace] = []  # every run started, in starting order
         self._by_job: dict[int, LiveTrace] = {}  # the run each finished job left, for its promotions
+        self.sealed_paths = tuple(sealed_paths)
         self.epochs_trained = 0
 
     def _new_run(self, config: int) -> LiveTrace:
@@ -131,7 +132,7 @@ class LiveBackend:
                 seen.add(other.trial_id)
                 population.append(other.view(job.budget))
         record = fit_and_estimate(self.estimator, self._estimator, population, population[:1], repeat=0,
-                                  checkpoint=job.budget, device=self.device)[0]
+                                  checkpoint=job.budget, device=self.device, sealed_paths=self.sealed_paths)[0]
         return JobOutcome(record.estimate, job_cost(epoch_time, val_time, first, stop, record.overhead_s),
                           record.overhead_s, stop, record.error)
 
@@ -172,16 +173,20 @@ def live_search_and_publish(suite, *, splits, device: torch.device, algorithm: s
     search = make_algorithm(algorithm, pool.configs, spec, seed, max_iterations=iterations)
     registry = available_estimators()
     settings = suite.estimator_settings.get(estimator, {})
-    instance = create_estimator(estimator, settings, registry=registry)
-    backend = LiveBackend(suite, space, splits, pool, device, estimator, instance)
+    instance = create_estimator(estimator, settings, registry=registry, device=device)
+    from fhbench.truth import load_truth, parse_truth
+
+    truth_spec = parse_truth(suite.search.truth)  # its files are sealed from the estimator, as in replay
+    truth_files = () if truth_spec.own_run else load_truth(truth_spec, nb201_file=nb201_file).files
+    backend = LiveBackend(suite, space, splits, pool, device, estimator, instance, sealed_paths=truth_files)
     run = live_search(search, backend, seed=seed, on_note=on_note)
     if run.incumbent is None:
         raise FhbenchError("the live search finished no job")
     run.notes[:0] = notes
-    directory = publish_live(leaderboard_root, suite, run, pool.cells, epochs_trained=backend.epochs_trained,
-                             environment=environment,
-                             estimators=describe_estimators({estimator: instance}, registry, suite.estimator_settings))
     winner = describe_winner(suite, backend, run.incumbent, nb201_file=nb201_file)
+    directory = publish_live(leaderboard_root, suite, run, pool.cells, epochs_trained=backend.epochs_trained,
+                             environment=environment, winner=winner,
+                             estimators=describe_estimators({estimator: instance}, registry, suite.estimator_settings))
     return directory, run, pool.cells[run.incumbent], winner
 
 

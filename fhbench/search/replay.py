@@ -140,7 +140,7 @@ class EpochTimes:
 
 
 def estimate_table(name: str, estimator, traces: Sequence, budgets: Sequence[int], *, device=None,
-                   on_step: Callable[[str], None] | None = None) -> EstimateTable:
+                   on_step: Callable[[str], None] | None = None, sealed_paths: Sequence = ()) -> EstimateTable:
     """Runs `estimator` on every pool trace cut at every budget through the harness
     (`fhbench.estimate.fit_and_estimate`), which times it and turns its failures into records.
 
@@ -159,7 +159,8 @@ def estimate_table(name: str, estimator, traces: Sequence, budgets: Sequence[int
         if on_step:
             on_step(f"estimates: {name} at budget {budget}")
         views = [trace.view(budget) for trace in traces if trace.epochs_completed >= budget]
-        for record in fit_and_estimate(name, estimator, views, views, repeat=0, checkpoint=budget, device=device):
+        for record in fit_and_estimate(name, estimator, views, views, repeat=0, checkpoint=budget, device=device,
+                                       sealed_paths=sealed_paths):
             config = row[record.trial_id]
             overhead[config, column] = record.overhead_s
             if record.error is None:

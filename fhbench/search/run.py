@@ -179,7 +179,7 @@ def write_cached_table(path: Path, key: dict, table: EstimateTable) -> None:
 
 def cached_estimate_table(cache_dir: Path, name: str, estimator, settings: dict, traces: Sequence,
                           budgets: Sequence[int], *, device=None,
-                          on_note: Callable[[str], None] | None = None) -> EstimateTable:
+                          on_note: Callable[[str], None] | None = None, sealed_paths: Sequence = ()) -> EstimateTable:
     """The estimate table of `estimator` on `traces`, from the cache when a sound entry exists, else
     computed through the harness and cached (see the module docstring)."""
     key = estimate_cache_key(name, estimator, settings, traces, budgets, device)
@@ -189,7 +189,8 @@ def cached_estimate_table(cache_dir: Path, name: str, estimator, settings: dict,
         return table
     if problem and on_note:
         on_note(f"cached estimates {path} not used: {problem}; recomputing them")
-    table = estimate_table(name, estimator, traces, budgets, device=device, on_step=on_note)
+    table = estimate_table(name, estimator, traces, budgets, device=device, on_step=on_note,
+                           sealed_paths=sealed_paths)
     write_cached_table(path, key, table)
     return table
 
@@ -367,7 +368,7 @@ def search_suite(suite, traces: Sequence, space, *, store_root: Path, truth, on_
         estimators[name] = create_estimator(name, settings, registry=registry, device=device)
         tables[name] = cached_estimate_table(Path(store_root) / "estimates", name, estimators[name],
                                              effective_settings(name, settings, registry), traces, budgets,
-                                             device=device, on_note=step)
+                                             device=device, on_note=step, sealed_paths=truth.files)
         step(f"estimates: {name}")
     time_budget = spec.time_budget_s or default_time_budget(spec, pool.configs, tables, times)
     runs = replay_all(spec, pool.configs, tables, times, time_budget, on_step=step)
