@@ -4,6 +4,7 @@ leaderboard: on small synthetic pools written in the real trace format (no netwo
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import math
 
 import numpy as np
@@ -428,3 +429,18 @@ def test_reproduce_refuses_what_is_not_a_search_leaderboard(tmp_path):
     (tmp_path / "estimates.json").write_text("{}")
     with pytest.raises(FhbenchError, match="not a search leaderboard"):
         reproduce_published(tmp_path)
+
+
+def test_reproduce_refuses_free_epochs_instead_of_searching_forever(tmp_path):
+    import shutil
+
+    from fhbench.search.reproduce import reproduce_published
+
+    published = Path(__file__).resolve().parent.parent / "leaderboard" / "nb201-search-cpu" / "1"
+    copy = tmp_path / "copy"
+    shutil.copytree(published, copy)
+    estimates = json.loads((copy / "estimates.json").read_text())
+    estimates["epoch_costs"]["epoch_time"] = [[0.0] * len(row) for row in estimates["epoch_costs"]["epoch_time"]]
+    (copy / "estimates.json").write_text(json.dumps(estimates))
+    with pytest.raises(FhbenchError, match="training times must be finite seconds > 0"):
+        reproduce_published(copy)

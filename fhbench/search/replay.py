@@ -105,9 +105,12 @@ class EpochTimes:
         if len(epoch_time) != len(val_time) or any(a.ndim != 1 or a.shape != b.shape
                                                    for a, b in zip(epoch_time, val_time)):
             raise ValueError("epoch_time and val_time must hold one 1-D array per config, of equal lengths")
-        for a in epoch_time + val_time:
+        for a in epoch_time:  # a free epoch would let HyperBand repeat iterations without end
+            if not np.all(np.isfinite(a)) or np.any(a <= 0):
+                raise ValueError("recorded training times must be finite seconds > 0")
+        for a in val_time:
             if not np.all(np.isfinite(a)) or np.any(a < 0):
-                raise ValueError("recorded times must be finite seconds >= 0")
+                raise ValueError("recorded validation times must be finite seconds >= 0")
         object.__setattr__(self, "epoch_time", epoch_time)
         object.__setattr__(self, "val_time", val_time)
 
