@@ -68,10 +68,15 @@ def _manifest_digest(manifest: dict[str, Any]) -> str:
 
 def _fsync_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:
+        if err.filename is None:  # a failed write() names no file: say which, for the one-line error
+            raise OSError(err.errno, err.strerror, str(path)) from err
+        raise
 
 
 class TrialWriter:
@@ -481,6 +486,12 @@ class TraceView:
     def classifier(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
         self._check(epoch)
         return torch.from_numpy(self._weights[epoch - 1].copy()), torch.from_numpy(self._biases[epoch - 1].copy())
+
+
+def recording_summary(traces) -> dict:
+    """The recording conditions of the traces a leaderboard scored, each as the sorted set of its values."""
+    keys = ("device", "device_name", "threads", "torch", "cuda", "deterministic_algorithms")
+    return {key: sorted({str(t.conditions.get(key)) for t in traces}) for key in keys}
 
 
 def traces_hash(traces) -> str:
