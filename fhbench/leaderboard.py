@@ -22,7 +22,7 @@ from fhbench.plots import plot_estimation
 from fhbench.publish import ESTIMATION_METRICS, results_json, write_directory
 from fhbench.score import Row
 
-__all__ = ["CSV_COLUMNS", "ESTIMATION_METRICS", "group_failures", "publish", "render_csv", "render_markdown"]
+__all__ = ["CSV_COLUMNS", "ESTIMATION_METRICS", "error_lines", "group_failures", "publish", "render_csv", "render_markdown"]
 
 DISTINCT_ERRORS_LISTED = 10
 """leaderboard.md lists at most this many distinct errors per estimator (results.json holds them all)."""
@@ -89,11 +89,16 @@ def _failure_markdown(failures: Sequence[dict]) -> list[str]:
         first = group["first"]
         lines.append(f"- **{name}**: {group['count']} failed; first at epoch {first.get('checkpoint')} on "
                      f"{first.get('trial_id')}")
-        for error, count in group["errors"][:DISTINCT_ERRORS_LISTED]:
-            lines.append(f"  - {count} x {error}")
-        more = len(group["errors"]) - DISTINCT_ERRORS_LISTED
-        if more > 0:
-            lines.append(f"  - and {more} more distinct error(s)")
+        lines += error_lines(group)
+    return lines
+
+
+def error_lines(group: dict) -> list[str]:
+    """One estimator's distinct errors with their counts, as markdown sub-items (the first few)."""
+    lines = [f"  - {count} x {error}" for error, count in group["errors"][:DISTINCT_ERRORS_LISTED]]
+    more = len(group["errors"]) - DISTINCT_ERRORS_LISTED
+    if more > 0:
+        lines.append(f"  - and {more} more distinct error(s)")
     return lines
 
 

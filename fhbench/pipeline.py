@@ -24,7 +24,7 @@ from fhbench.record import Trial, plan_trials, record_trial, recording_condition
 from fhbench.score import reference_cpu_s, score
 from fhbench.spaces.nb201 import Nb201Space
 from fhbench.suite import Suite
-from fhbench.traces import TraceStore, TrialTrace, traces_hash
+from fhbench.traces import TraceStore, TrialTrace, recording_summary, traces_hash
 from fhbench.truth import load_truth, parse_truth
 
 
@@ -198,11 +198,6 @@ def _overhead_epoch_times(traces: list[TrialTrace], device: torch.device) -> dic
             else math.nan for t in traces}
 
 
-def _recording_environment(traces: list[TrialTrace]) -> dict:
-    keys = ("device", "device_name", "threads", "torch", "cuda", "deterministic_algorithms")
-    return {key: sorted({str(t.conditions.get(key)) for t in traces}) for key in keys}
-
-
 def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *,
                 on_step: Callable[[str, int, int], None] | None = None, device: torch.device | None = None,
                 nb201_file: str | None = None, strict: bool = False, fail_fast: bool = False):
@@ -232,7 +227,7 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
     header = results_header(
         "estimation", suite, estimators=describe_estimators(estimators, registry, suite.estimator_settings),
         environment={**environment(str(device), torch.get_num_threads()),
-                     "recording": _recording_environment(traces), "reference_cpu_s": reference_cpu_s(records)},
+                     "recording": recording_summary(traces), "reference_cpu_s": reference_cpu_s(records)},
         traces_hash=traces_hash(traces), truth=truth.describe(), metrics=ESTIMATION_METRICS)
     extra = {
         "seeds": {"sample_seed": suite.space.sample_seed, "train_seed": suite.train.seed,

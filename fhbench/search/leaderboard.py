@@ -45,7 +45,7 @@ _FAILURE = re.compile(r"^(?P<cell>.*) at budget (?P<budget>\d+): (?P<error>.*)$"
 def _failure_markdown(estimate_failures: dict) -> list[str]:
     """Failed estimates per estimator: the count, where the first was, and each distinct error with
     its count (every one is in results.json)."""
-    from fhbench.leaderboard import DISTINCT_ERRORS_LISTED, group_failures
+    from fhbench.leaderboard import error_lines, group_failures
 
     failures = []
     for name, items in estimate_failures.items():
@@ -59,11 +59,7 @@ def _failure_markdown(estimate_failures: dict) -> list[str]:
     for name, group in group_failures(failures).items():
         where = group["first"]["where"]
         lines.append(f"- **{name}**: {group['count']} failed" + (f"; first on {where}" if where else ""))
-        for error, count in group["errors"][:DISTINCT_ERRORS_LISTED]:
-            lines.append(f"  - {count} x {error}")
-        more = len(group["errors"]) - DISTINCT_ERRORS_LISTED
-        if more > 0:
-            lines.append(f"  - and {more} more distinct error(s)")
+        lines += error_lines(group)
     return lines
 
 

@@ -415,11 +415,6 @@ def results_extra(outcome: SearchOutcome, dataset_source: str) -> dict:
     }
 
 
-def _recording_environment(traces: Sequence) -> dict:
-    keys = ("device", "device_name", "threads", "torch", "cuda", "deterministic_algorithms")
-    return {key: sorted({str(t.conditions.get(key)) for t in traces}) for key in keys}
-
-
 def publish_search_suite(suite, traces: Sequence, space, *, store_root: Path, leaderboard_root: str | Path,
                          on_step: Callable[[str], None] | None = None, device=None,
                          nb201_file: str | None = None) -> tuple[Path, list[SearchRow]]:
@@ -429,7 +424,7 @@ def publish_search_suite(suite, traces: Sequence, space, *, store_root: Path, le
 
     from fhbench.publish import SEARCH_METRICS, environment, results_header
     from fhbench.search.leaderboard import publish_search
-    from fhbench.traces import traces_hash
+    from fhbench.traces import recording_summary, traces_hash
     from fhbench.truth import load_truth, parse_truth
 
     device = device or torch.device("cpu")
@@ -441,7 +436,7 @@ def publish_search_suite(suite, traces: Sequence, space, *, store_root: Path, le
     header = results_header(
         "search", suite, estimators=outcome.estimators,
         environment={**environment(str(device), torch.get_num_threads()),
-                     "recording": _recording_environment(traces)},
+                     "recording": recording_summary(traces)},
         traces_hash=traces_hash(traces), truth=outcome.truth, metrics=SEARCH_METRICS)
     sources = ", ".join(sorted({str(t.manifest.get("dataset_source")) for t in traces}))
     directory = publish_search(leaderboard_root, header, outcome.rows, results_extra(outcome, sources),
