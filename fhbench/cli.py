@@ -167,9 +167,9 @@ def _check_execution_flags(args) -> None:
 
     args.execution = check_execution(args.workers, args.ray, args.cpus_per_trial, args.gpus_per_trial,
                                      getattr(args, "threads", None))
-    if args.execution is not None and args.command == "search":
-        raise FhbenchError("--workers/--ray: `fhbench search` records nothing (a replay) and its live search runs "
-                           "one worker for now; use them with `fhbench run` or `fhbench record`")
+    if args.execution is not None and args.command == "search" and not args.live:
+        raise FhbenchError("--workers/--ray: a replay trains nothing (it simulates the suite's [search] workers); "
+                           "use them with `fhbench search --live`, `fhbench run` or `fhbench record`")
 
 
 def _check_live_flags(args) -> None:
@@ -456,7 +456,7 @@ def _live(args, suite, device, console) -> None:
             suite, splits=splits, device=device, algorithm=args.algorithm, estimator=args.estimator,
             seed=args.seed, iterations=args.iterations, leaderboard_root=args.leaderboard,
             environment=environment(str(device), torch.get_num_threads()), on_note=progress.note,
-            nb201_file=_nb201_file(args))
+            nb201_file=_nb201_file(args), execution=args.execution)
     out, run, cell = result[0], result[1], result[2]
     _say(console, f"{len(run.jobs)} jobs in {run.simulated_time_s:.1f} s")
     _say(console, f"best architecture: {cell}")

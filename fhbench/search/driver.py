@@ -16,6 +16,13 @@ The result of a search is the algorithm's incumbent after the last counted repor
 A backend runs a job when the job starts, so it may compute the outcome early (a replay just looks
 it up); the algorithm sees it only at the job's finish time, as with real workers.
 
+An asynchronous backend (`AsyncBackend`: W real workers, `fhbench.search.parallel`) runs its jobs at
+once and the driver decides on the same clock: a running job reports after each epoch what it has been
+charged so far, a lower bound on its cost, and the driver reports the known job with the earliest
+(finish, job id) as soon as no running job could still finish before it. So real workers make exactly
+the decisions of the synchronous simulation of their measured costs, whatever order their jobs really
+finish in.
+
 Termination. A search always ends:
 - a search that would propose jobs forever (HyperBand without `max_iterations`) needs a finite time
   budget: with an infinite one the driver refuses to start;
@@ -29,7 +36,6 @@ Termination. A search always ends:
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,13 +57,48 @@ class JobOutcome:
 
 
 class Backend(Protocol):
-    """Runs search jobs for the driver. `estimator` names the estimator whose estimates score them."""
+    """Runs search jobs for the driver, one at a time. `estimator` names the estimator whose estimates
+    score them."""
 
     estimator: str
 
     def run(self, job: Job, start: int) -> JobOutcome:
         """Trains `job.config` from epoch `start` (its lineage's checkpoint; job.parent is the job that
         reached it) to `job.budget`, estimates it there, and returns the outcome with its cost."""
+
+
+class AsyncBackend(Protocol):
+    """Runs search jobs for the driver on workers of its own, several at a time (`fhbench.search.parallel`).
+
+    `wait` blocks until there is news of a submitted job, and returns it as (job id, news) pairs: the
+    job's `JobOutcome` once it finished, or before that a lower bound on its cost so far (the seconds it
+    has been charged for the epochs it trained), which lets the driver report an earlier job without
+    waiting for every running one to finish."""
+
+    estimator: str
+
+    def submit(self, job: Job, start: int) -> None:
+        """Starts `job` as `Backend.run` would run it, without waiting for it."""
+
+    def wait(self) -> list[tuple[int, JobOutcome | float]]:
+        """News of submitted jobs (at least one item)."""
+
+
+@dataclass
+class _Running:
+    """A job the driver started: its start on the clock, what it has been charged so far (a lower bound
+    on its cost) and, once known, its outcome."""
+
+    job: Job
+    start_epoch: int
+    started: float
+    charged: float = 0.0
+    outcome: JobOutcome | None = None
+
+
+# A progress report is a sum over fewer epochs than the final cost; shaving it keeps it a lower bound
+# whatever order the two sums were rounded in.
+_BOUND_SLACK = 1.0 - 1e-9
 
 
 @dataclass
@@ -109,31 +150,58 @@ def run_search(algorithm: SearchAlgorithm, backend: Backend, *, workers: int, ti
     if slots < workers:
         note(f"{workers} workers for a pool of {algorithm.pool.size} configurations: at most {slots} jobs run "
              f"at once")
-    running: list[tuple[float, int, Job, JobOutcome, float]] = []  # a heap on (finish, job id)
+    running: dict[int, _Running] = {}
+    asynchronous = hasattr(backend, "submit")
     clock = 0.0
+
+    def checked(job: Job, start: int, outcome: JobOutcome) -> JobOutcome:
+        if (not math.isfinite(outcome.cost_s) or outcome.cost_s < 0.0
+                or (outcome.cost_s == 0.0 and (outcome.epochs > start or job.parent is None))):
+            raise ValueError(f"backend charged job {job.job_id} {outcome.cost_s!r} s: only a promotion that "
+                             f"trains nothing may cost 0, and no job less")
+        return outcome
+
+    def next_to_finish() -> tuple[float, int]:
+        """The (finish, job id) of the running job that finishes first on the clock. A job whose outcome
+        is not known yet finishes no earlier than its start plus what it has been charged so far, so the
+        first known one is certain once no unknown one could come before it; until then, wait for news."""
+        while True:
+            known = [(r.started + r.outcome.cost_s, i) for i, r in running.items() if r.outcome is not None]
+            if known:
+                first = min(known)
+                if all((r.started + r.charged, i) > first for i, r in running.items() if r.outcome is None):
+                    return first
+            for job_id, news in backend.wait():
+                entry = running[job_id]
+                if isinstance(news, JobOutcome):
+                    entry.outcome = checked(entry.job, entry.start_epoch, news)
+                else:
+                    entry.charged = max(entry.charged, float(news) * _BOUND_SLACK)
+
     while True:
         while len(running) < slots and not algorithm.done:
             job = algorithm.propose()
             if job is None:
                 break
             start = algorithm.previous_budget(job)
-            outcome = backend.run(job, start)
-            if (not math.isfinite(outcome.cost_s) or outcome.cost_s < 0.0
-                    or (outcome.cost_s == 0.0 and (outcome.epochs > start or job.parent is None))):
-                raise ValueError(f"backend charged job {job.job_id} {outcome.cost_s!r} s: only a promotion that "
-                                 f"trains nothing may cost 0, and no job less")
-            heapq.heappush(running, (clock + outcome.cost_s, job.job_id, job, outcome, clock))
+            running[job.job_id] = _Running(job, start, clock)
+            if asynchronous:
+                backend.submit(job, start)
+            else:
+                running[job.job_id].outcome = checked(job, start, backend.run(job, start))
         if not running:
             run.stopped = "done" if algorithm.done else "stalled"
             break
-        finish, _, job, outcome, started = heapq.heappop(running)
+        finish, job_id = next_to_finish()
+        entry = running.pop(job_id)
+        job, outcome = entry.job, entry.outcome
         if finish > time_budget_s:
             run.stopped = "time"
             break
         clock = finish
         algorithm.report(job, 0.0 if outcome.score is None else outcome.score)
         run.jobs.append({"job_id": job.job_id, "config": job.config, "budget": job.budget, "bracket": job.bracket,
-                         "rung": job.rung, "parent": job.parent, "start_s": started, "finish_s": finish,
+                         "rung": job.rung, "parent": job.parent, "start_s": entry.started, "finish_s": finish,
                          "cost_s": outcome.cost_s, "overhead_s": outcome.overhead_s, "epochs": outcome.epochs,
                          "score": outcome.score, "error": outcome.error})
         run.trajectory.append((clock, algorithm.incumbent()))

@@ -14,12 +14,14 @@ was fit on (original, fh-ensemble): tested. A population-level estimator (LCNet)
 live runs that reached the job's budget, the curves a real search has observed; the replay fits it
 on the whole pool, a documented simplification.
 
-The backend trains a job when the driver starts it, one job at a time; with more than one worker the
-driver's clock still schedules them as parallel workers would, from the measured costs.
+This backend trains a job when the driver starts it, one job at a time; with more than one worker the
+driver's clock still schedules them as parallel workers would, from the measured costs. For W real
+workers at once, each a Ray actor holding one of these backends, see `fhbench.search.parallel`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -60,8 +62,8 @@ class LiveTrace:
     config = property(lambda self: self.trial.config)
     epochs_completed = property(lambda self: len(self.classifiers))
 
-    def advance(self, budget: int) -> None:
-        """Trains on to `budget` epochs; raises _Diverged when the run ends before it."""
+    def advance(self, budget: int) -> Iterator[int]:
+        """Trains on to `budget` epochs, yielding after each; raises _Diverged when the run ends before it."""
         while self.epochs_completed < budget:
             record = next(self.epochs, None)
             if record is None:
@@ -72,6 +74,7 @@ class LiveTrace:
             self.test_acc.append(record["test_acc"])
             if "train_features" in record:
                 self.kept[record["epoch"]] = (record["train_features"], record["val_features"])
+            yield self.epochs_completed
 
     def curve(self, name: str) -> np.ndarray:
         return np.asarray(self.curves.get(name, []), dtype=np.float64)
@@ -110,6 +113,14 @@ class LiveBackend:
         return run
 
     def run(self, job: Job, start: int) -> JobOutcome:
+        """The driver's `Backend.run`: the job's outcome (the last item of `run_steps`)."""
+        for item in self.run_steps(job, start):
+            pass
+        return item
+
+    def run_steps(self, job: Job, start: int) -> Iterator[float | JobOutcome]:
+        """Runs one job: yields, after each epoch it trains, what the job has been charged so far (a lower
+        bound on its cost, for a parallel driver's clock), and last its `JobOutcome`."""
         run = self._by_job.pop(job.parent) if job.parent is not None else self._new_run(job.config)
         first = run.epochs_completed
         if first > start or run.trial is not self.pool.trials[job.config]:
@@ -117,7 +128,8 @@ class LiveBackend:
                                f"{first}, not at {start}")
         error = None
         try:
-            run.advance(job.budget)
+            for reached in run.advance(job.budget):
+                yield job_cost(run.curve("epoch_time"), run.curve("val_time"), first, reached, 0.0)
         except _Diverged as err:
             error = str(err)
         stop = run.epochs_completed
@@ -125,7 +137,8 @@ class LiveBackend:
         self._by_job[job.job_id] = run
         epoch_time, val_time = run.curve("epoch_time"), run.curve("val_time")
         if error:
-            return JobOutcome(None, job_cost(epoch_time, val_time, first, stop, 0.0), 0.0, stop, error)
+            yield JobOutcome(None, job_cost(epoch_time, val_time, first, stop, 0.0), 0.0, stop, error)
+            return
         population, seen = [run.view(job.budget)], {run.trial_id}
         for other in self.runs:  # one view per trial: two runs of one trial at one epoch are the same
             if other.epochs_completed >= job.budget and other.trial_id not in seen:
@@ -133,25 +146,40 @@ class LiveBackend:
                 population.append(other.view(job.budget))
         record = fit_and_estimate(self.estimator, self._estimator, population, population[:1], repeat=0,
                                   checkpoint=job.budget, device=self.device, sealed_paths=self.sealed_paths)[0]
-        return JobOutcome(record.estimate, job_cost(epoch_time, val_time, first, stop, record.overhead_s),
-                          record.overhead_s, stop, record.error)
+        yield JobOutcome(record.estimate, job_cost(epoch_time, val_time, first, stop, record.overhead_s),
+                         record.overhead_s, stop, record.error)
+
+    def furthest_run(self, config: int) -> dict | None:
+        """What the longest run of pool config `config` measured: its epochs, validation accuracies and
+        test accuracies (the truth's side, for `describe_winner` only). None if it never ran here."""
+        trial = self.pool.trials[config]
+        runs = [r for r in self.runs if r.trial is trial]
+        if not runs:
+            return None
+        furthest = max(runs, key=lambda r: r.epochs_completed)
+        return {"epochs": furthest.epochs_completed, "val_acc": furthest.curve("val_acc").tolist(),
+                "test_acc": list(furthest.test_acc)}
 
 
-def live_search(algorithm: SearchAlgorithm, backend: LiveBackend, *, seed: int, workers: int = 1,
+def live_search(algorithm: SearchAlgorithm, backend, *, seed: int, workers: int = 1,
                 time_budget_s: float = math.inf, on_note: Callable[[str], None] | None = None) -> SearchRun:
-    """One live search: `run_search` with a `LiveBackend` (the time budget is on the driver's clock,
-    which charges the measured costs)."""
+    """One live search: `run_search` with a `LiveBackend`, or a `RayLiveBackend` for W workers at once
+    (the time budget is on the driver's clock, which charges the measured costs)."""
     return run_search(algorithm, backend, workers=workers, time_budget_s=time_budget_s, seed=seed, on_note=on_note)
 
 
 def live_search_and_publish(suite, *, splits, device: torch.device, algorithm: str, estimator: str, seed: int,
                             iterations: int, leaderboard_root: str | Path, environment: dict,
                             on_note: Callable[[str], None] | None = None,
-                            nb201_file: str | None = None) -> tuple[Path, SearchRun, str, dict]:
+                            nb201_file: str | None = None, execution=None) -> tuple[Path, SearchRun, str, dict]:
     """`fhbench search --live`: one search for real over the suite's pool, published through the
     publishing layer under `<leaderboard_root>/<suite>/live/<algorithm>-<estimator>-seed<seed>/`.
     Returns (that directory, the run, the incumbent's cell, what is known of the incumbent: see
-    `describe_winner`)."""
+    `describe_winner`).
+
+    Without `execution` the search has one worker, in this process. With it (`fhbench.execution.Execution`)
+    it runs on Ray (`fhbench.search.parallel`): `execution.workers` workers, or for a cluster
+    (`execution.address`) the suite's [search] workers."""
     from fhbench.errors import FhbenchError
     from fhbench.estimators import available_estimators, create_estimator
     from fhbench.estimators.registry import describe_estimators
@@ -178,19 +206,30 @@ def live_search_and_publish(suite, *, splits, device: torch.device, algorithm: s
 
     truth_spec = parse_truth(suite.search.truth)  # its files are sealed from the estimator, as in replay
     truth_files = () if truth_spec.own_run else load_truth(truth_spec, nb201_file=nb201_file).files
-    backend = LiveBackend(suite, space, splits, pool, device, estimator, instance, sealed_paths=truth_files)
-    run = live_search(search, backend, seed=seed, on_note=on_note)
-    if run.incumbent is None:
-        raise FhbenchError("the live search finished no job")
-    run.notes[:0] = notes
-    winner = describe_winner(suite, backend, run.incumbent, nb201_file=nb201_file)
+    if execution is None:
+        backend = contextlib.nullcontext(LiveBackend(suite, space, splits, pool, device, estimator, instance,
+                                                     sealed_paths=truth_files))
+        workers = 1
+    else:
+        from fhbench.search.parallel import RayLiveBackend
+
+        workers = execution.workers if execution.workers is not None else spec.workers
+        backend = RayLiveBackend(suite, splits, pool, estimator=estimator, settings=settings,
+                                 sealed_paths=truth_files, execution=execution, workers=workers,
+                                 device_type=device.type, cuda_available=torch.cuda.is_available())
+    with backend as backend:
+        run = live_search(search, backend, seed=seed, workers=workers, on_note=on_note)
+        if run.incumbent is None:
+            raise FhbenchError("the live search finished no job")
+        run.notes[:0] = notes
+        winner = describe_winner(suite, backend, run.incumbent, nb201_file=nb201_file)
     directory = publish_live(leaderboard_root, suite, run, pool.cells, epochs_trained=backend.epochs_trained,
                              environment=environment, winner=winner,
                              estimators=describe_estimators({estimator: instance}, registry, suite.estimator_settings))
     return directory, run, pool.cells[run.incumbent], winner
 
 
-def describe_winner(suite, backend: LiveBackend, config: int, *, nb201_file: str | None = None) -> dict:
+def describe_winner(suite, backend, config: int, *, nb201_file: str | None = None) -> dict:
     """The chosen architecture's own validation accuracy at the furthest epoch it was trained to, and its
     accuracy under the suite's search truth where that is known: a table's value for its cell, or its
     own test accuracy when it was trained to the full budget (own-run truths)."""
@@ -198,16 +237,16 @@ def describe_winner(suite, backend: LiveBackend, config: int, *, nb201_file: str
     from fhbench.truth import load_truth, parse_truth
 
     trial = backend.pool.trials[config]
-    furthest = max((r for r in backend.runs if r.trial is trial), key=lambda r: r.epochs_completed)
-    epochs = furthest.epochs_completed
-    winner = {"cell": trial.config, "val_acc": float(furthest.curve("val_acc")[-1]), "epochs": epochs,
+    furthest = backend.furthest_run(config)
+    epochs = furthest["epochs"]
+    winner = {"cell": trial.config, "val_acc": float(furthest["val_acc"][-1]), "epochs": epochs,
               "truth": suite.search.truth, "true_acc": None, "why": None}
     spec = parse_truth(suite.search.truth)
     if spec.own_run:
         if epochs < suite.train.epochs:
             winner["why"] = f"it was trained to {epochs} of {suite.train.epochs} epochs"
         else:
-            curve = furthest.test_acc if spec.kind == "final_test_acc" else furthest.curve("val_acc")
+            curve = furthest["test_acc"] if spec.kind == "final_test_acc" else furthest["val_acc"]
             winner["true_acc"] = float(curve[suite.train.epochs - 1])
         return winner
     try:

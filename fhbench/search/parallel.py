@@ -1,0 +1,152 @@
+"""A live search on W workers at once: `fhbench search --live --workers W` (a local Ray instance) or
+`--ray ADDRESS` (an existing cluster, W from the suite's [search] table).
+
+Each worker is a Ray actor holding one `LiveBackend`, the serial live backend, unchanged: it trains a
+job on its own device, estimates it there with its own copy of the estimator, and keeps the run in
+memory for the job's promotions. A promotion therefore goes to the worker that holds its parent's run
+(and waits there if that worker is busy); a new configuration goes to the worker with the fewest jobs
+queued. Ray places the actors (`--cpus-per-trial`, fractional `--gpus-per-trial`) and carries the
+data through its object store; nothing here schedules, queues or retries on its own.
+
+The driver (`fhbench.search.driver.run_search`) decides on its clock, as for any backend: a job
+streams what it has been charged after each epoch it trains (a Ray streaming generator) and finally
+its outcome, so the driver reports the job that finishes first on the clock as soon as no running job
+could still come before it. Completions are asynchronous, decisions are those of the cost model: a
+replay of the same measured costs with the same W makes the same decisions (tested).
+
+What is not the serial live search: a population-level estimator (LCNet) is fit on the runs its own
+worker has trained, not on every run of the search. A worker that dies takes its runs with it: the
+search stops with one line naming the job (its results until then are not published).
+"""
+
+from __future__ import annotations
+
+from fhbench.errors import FhbenchError
+from fhbench.search.algorithms import Job
+from fhbench.search.driver import JobOutcome
+
+
+class _LiveWorker:
+    """One worker (a Ray actor): a serial `LiveBackend` in its own process and on its own device."""
+
+    def __init__(self, suite, splits, pool, device_type: str, threads: int, estimator_name: str, settings: dict,
+                 sealed_paths: tuple):
+        import torch
+
+        from fhbench.estimators import create_estimator
+        from fhbench.pipeline import make_space
+        from fhbench.search.live import LiveBackend
+
+        torch.set_num_threads(threads)
+        device = torch.device(device_type)  # Ray sets CUDA_VISIBLE_DEVICES to this actor's GPU
+        estimator = create_estimator(estimator_name, settings, device=device)
+        self.backend = LiveBackend(suite, make_space(suite), splits, pool, device, estimator_name, estimator,
+                                   sealed_paths=sealed_paths)
+
+    def run(self, job: Job, start: int):
+        yield from self.backend.run_steps(job, start)
+
+    def furthest_run(self, config: int) -> dict | None:
+        return self.backend.furthest_run(config)
+
+
+class RayLiveBackend:
+    """The driver's `AsyncBackend` over `workers` Ray actors (see the module docstring). Use it as a
+    context manager: leaving stops the actors, and the Ray instance if this backend started it."""
+
+    def __init__(self, suite, splits, pool, *, estimator: str, settings: dict, sealed_paths: tuple, execution,
+                 workers: int, device_type: str, cuda_available: bool):
+        from fhbench.execution import DEFAULT_GPUS_PER_TRIAL, check_resources, start_ray
+
+        if execution.gpus_per_trial is not None:
+            gpus = execution.gpus_per_trial
+        else:
+            gpus = DEFAULT_GPUS_PER_TRIAL if cuda_available and device_type == "cuda" else 0.0
+        if device_type == "cpu" and gpus > 0:
+            raise FhbenchError(f"--gpus-per-trial {gpus:g} with --device cpu: the workers would hold GPUs they "
+                               f"do not use")
+        if device_type == "cuda" and gpus == 0:
+            raise FhbenchError("--device cuda with --gpus-per-trial 0: the workers would get no GPU and train on "
+                               "the CPU; give a fraction of a GPU per worker (default 0.25)")
+        self.estimator, self.pool = estimator, pool
+        self._started = start_ray(execution, gpus_wanted=gpus > 0)
+        import ray
+
+        try:
+            check_resources(execution, gpus)
+            actor = ray.remote(_LiveWorker).options(num_cpus=execution.cpus_per_trial, num_gpus=gpus,
+                                                    max_restarts=0)
+            splits_ref = ray.put(splits)
+            self._actors = [actor.remote(suite, splits_ref, pool, device_type, execution.cpus_per_trial, estimator,
+                                         settings, tuple(sealed_paths)) for _ in range(workers)]
+        except BaseException:
+            self.close()
+            raise
+        self._streams: dict = {}  # a running job's stream -> its job and worker
+        self._worker_of: dict[int, int] = {}  # job id -> the worker holding the run it left
+        self._queued = [0] * workers
+        self.epochs_trained = 0
+
+    def submit(self, job: Job, start: int) -> None:
+        if job.parent is not None:
+            worker = self._worker_of[job.parent]
+        else:
+            worker = min(range(len(self._actors)), key=lambda i: (self._queued[i], i))
+        stream = self._actors[worker].run.options(num_returns="streaming").remote(job, start)
+        self._streams[stream] = (job, start, worker)
+        self._worker_of[job.job_id] = worker
+        self._queued[worker] += 1
+
+    def wait(self) -> list[tuple[int, JobOutcome | float]]:
+        import ray
+
+        ready, _ = ray.wait(list(self._streams), num_returns=1)
+        news = []
+        for stream in ready:
+            job, start, worker = self._streams[stream]
+            try:
+                item = ray.get(next(stream))
+            except ray.exceptions.RayError as err:
+                raise FhbenchError(f"live search: worker {worker} failed running job {job.job_id} (config "
+                                   f"{job.config}, budget {job.budget}): {_one_line(err)}; the search stops") from None
+            if isinstance(item, JobOutcome):
+                del self._streams[stream]
+                self._queued[worker] -= 1
+                self.epochs_trained += item.epochs - start
+            news.append((job.job_id, item))
+        return news
+
+    def furthest_run(self, config: int) -> dict | None:
+        import ray
+
+        runs = [run for run in ray.get([actor.furthest_run.remote(config) for actor in self._actors]) if run]
+        return max(runs, key=lambda run: run["epochs"]) if runs else None
+
+    def close(self) -> None:
+        import ray
+
+        for actor in getattr(self, "_actors", []):
+            ray.kill(actor)
+        self._actors = []
+        if self._started:
+            ray.shutdown()
+            self._started = False
+
+    def __enter__(self) -> RayLiveBackend:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _one_line(err: BaseException) -> str:
+    import ray.exceptions as rex
+
+    if isinstance(err, (rex.ActorDiedError, rex.RayActorError)):
+        return "its process died"
+    if isinstance(err, rex.RayTaskError):
+        cause = err.cause if getattr(err, "cause", None) is not None else err
+        text = str(cause).strip().splitlines()
+        return f"{type(cause).__name__}: {text[-1] if text else ''}"
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"
