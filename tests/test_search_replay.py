@@ -114,6 +114,58 @@ def test_a_diverged_trial_fails_its_job_and_ranks_last():
     assert run.failed_jobs == 1 and run.incumbent == 2
 
 
+class ShuffledWorkers:
+    """An asynchronous backend whose jobs really finish in an arbitrary order: it answers the replay's
+    jobs, but `wait` picks a random running job and either reports one more epoch's charge or its
+    outcome, so a job that ends early on the clock may finish last in reality."""
+
+    def __init__(self, replay_backend, seed):
+        self.estimator = replay_backend.estimator
+        self._replay = replay_backend
+        self._rng = np.random.default_rng(seed)
+        self._running = {}  # job id -> [the outcome, the charges still to report]
+        self.waits = 0
+
+    def submit(self, job, start):
+        outcome = self._replay.run(job, start)
+        times = self._replay.times
+        charges = [job_cost(times.epoch_time[job.config], times.val_time[job.config], start, stop, 0.0)
+                   for stop in range(start + 1, outcome.epochs + 1)]
+        self._running[job.job_id] = [outcome, charges]
+
+    def wait(self):
+        self.waits += 1
+        job_id = list(self._running)[self._rng.integers(len(self._running))]
+        outcome, charges = self._running[job_id]
+        if charges and self._rng.random() < 0.8:
+            return [(job_id, charges.pop(0))]
+        del self._running[job_id]
+        return [(job_id, outcome)]
+
+
+@pytest.mark.parametrize("workers", [2, 3, 5])
+def test_asynchronous_workers_make_the_decisions_of_the_clock(workers):
+    pool = ConfigPool(np.arange(12)[:, None] % 6, (6,))
+    rng = np.random.default_rng(workers)
+    # whole seconds: many jobs finish at the same time, so ties must go by job id as in the simulation
+    epoch_time = rng.integers(1, 4, size=(12, 8)).astype(float)
+    times = EpochTimes(tuple(epoch_time), tuple(np.zeros((12, 8))))
+    table = EstimateTable("x", (2, 4, 8), rng.uniform(0.2, 0.8, size=(12, 3)), np.ones((12, 3)))
+    for seed in range(4):
+        simulated = run_search(HyperBand(pool, 8, 2, 2, seed=seed, max_iterations=2), ReplayBackend(table, times),
+                               workers=workers, time_budget_s=math.inf, seed=seed)
+        shuffled = ShuffledWorkers(ReplayBackend(table, times), seed)
+        asynchronous = run_search(HyperBand(pool, 8, 2, 2, seed=seed, max_iterations=2), shuffled,
+                                  workers=workers, time_budget_s=math.inf, seed=seed)
+        assert asynchronous.jobs == simulated.jobs and asynchronous.trajectory == simulated.trajectory
+        assert shuffled.waits > len(simulated.jobs)  # it did report progress before outcomes
+    cut = run_search(HyperBand(pool, 8, 2, 2, seed=0, max_iterations=2), ShuffledWorkers(ReplayBackend(table, times), 0),
+                     workers=workers, time_budget_s=20.0, seed=0)
+    assert cut.jobs == run_search(HyperBand(pool, 8, 2, 2, seed=0, max_iterations=2), ReplayBackend(table, times),
+                                  workers=workers, time_budget_s=20.0, seed=0).jobs
+    assert cut.stopped == "time"
+
+
 # -- termination ---------------------------------------------------------------------------------------
 
 
