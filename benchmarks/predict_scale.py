@@ -1,0 +1,89 @@
+"""Predicted recording wall time and disk of a full-scale suite on 1, 8 and 32 GPUs.
+
+A prediction, not a measurement: it multiplies what the suite file asks for (trials, epochs, images,
+kept feature epochs) by a throughput figure you give. Wall time counts recording only (training,
+validation and test passes); scoring is separate (`overhead.py` measures it per estimate).
+
+The model, per GPU holding W trials at once with an aggregate training rate of R images/s:
+- a trial's seconds = (training images / (R / W)) + (evaluated images / (3 R / W)): a validation or
+  test pass is forward-only, taken as a third of a training step per image (an assumption);
+- trials run in waves of W x GPUs: wall time = ceil(trials / (W x GPUs)) x one trial's seconds.
+Disk is exact for the trace format: every kept epoch's training (`record.train_subset` images) and
+validation features at `record.precision`, plus per-epoch classifiers and curves.
+
+    python benchmarks/predict_scale.py suites/nb201.toml suites/nb201-search.toml \
+        --rate 1:12100 --rate 8:24500 --gpus 1,8,32
+
+The default rates are the ones issue 8 reports for one H100 (C=16 N=5 cells, batch 256, fp32: 12,100
+images/s for one process, 24,500 together for 8 processes); they are not fhbench's own measurements.
+Replace them with `benchmarks/gpu_recording.py`'s figures once a GPU run exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fhbench.pipeline import make_space  # noqa: E402
+from fhbench.record import plan_trials  # noqa: E402
+from fhbench.suite import load_suite  # noqa: E402
+
+OFFICIAL_TEST_IMAGES = {"cifar10": 10_000, "cifar100": 10_000}
+FORWARD_SHARE = 1 / 3  # a forward-only pass per image, against a training step
+
+
+def suite_figures(path: str) -> dict:
+    suite = load_suite(path)
+    space = make_space(suite)
+    trials = len(plan_trials(suite, space))
+    epochs, data = suite.train.epochs, suite.data
+    test_images = data.test_size or OFFICIAL_TEST_IMAGES.get(data.dataset, 0)
+    tests = len(set(suite.checkpoints) | {epochs}) if suite.train.record_test else 0
+    kept_train = suite.record.kept_train_images(data.train_size)
+    bytes_per = {"float16": 2, "float32": 4}[suite.record.precision]
+    kept = len(suite.kept_epochs())
+    features = kept * (kept_train + data.val_size) * space.feature_dim * bytes_per
+    classes = 10 if data.dataset in ("cifar10", "digits") else 100
+    small = epochs * ((space.feature_dim + 1) * classes * 4 + 16 * 8)  # classifiers and curves
+    return {"suite": suite.name, "trials": trials, "epochs": epochs,
+            "train_images": trials * epochs * data.train_size,
+            "eval_images": trials * (epochs * data.val_size + tests * test_images),
+            "disk_bytes": trials * (features + small)}
+
+
+def wall_seconds(figures: dict, rate: float, per_gpu: int, gpus: int) -> float:
+    per_trial_rate = rate / per_gpu
+    trial = (figures["train_images"] + figures["eval_images"] * FORWARD_SHARE) / figures["trials"] / per_trial_rate
+    return math.ceil(figures["trials"] / (per_gpu * gpus)) * trial
+
+
+def hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("suites", nargs="+")
+    parser.add_argument("--rate", action="append", default=None, metavar="W:IMAGES_PER_S",
+                        help="trials per GPU and their aggregate training images/s (default: 1:12100, 8:24500)")
+    parser.add_argument("--gpus", default="1,8,32")
+    args = parser.parse_args(argv)
+    rates = [(int(w), float(r)) for w, r in (item.split(":") for item in (args.rate or ["1:12100", "8:24500"]))]
+    gpus = [int(g) for g in args.gpus.split(",")]
+    header = ["suite", "trials x epochs", "disk", "trials per GPU (images/s per GPU)"] + [f"{g} GPU(s)" for g in gpus]
+    print("| " + " | ".join(header) + " |")
+    print("|" + " --- |" * len(header))
+    for path in args.suites:
+        f = suite_figures(path)
+        for per_gpu, rate in rates:
+            cells = [f["suite"], f"{f['trials']} x {f['epochs']}", f"{f['disk_bytes'] / 1e9:.0f} GB",
+                     f"{per_gpu} ({rate:,.0f})"] + [hours(wall_seconds(f, rate, per_gpu, g)) for g in gpus]
+            print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
