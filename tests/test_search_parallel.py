@@ -123,6 +123,25 @@ def test_promotions_continue_on_the_worker_that_holds_their_run(tiny):
     assert epochs_trained == added < sum(j["budget"] for j in run.jobs)  # continued, not restarted
 
 
+def test_a_worker_that_dies_stops_the_search_with_one_line(tiny):
+    import ray
+
+    from fhbench.errors import FhbenchError
+    from fhbench.search.algorithms import Job
+    from fhbench.search.parallel import RayLiveBackend
+
+    _, suite, _, pool, splits = tiny
+    with RayLiveBackend(suite, splits, pool, estimator="original", settings={}, sealed_paths=(),
+                        execution=Execution(workers=2), workers=2, device_type="cpu",
+                        cuda_available=False) as backend:
+        backend.submit(Job(job_id=0, config=0, budget=8, bracket=0, rung=0), 0)
+        ray.kill(backend._actors[0])
+        with pytest.raises(FhbenchError, match=r"worker 0 failed running job 0 \(config 0, budget 8\): its "
+                                               r"process died; the search stops"):
+            while True:
+                backend.wait()
+
+
 def test_live_search_with_workers_from_the_command_line(tmp_path):
     suite = write(tmp_path)
     result = run_cli("search", str(suite), "--live", "--algorithm", "hyperband", "--estimator", "original",
