@@ -119,6 +119,8 @@ class RecordingProgress:
         self._train_seconds = 0.0  # the epochs' own training time where the pipeline passes it, else wall time
         self._train_images = 0
         self.last_rate = math.nan
+        self.running: int | None = None  # trials running at once on workers (None: one process)
+        self.failed = 0
 
     # --- the protocol record_suite drives
 
@@ -177,10 +179,16 @@ class RecordingProgress:
         label, epochs, started = self.trial_label, self.trial_epoch, self.trial_started
         self.trial_label, self.trial_epoch = "", 0
         trial_id, _, config = label.partition(" ")
+        workers = "" if self.running is None else f"{self.running} running, {self.failed} failed, "
         self.display.log(
-            f"trial {self.trials_done}/{self.trials_total} done, {self.trials_total - self.trials_done} left, "
+            f"trial {self.trials_done}/{self.trials_total} done, {workers}{self.trials_total - self.trials_done} left, "
             f"ETA {format_duration(self.eta(now))} \u00b7 {self._rate_text()} \u00b7 {trial_id}: {epochs} epochs "
             f"in {format_duration(now - started)}" + (f" \u00b7 {config}" if config else ""))
+        self.display.refresh()
+
+    def set_workers(self, *, running: int, failed: int) -> None:
+        """With workers (`fhbench.execution`): how many trials run at once and how many failed so far."""
+        self.running, self.failed = int(running), int(failed)
         self.display.refresh()
 
     # --- what it shows
@@ -207,7 +215,9 @@ class RecordingProgress:
     def lines(self, width: int) -> list[str]:
         left = self.trials_total - self.trials_done
         done, eta, rate = f"{self.trials_done}/{self.trials_total}", format_duration(self.eta()), self._rate_text()
-        counters = _fitting(width, f"trials {done} done, {left} left \u00b7 ETA {eta} \u00b7 {rate}",
+        workers = "" if self.running is None else f", {self.running} running, {self.failed} failed"
+        counters = _fitting(width, f"trials {done} done{workers}, {left} left \u00b7 ETA {eta} \u00b7 {rate}",
+                            f"trials {done} done, {left} left \u00b7 ETA {eta} \u00b7 {rate}",
                             f"trials {done}, {left} left \u00b7 ETA {eta} \u00b7 {rate}",
                             f"{done} \u00b7 ETA {eta} \u00b7 {rate}", f"{done} \u00b7 ETA {eta}")
         fraction = self.trials_done / self.trials_total if self.trials_total else 0.0

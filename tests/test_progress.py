@@ -77,6 +77,22 @@ def test_recording_counters_are_not_cut_at_narrow_widths(width):
     assert shown[1].startswith("  epoch 3/20 of r0-005")  # the trial's counter before its long cell string
 
 
+def test_recording_on_workers_counts_running_and_failed_trials():
+    clock = Clock()
+    console = _console()
+    progress = RecordingProgress(console, images_per_epoch=4000, live=False, clock=clock)
+    overall = progress.add_task("trials", total=8)
+    progress.set_workers(running=2, failed=1)
+    assert progress.lines(100)[0].startswith("trials 0/8 done, 2 running, 1 failed, 8 left")
+    task = progress.add_task(f"  r0-000 {CELL}", total=4)
+    clock.now += 4.0
+    progress.update(task, completed=4, epoch_time=1.0)
+    progress.remove_task(task)
+    progress.advance(overall)
+    assert console.file.getvalue().startswith("trial 1/8 done, 2 running, 1 failed, 7 left")
+    assert progress.lines(40)[0].startswith("1/8 \u00b7 ETA")  # a narrow terminal drops them first
+
+
 def test_recording_uses_the_epoch_time_the_pipeline_passes():
     clock = Clock()
     progress = RecordingProgress(_console(), images_per_epoch=1000, live=False, clock=clock)
