@@ -102,6 +102,15 @@ def error_lines(group: dict) -> list[str]:
     return lines
 
 
+def ranked(rows: Sequence[Row]) -> list[Row]:
+    """Rows by epoch, and within an epoch by Kendall tau, best first (undefined tau last, then by name)."""
+    def key(row: Row):
+        tau = row.kendall_tau_mean
+        return row.epoch, 0 if math.isfinite(tau) else 1, -tau if math.isfinite(tau) else 0.0, row.estimator
+
+    return sorted(rows, key=key)
+
+
 def render_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
     lines = [
         f"# {meta['suite']['name']} {meta['suite']['version']}",
@@ -117,11 +126,15 @@ def render_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
         "units of a reference workload timed in the same run (ref, what `fhbench compare` gates).",
         *(["", f"Failed estimates: {meta['failed_estimate_rule']}."] if meta.get("failed_estimate_rule") else []),
         "",
+        "At each epoch the estimators are ranked by Kendall tau, best first."
+        + (f" MAE n/a: {', '.join(sorted({r.estimator for r in rows if r.rank_only}))} rank(s) trials without "
+           f"estimating an accuracy, so only the rank correlations apply." if any(r.rank_only for r in rows) else ""),
+        "",
         "| epoch | estimator | MAE (pp) | Kendall tau | Spearman rho | overhead (s) | overhead (epochs) "
         "| overhead (ref) | failed |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in rows:
+    for r in ranked(rows):
         lines.append(
             f"| {r.epoch} | {r.estimator} | {_pm(r.mae_mean, r.mae_std, 100)} | "
             f"{_pm(r.kendall_tau_mean, r.kendall_tau_std, digits=3)} | "

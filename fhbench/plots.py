@@ -35,15 +35,21 @@ import numpy as np
 
 __all__ = ["KNOWN_STYLES", "plot_estimation", "plot_regret", "render_results", "style"]
 
-# The estimators fhbench ships: fixed colours (matplotlib's tab10) and markers, in every plot.
+# The estimators fhbench ships: fixed colours (matplotlib's tab10) and markers, in every plot;
+# any other estimator gets one of the remaining colours from a hash of its name.
 KNOWN_STYLES: dict[str, tuple[str, str]] = {
     "original": ("#1f77b4", "o"),
     "optimized": ("#2ca02c", "s"),
     "lcnet": ("#ff7f0e", "^"),
     "fh-ensemble": ("#d62728", "D"),
+    "fh-ridge": ("#9467bd", "P"),
+    "snapshot-ensemble": ("#8c564b", "X"),
+    "lc-extrapolation": ("#e377c2", "v"),
+    "lcsvr": ("#7f7f7f", "<"),
+    "sotl": ("#bcbd22", "h"),
+    "sotl-e": ("#17becf", "*"),
 }
-_OTHER_COLOURS = ("#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939",
-                  "#8c6d31", "#843c39", "#7b4173", "#3182bd")
+_OTHER_COLOURS = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#31a354", "#e6550d")
 _OTHER_MARKERS = ("v", "P", "X", "*", "h", "<", ">", "p")
 
 DWARF_RATIO = 5.0

@@ -9,6 +9,10 @@ tau and Spearman rho. An estimator that fails on hard trials therefore cannot lo
 `coverage` (the fraction of estimates that succeeded) is published beside, and the search replay ranks
 a failed estimate last by the same rule.
 
+A rank-only estimator (class attribute `rank_only = True`: a score that orders trials but is no
+accuracy, such as the sum of training losses) is scored on Kendall tau and Spearman rho only; its MAE
+is NaN ("n/a" in the tables), never a number that would read as an accuracy error.
+
 Overhead, per estimate (fit share plus estimate, as `fhbench.estimate` measures it), in four columns:
 
 - `overhead_s`: wall seconds, what a user waits; depends on the machine's load.
@@ -62,6 +66,7 @@ class Row:
     overhead_cpu_s_std: float = math.nan
     overhead_ref_mean: float = math.nan
     overhead_ref_std: float = math.nan
+    rank_only: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -88,9 +93,10 @@ def reference_cpu_s(records: Sequence[EstimateRecord]) -> float:
 
 
 def score(records: Sequence[EstimateRecord], truths: dict[str, float], epoch_times: dict[str, float],
-          budget: int) -> list[Row]:
+          budget: int, rank_only: frozenset[str] = frozenset()) -> list[Row]:
     """`truths` and `epoch_times` are per trial id; an epoch time is NaN where the trial was recorded
-    on another kind of device than the estimators ran on."""
+    on another kind of device than the estimators ran on. `rank_only` names the estimators scored
+    without MAE (see the module docstring)."""
     reference = reference_cpu_s(records)
     groups: dict[tuple[str, int], dict[int, list[EstimateRecord]]] = defaultdict(lambda: defaultdict(list))
     for record in records:
@@ -104,7 +110,8 @@ def score(records: Sequence[EstimateRecord], truths: dict[str, float], epoch_tim
             n_failed += sum(r.estimate is None for r in repeat_records)
             estimates = [FAILED_ESTIMATE if r.estimate is None else r.estimate for r in repeat_records]
             true = [truths[r.trial_id] for r in repeat_records]
-            per_repeat["mae"].append(float(np.mean(np.abs(np.subtract(estimates, true)))))
+            per_repeat["mae"].append(math.nan if estimator in rank_only
+                                     else float(np.mean(np.abs(np.subtract(estimates, true)))))
             tau, rho = _rank_correlations(estimates, true)
             per_repeat["tau"].append(tau)
             per_repeat["rho"].append(rho)
@@ -118,5 +125,6 @@ def score(records: Sequence[EstimateRecord], truths: dict[str, float], epoch_tim
         rows.append(Row(estimator, epoch, epoch / budget, *_mean_std(per_repeat["mae"]),
                         *_mean_std(per_repeat["tau"]), *_mean_std(per_repeat["rho"]),
                         *_mean_std(per_repeat["sec"]), *_mean_std(per_repeat["ep"]), n_all - n_failed, n_failed,
-                        (n_all - n_failed) / n_all, *_mean_std(per_repeat["cpu"]), *_mean_std(per_repeat["ref"])))
+                        (n_all - n_failed) / n_all, *_mean_std(per_repeat["cpu"]), *_mean_std(per_repeat["ref"]),
+                        estimator in rank_only))
     return sorted(rows, key=lambda row: (row.epoch, row.estimator))

@@ -312,3 +312,32 @@ def test_rows_without_reference_timings_have_no_reference_overhead(tmp_path):
     [row] = score(records, {f"t{i}": 0.4 + 0.1 * i for i in range(3)}, {f"t{i}": 1.0 for i in range(3)}, 4)
     assert row.overhead_cpu_s_mean == pytest.approx(0.01)
     assert math.isnan(row.overhead_ref_mean)
+
+
+def test_a_rank_only_estimator_is_scored_without_mae():
+    from fhbench.estimate import EstimateRecord
+
+    truths = {f"t{i}": 0.5 + 0.1 * i for i in range(4)}
+    records = [EstimateRecord(trial_id=f"t{i}", estimator=name, repeat=0, checkpoint=5, estimate=value,
+                              overhead_s=0.01, error=None)
+               for name in ("ranker", "plain") for i, value in enumerate((0.01, 0.02, 0.03, 0.04))]
+    rows = {row.estimator: row for row in score(records, truths, {t: 1.0 for t in truths}, 10,
+                                                rank_only=frozenset({"ranker"}))}
+    assert math.isnan(rows["ranker"].mae_mean) and rows["ranker"].rank_only
+    assert rows["ranker"].kendall_tau_mean == pytest.approx(1.0)
+    assert rows["plain"].mae_mean == pytest.approx(np.mean([0.49, 0.58, 0.67, 0.76]))
+    assert not rows["plain"].rank_only
+
+
+def test_rank_only_must_be_a_bool():
+    class Vague:
+        name, version, rank_only = "vague", "1", "yes"
+
+        def fit(self, population):
+            pass
+
+        def estimate(self, trial):
+            return 0.5
+
+    with pytest.raises(AssertionError, match="rank_only"):
+        check_estimator(Vague)

@@ -72,6 +72,8 @@ def check_estimator(factory, settings: dict | None = None, workdir: str | Path |
         for attribute in ("name", "version"):
             assert isinstance(getattr(first, attribute, None), str) and getattr(first, attribute), \
                 f"{label}: `{attribute}` must be a non-empty string"
+        assert isinstance(getattr(first, "rank_only", False), bool), \
+            f"{label}: `rank_only` must be True or False (True: scored on rank correlations only, no MAE)"
         for epoch in (2, traces[0].budget // 2, traces[0].budget):
             views = [t.view(epoch) for t in traces]
             results = []

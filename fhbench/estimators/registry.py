@@ -87,8 +87,15 @@ def describe_estimators(estimators: dict, registry: dict[str, EstimatorInfo],
     """What a results file records of each estimator it ran: versions, origin and effective settings."""
     return {name: {"version": str(estimator.version), "package": registry[name].package,
                    "package_version": registry[name].package_version, "target": registry[name].target,
-                   "settings": effective_settings(name, settings.get(name), registry)}
+                   "settings": effective_settings(name, settings.get(name), registry),
+                   "rank_only": is_rank_only(estimator)}
             for name, estimator in estimators.items()}
+
+
+def is_rank_only(estimator) -> bool:
+    """An estimator whose estimates order trials but are not accuracies (`rank_only = True`): scored on
+    rank correlations only."""
+    return getattr(estimator, "rank_only", False) is True
 
 
 def create_estimator(name: str, settings: dict[str, Any] | None = None, *,
