@@ -1,0 +1,97 @@
+"""Zero-cost proxies as rank-only estimators: synflow, snip, grad-norm and naswot.
+
+Each reads one score that the recorder computed from the untrained network and one minibatch
+(``fhbench.proxies``, where the definitions and papers are) and stored in the trace; the view exposes
+them as ``trial.proxies`` (name -> value, or None where the proxy failed) and the reasons for failures
+as ``trial.proxy_errors``. The score is the same at every checkpoint: it never sees training.
+
+**They rank, they do not predict an accuracy** (higher score = better architecture, in all four
+papers), so they declare ``rank_only = True``: Kendall tau and Spearman rho apply, MAE does not. The
+harness needs a number in [0, 1], so the score is mapped by a strictly increasing function into (0, 1):
+
+    x = log(score) for synflow, snip and grad-norm (non-negative sums spanning hundreds of orders of
+        magnitude); x = score for naswot (already a log-determinant);
+    estimate = atan2(1, -x) / pi, which is 1/2 + atan(x)/pi written without cancellation for x < 0.
+
+Why this map: it is strictly increasing over all reals and stays distinguishable in float64 where a
+logistic of log(score) is not (that one rounds every score above ~1e16 to 1.0, and synflow of a deep
+network is far above). Two scores collapse only if their x differ by less than about 3e-16 * x**2:
+for synflow near float64's limit (x ~ 700), scores within a factor 1 + 2e-10 of each other. A score of 0 (an
+output that does not depend on the weights) maps below every positive score and above 0.0, the value
+a failed estimate is scored as, so failures still rank last. A failed or missing proxy raises
+ValueError, which the harness records as a failed row.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+
+RECORD_HINT = "record the traces again with zero-cost proxies on (the suite's [record] proxies setting)"
+"""What a user must do when the traces carry no proxies; the recorder's setting is named here only."""
+
+# log of a number below the smallest positive float64: where a score of exactly 0 goes.
+_LOG_OF_ZERO = math.log(math.ulp(0.0)) - 1.0
+
+
+def proxy_to_unit(value: float, *, log_scale: bool) -> float:
+    """The strictly increasing map of a proxy score into (0, 1) described in the module docstring."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(value):
+        raise ValueError(f"a proxy score must be a finite number, got {value!r}")
+    if log_scale:
+        if value < 0:
+            raise ValueError(f"this proxy is a sum of magnitudes and cannot be negative, got {value!r}")
+        x = math.log(value) if value > 0 else _LOG_OF_ZERO
+    else:
+        x = float(value)
+    return math.atan2(1.0, -x) / math.pi
+
+
+class _ZeroCostProxy:
+    version = "1"
+    rank_only = True  # a score that orders architectures, not an accuracy (see module docstring)
+    log_scale = True
+
+    def fit(self, population: Sequence) -> None:
+        """Nothing to learn: each trial's score was fixed at recording."""
+
+    def estimate(self, trial) -> float:
+        proxies = getattr(trial, "proxies", None)
+        trial_id = getattr(trial, "trial_id", "?")
+        if not proxies or self.name not in proxies:
+            raise ValueError(f"trial {trial_id}: trace recorded without the zero-cost proxy "
+                             f"'{self.name}'; {RECORD_HINT}")
+        value = proxies[self.name]
+        if value is None:
+            why = (getattr(trial, "proxy_errors", None) or {}).get(self.name, "no reason recorded")
+            raise ValueError(f"trial {trial_id}: the zero-cost proxy '{self.name}' failed at recording: {why}")
+        try:
+            return proxy_to_unit(value, log_scale=self.log_scale)
+        except ValueError as err:
+            raise ValueError(f"trial {trial_id}: zero-cost proxy '{self.name}': {err}") from None
+
+
+class Synflow(_ZeroCostProxy):
+    """Synaptic flow at initialisation (Tanaka et al. 2020; Abdelfattah et al. 2021)."""
+
+    name = "synflow"
+
+
+class Snip(_ZeroCostProxy):
+    """Connection sensitivity |w * dL/dw| summed (Lee et al. 2019; Abdelfattah et al. 2021)."""
+
+    name = "snip"
+
+
+class GradNorm(_ZeroCostProxy):
+    """Summed L2 norms of the weight gradients (Abdelfattah et al. 2021)."""
+
+    name = "grad-norm"
+
+
+class Naswot(_ZeroCostProxy):
+    """log|det| of the activation-code kernel (Mellor et al. 2021)."""
+
+    name = "naswot"
+    log_scale = False
