@@ -6,6 +6,9 @@ imported (so a user error answers at once), then calls the pipeline's functions,
 orchestration. User errors (bad arguments, a bad suite, an unknown estimator, missing data, a corrupt
 trace, a file system that refuses a write) print one line and exit with status 2; no traceback.
 With --fail-fast an estimator's own exception is shown with its traceback instead, and the exit status is 1.
+`run`/`record` with --workers/--ray whose trials were lost (a worker died on every try, a recording
+raised) finish all the same (`run` publishes them as failed trials), then say so on one line and exit
+with status 1; the same command run again records those trials afresh.
 
 Runs write under ./runs by default (git-ignored); publishing into the committed ./leaderboard is a
 deliberate step (`fhbench publish RUN_DIR` or `--leaderboard leaderboard`). Torch runs 1 CPU thread per
@@ -122,6 +125,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("publish", help="copy a finished run's leaderboard directory into the committed leaderboard")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a leaderboard directory a run wrote, e.g. runs/quickstart/1")
     p.add_argument("--leaderboard", default="leaderboard", help="the committed leaderboard root (default: ./leaderboard)")
+    from fhbench import site
+
+    site.add_arguments(sub.add_parser("site", help="build a static HTML site of every leaderboard (sortable tables, "
+                                                   "plots, provenance, differences between versions)"))
     p = sub.add_parser("compare", help="compare two leaderboards; exit 1 where a row got worse beyond tolerance")
     p.add_argument("old", help="the reference leaderboard directory (or its results.json)")
     p.add_argument("new", help="the leaderboard to check")
@@ -166,7 +173,7 @@ def _check_execution_flags(args) -> None:
     from fhbench.execution import check_execution
 
     args.execution = check_execution(args.workers, args.ray, args.cpus_per_trial, args.gpus_per_trial,
-                                     getattr(args, "threads", None))
+                                     getattr(args, "threads", None), getattr(args, "device", None))
     if args.execution is not None and args.command == "search" and not args.live:
         raise FhbenchError("--workers/--ray: a replay trains nothing (it simulates the suite's [search] workers); "
                            "use them with `fhbench search --live`, `fhbench run` or `fhbench record`")
@@ -285,7 +292,8 @@ def _number(value: float, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if value is not None and math.isfinite(value) else "n/a"
 
 
-def _record(args, suite, store, device, console) -> None:
+def _record(args, suite, store, device, console) -> list:
+    """Records what the store lacks; returns the trials lost in this run (traces of status "lost")."""
     from fhbench.data import resolve_data_dir
     from fhbench.pipeline import record_suite
     from fhbench.progress import RecordingProgress
@@ -295,7 +303,19 @@ def _record(args, suite, store, device, console) -> None:
                             download=args.download, report=lambda text: _say(console, text), progress=progress,
                             execution=getattr(args, "execution", None))
     where = f"{device}" if getattr(args, "execution", None) is None else args.execution.describe()
-    _say(console, f"recorded {len(done)} trial(s) on {where} into {store.root}")
+    lost = [trace for trace in (store.open(t.trial_id) for t in done) if trace.status == "lost"]
+    lost_text = f", {len(lost)} of them lost" if lost else ""
+    _say(console, f"recorded {len(done)} trial(s){lost_text} on {where} into {store.root}")
+    return lost
+
+
+def _lost_line(lost: list, command: str) -> str:
+    """The one line a run ends with when trials were lost."""
+    first = lost[0]
+    names = ", ".join(t.trial_id for t in lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
+    scored = "the leaderboard lists them as failed trials; " if command == "run" else ""
+    return (f"{len(lost)} trial(s) lost ({names}; {first.trial_id}: {first.failure}): "
+            f"{scored}run the same command again to record them")
 
 
 def _read_results(directory: Path) -> dict:
@@ -350,6 +370,13 @@ def _failure_lines(failures: list[dict], totals: dict[str, int]) -> list[str]:
     return lines
 
 
+def _recorded_threads(args) -> int | None:
+    """The torch threads this command records with where they are not its own (--workers/--ray: each
+    trial's --cpus-per-trial); what --strict compares the traces with."""
+    execution = getattr(args, "execution", None)
+    return execution.cpus_per_trial if execution is not None else None
+
+
 def _score(args, suite, store, device, console) -> None:
     from fhbench.estimators import available_estimators
     from fhbench.pipeline import score_suite
@@ -364,7 +391,8 @@ def _score(args, suite, store, device, console) -> None:
     try:
         with ScoringProgress(console, steps) as progress:
             out, rows = score_suite(suite, store, args.leaderboard, on_step=progress.on_step, device=device,
-                                    nb201_file=_nb201_file(args), strict=getattr(args, "strict", False), **extra)
+                                    nb201_file=_nb201_file(args), strict=getattr(args, "strict", False),
+                                    strict_threads=_recorded_threads(args), **extra)
     except Exception as err:
         if extra and _raised_by_estimator(err):
             raise _EstimatorFailed(err) from err
@@ -616,17 +644,21 @@ def _suite_command(args, console) -> int:
         if getattr(args, "leaderboard", None) is not None:
             check_writable(args.leaderboard)  # before hours of training, not after
         start = time.perf_counter()
+        lost = []
         if args.command == "search" and args.live:
             _live(args, suite, device, console)
         else:
             store = open_store(suite, args.traces)
             if args.command in ("run", "record"):
-                _record(args, suite, store, device, console)
+                lost = _record(args, suite, store, device, console)
             if args.command == "search" or (args.command == "run" and suite.search is not None):
                 _search(args, suite, store, device, console)
             elif args.command in ("run", "score"):
                 _score(args, suite, store, device, console)
     _say(console, f"done in {time.perf_counter() - start:.1f} s")
+    if lost:
+        print(f"fhbench: error: {_lost_line(lost, args.command)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -651,6 +683,10 @@ def main(argv: list[str] | None = None) -> int:
             return _check_estimators(args, console)
         if args.command == "publish":
             return _publish(args, console)
+        if args.command == "site":
+            from fhbench import site
+
+            return site.run(args)
         return _suite_command(args, console)
     except _EstimatorFailed as failure:
         traceback.print_exception(failure.error, file=sys.stderr)

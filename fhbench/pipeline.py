@@ -17,7 +17,7 @@ from fhbench.data import downsample, load_splits
 from fhbench.errors import FhbenchError, SuiteError, TraceError
 from fhbench.estimate import run_estimators
 from fhbench.estimators import available_estimators, create_estimator
-from fhbench.estimators.registry import describe_estimators
+from fhbench.estimators.registry import describe_estimators, is_rank_only
 from fhbench.leaderboard import publish
 from fhbench.publish import ESTIMATION_METRICS, environment, results_header
 from fhbench.record import Trial, plan_trials, record_trial, recording_conditions
@@ -99,12 +99,18 @@ def _check_planned(trace: TrialTrace, trial: Trial) -> None:
                          f"plans {planned}")
 
 
-def check_conditions(traces: list[TrialTrace], device: torch.device) -> None:
+def check_conditions(traces: list[TrialTrace], device: torch.device, threads: int | None = None) -> None:
     """For a strict rerun: every trace must have been recorded under this run's conditions (device kind,
-    thread count on the CPU, torch version, determinism flags), else its numbers are not reproducible."""
+    thread count on the CPU, torch version, determinism flags), else its numbers are not reproducible.
+    `threads`: the count this run records with, where it is not this process's (each Ray task of
+    --workers/--ray runs --cpus-per-trial threads). A lost trial recorded nothing: it is not checked."""
     now = recording_conditions(device)
+    if threads is not None:
+        now["threads"] = threads
     keys = ["device", "torch", "deterministic_algorithms"] + (["threads"] if device.type == "cpu" else [])
     for trace in traces:
+        if trace.status == "lost":
+            continue
         then = trace.conditions
         differ = [f"{k} {then.get(k)!r} (now {now[k]!r})" for k in keys if then.get(k) != now[k]]
         if differ:
@@ -117,12 +123,17 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
                  progress=None, execution=None) -> list[Trial]:
     """Records every planned trial that the store lacks; returns the trials it recorded.
 
-    Finished trials are skipped, unfinished ones (left under .partial/) redone, and corrupt ones moved
-    to .corrupt/ and redone, so running a suite again resumes it. The store is locked meanwhile.
-    With `execution` (a `fhbench.execution.Execution`: --workers or --ray) the trials are Ray tasks;
-    without it, one process as always (Ray is not imported).
+    Finished trials are skipped, unfinished ones (left under .partial/) redone, lost ones (a parallel
+    run could not record them) redone, and corrupt ones moved to .corrupt/ and redone, so running a
+    suite again resumes it. The store is locked meanwhile; a parallel run whose driver died holding it
+    is cleaned up first (`fhbench.execution.stop_dead_run`). With `execution` (a
+    `fhbench.execution.Execution`: --workers or --ray) the trials are Ray tasks, and the trials
+    returned include those lost there; without it, one process as always (Ray is not imported).
     """
+    from fhbench.execution import stop_dead_run
+
     store.lock()
+    stop_dead_run(store, report)  # before any training: no leftover worker trains beside this run
     space = make_space(suite)
     todo = []
     for trial in plan_trials(suite, space):
@@ -130,13 +141,21 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
             todo.append(trial)
             continue
         try:
-            _check_planned(store.open(trial.trial_id), trial)
+            trace = store.open(trial.trial_id)
+            _check_planned(trace, trial)
         except TraceError as err:
             moved = store.quarantine(trial.trial_id)
             report(f"{err}; moved to {moved}, recording it again")
             todo.append(trial)
+            continue
+        if trace.status == "lost":
+            report(f"trial {trial.trial_id} ({trial.config}) was lost by an earlier run ({trace.failure}); "
+                   f"recording it again")
+            todo.append(trial)
     if not todo:
         return []
+    for trial in todo:
+        store.forget(trial.trial_id)  # a lost trial opened above is replaced by a Ray task, not through `store`
     splits = load_suite_splits(suite, data_dir, download)
     if execution is not None:
         return _record_on_ray(suite, store, todo, splits, execution, device, report, progress)
@@ -200,9 +219,12 @@ def _overhead_epoch_times(traces: list[TrialTrace], device: torch.device) -> dic
 
 def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *,
                 on_step: Callable[[str, int, int], None] | None = None, device: torch.device | None = None,
-                nb201_file: str | None = None, strict: bool = False, fail_fast: bool = False):
+                nb201_file: str | None = None, strict: bool = False, fail_fast: bool = False,
+                strict_threads: int | None = None):
     """Estimates, scores and publishes; returns (leaderboard directory, rows). With `fail_fast` the first
-    failed estimate raises the estimator's own exception instead of becoming a failed row."""
+    failed estimate raises the estimator's own exception instead of becoming a failed row. With `strict`
+    the traces must have been recorded under this run's conditions, at `strict_threads` CPU threads
+    where given (see `check_conditions`)."""
     device = device or torch.device("cpu")
     check_writable(leaderboard_root)
     registry = available_estimators()
@@ -210,10 +232,11 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
                   for name in suite.estimate.estimators}
     traces = load_traces(suite, store)
     if strict:
-        check_conditions(traces, device)
+        check_conditions(traces, device, strict_threads)
     complete = [t for t in traces if t.status == "complete"]
     failed_trials = [{"trial_id": t.trial_id, "config": t.config, "status": t.status,
-                      "epochs_completed": t.epochs_completed} for t in traces if t.status != "complete"]
+                      "epochs_completed": t.epochs_completed, **({"failure": t.failure} if t.failure else {})}
+                     for t in traces if t.status != "complete"]
     if not complete:
         raise FhbenchError(f"{suite.path}: no trial completed ({len(failed_trials)} of {len(traces)} "
                            f"{', '.join(sorted({t['status'] for t in failed_trials}))}): nothing to score; "
@@ -222,7 +245,8 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
     truths = {t.trial_id: truth.accuracy(t) for t in complete}  # before any estimate: a missing cell fails fast
     records = run_estimators(estimators, complete, suite.checkpoints, on_step, device=device,
                              sealed_paths=truth.files, fail_fast=fail_fast)
-    rows = score(records, truths, _overhead_epoch_times(complete, device), suite.train.epochs)
+    rank_only = frozenset(name for name, estimator in estimators.items() if is_rank_only(estimator))
+    rows = score(records, truths, _overhead_epoch_times(complete, device), suite.train.epochs, rank_only)
     configs = {t.trial_id: t.config for t in complete}
     header = results_header(
         "estimation", suite, estimators=describe_estimators(estimators, registry, suite.estimator_settings),
@@ -251,7 +275,7 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
 
 def search_and_publish(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *,
                        on_step: Callable[[str], None] | None = None, device: torch.device | None = None,
-                       nb201_file: str | None = None, strict: bool = False):
+                       nb201_file: str | None = None, strict: bool = False, strict_threads: int | None = None):
     """Replays the suite's searches on its recorded pool and publishes them; returns (directory, rows)."""
     from fhbench.search.run import publish_search_suite
 
@@ -261,7 +285,7 @@ def search_and_publish(suite: Suite, store: TraceStore, leaderboard_root: str | 
     check_writable(leaderboard_root)
     traces = load_traces(suite, store)
     if strict:
-        check_conditions(traces, device)
+        check_conditions(traces, device, strict_threads)
     return publish_search_suite(suite, traces, make_space(suite), store_root=store.root,
                                 leaderboard_root=leaderboard_root, on_step=on_step, device=device,
                                 nb201_file=nb201_file)

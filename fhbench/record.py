@@ -213,17 +213,8 @@ def recording_conditions(device: torch.device) -> dict:
     }
 
 
-def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: TraceStore,
-                 device: torch.device, on_epoch: Callable[[int, float], None] | None = None, *,
-                 background: bool = True) -> str:
-    """Trains and writes one trial; returns its status ("complete" or "diverged").
-
-    Feature files are written by the writer's background thread while training goes on (`background`
-    False writes them in this thread: the same bytes). A write error (a full disk) is raised here as
-    the OSError it was, and nothing is published: the trial stays under ``.partial/``.
-    """
-    n_keep = suite.record.kept_train_images(len(splits.train.labels))
-    writer = store.writer(trial.trial_id, {
+def _trial_meta(trial: Trial, suite: Suite, space, splits: Splits, conditions: dict) -> dict:
+    return {
         "config": trial.config,
         "config_vector": space.encode(space.parse(trial.config)).tolist(),
         "repeat": trial.repeat,
@@ -235,8 +226,24 @@ def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: Trace
         "space": suite.space.name,
         "dataset_source": splits.source,
         "suite": suite.name,
-        "conditions": recording_conditions(device),
-    })
+        "conditions": conditions,
+    }
+
+
+def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: TraceStore,
+                 device: torch.device, on_epoch: Callable[[int, float], None] | None = None, *,
+                 background: bool = True, run_token: str | None = None) -> str:
+    """Trains and writes one trial; returns its status ("complete" or "diverged").
+
+    Feature files are written by the writer's background thread while training goes on (`background`
+    False writes them in this thread: the same bytes). A write error (a full disk) is raised here as
+    the OSError it was, and nothing is published: the trial stays under ``.partial/``. With
+    `run_token` (a Ray task of a parallel run) the trial is published only while that run still owns
+    the store (`TraceStore.begin_run`), else `RunSupersededError` is raised and nothing is published.
+    """
+    n_keep = suite.record.kept_train_images(len(splits.train.labels))
+    writer = store.writer(trial.trial_id, _trial_meta(trial, suite, space, splits, recording_conditions(device)),
+                          run_token=run_token)
     if not background:
         writer.queue_size = 0
     curves = {name: [] for name in CURVES + TIMINGS + TEST_CURVES}
@@ -262,3 +269,25 @@ def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: Trace
     finally:
         writer.close()  # no thread outlives the trial, whatever ended it
     return status
+
+
+def record_lost_trial(trial: Trial, suite: Suite, space, splits: Splits, store: TraceStore, *, failure: str,
+                      conditions: dict) -> None:
+    """Writes a trial that a parallel run could not record as a "lost" trace: no epochs, `failure`
+    saying why, and `conditions` the ones it was to be recorded under. It is scored as a failed trial,
+    and the next `fhbench record`/`run` records it again (a dead worker can be a passing cause: memory,
+    a node going away)."""
+    writer = store.writer(trial.trial_id, _trial_meta(trial, suite, space, splits, conditions))
+    empty = np.zeros(0, dtype=np.float64)
+    no_labels = np.zeros(0, dtype=np.int64)
+    try:
+        writer.finish(
+            status="lost",
+            curves={name: empty for name in CURVES + TIMINGS + TEST_CURVES},
+            labels={"train": no_labels, "train_index": no_labels, "val": no_labels},
+            classifier_w=np.zeros((0, splits.num_classes, space.feature_dim), dtype=np.float32),
+            classifier_b=np.zeros((0, splits.num_classes), dtype=np.float32),
+            failure=failure,
+        )
+    finally:
+        writer.close()

@@ -17,6 +17,15 @@ Everything is plain numpy arrays read with ``allow_pickle=False``: a trace canno
 written under ``.partial/`` and renamed into place after its manifest, so a killed run leaves no trial
 that reads as finished.
 
+A trial's status is "complete", "diverged" (a result: its losses stopped being finite) or "lost" (no
+result: a parallel run could not record it, its worker died on every try or its recording raised; the
+manifest's `failure` says why). A lost trial holds no epochs; it is scored as a failed trial and
+recorded again by the next `fhbench record`/`run`.
+
+A parallel run (`fhbench.execution`) writes its token into ``.ray-run.json`` while it owns the store;
+its Ray tasks write under ``.partial/<trial_id>.<token>`` and publish only while that token is still
+the store's, so a leftover worker of a killed run never publishes into a later run's store.
+
 Checking is split so that it scales: opening a trial checks the manifest (its own hash, its fields,
 that every listed file exists with its recorded size, that curves and features agree with the epochs);
 every file is hashed when it is read, from the very bytes that are parsed. `TrialTrace.verify` hashes
@@ -33,6 +42,7 @@ import os
 import queue
 import shutil
 import threading
+import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,7 +59,8 @@ CURVES = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
 TIMINGS = ("epoch_time", "val_time", "test_time")
 TEST_CURVES = ("test_acc",)
 SPLITS = ("train", "val")
-STATUSES = ("complete", "diverged")
+STATUSES = ("complete", "diverged", "lost")
+RUN_FILE = ".ray-run.json"
 VIEW_CURVES = CURVES + ("epoch_time", "val_time")
 """What an estimator may read by name: nothing of the test split, not even how long evaluating it took."""
 _REQUIRED_FILES = ("curves.npz", "timings.npz", "test.npz", "labels.npz", "classifier.npz")
@@ -92,11 +103,14 @@ class TrialWriter:
 
     queue_size = 2
 
-    def __init__(self, store: TraceStore, trial_id: str, meta: dict[str, Any], *, queue_size: int | None = None):
+    def __init__(self, store: TraceStore, trial_id: str, meta: dict[str, Any], *, queue_size: int | None = None,
+                 run_token: str | None = None):
         self.store = store
         self.trial_id = trial_id
         self.meta = dict(meta)
-        self.dir = store.root / ".partial" / trial_id
+        self.run_token = run_token
+        # a run's own folder: a leftover worker of a killed run never writes into the files of a rerun's
+        self.dir = store.root / ".partial" / (trial_id if run_token is None else f"{trial_id}.{run_token}")
         if self.dir.exists():
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
@@ -196,6 +210,10 @@ class TrialWriter:
         }
         manifest["manifest_sha256"] = _manifest_digest(manifest)
         _fsync_write(self.dir / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
+        if self.run_token is not None and not self.store.run_is_current(self.run_token):
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise RunSupersededError(f"trace store {self.store.root}: no longer held by the run that recorded "
+                                     f"trial {self.trial_id} (its driver died); the trial is abandoned")
         final = self.store.root / self.trial_id
         if final.exists():
             shutil.rmtree(final)
@@ -265,6 +283,10 @@ class TrialTrace:
             raise self._fail(f"manifest.json names trial '{m['trial_id']}', but the folder is '{self.name}'")
         if m["status"] not in STATUSES:
             raise self._fail(f"status '{m['status']}' is not one of {', '.join(STATUSES)}")
+        if (m["status"] == "lost") != (isinstance(m.get("failure"), str) and bool(m["failure"].strip())):
+            raise self._fail("a lost trial, and only a lost one, says why in the manifest's 'failure'")
+        if m["status"] == "lost" and m["epochs_completed"] != 0:
+            raise self._fail(f"a lost trial records no epochs, this one {m['epochs_completed']}")
         if not 0 <= m["epochs_completed"] <= m["budget"] or (
                 m["status"] == "complete" and m["epochs_completed"] != m["budget"]):
             raise self._fail(f"{m['epochs_completed']} epochs completed do not fit status '{m['status']}' "
@@ -297,6 +319,11 @@ class TrialTrace:
     @property
     def status(self) -> str:
         return self.manifest["status"]
+
+    @property
+    def failure(self) -> str | None:
+        """Why a lost trial was not recorded; None for any other."""
+        return self.manifest.get("failure")
 
     @property
     def trial_id(self) -> str:
@@ -489,9 +516,11 @@ class TraceView:
 
 
 def recording_summary(traces) -> dict:
-    """The recording conditions of the traces a leaderboard scored, each as the sorted set of its values."""
+    """The recording conditions of the traces a leaderboard scored, each as the sorted set of its values
+    (lost trials recorded nothing, so they have no conditions to report)."""
     keys = ("device", "device_name", "threads", "torch", "cuda", "deterministic_algorithms")
-    return {key: sorted({str(t.conditions.get(key)) for t in traces}) for key in keys}
+    recorded = [t for t in traces if t.status != "lost"]
+    return {key: sorted({str(t.conditions.get(key)) for t in recorded}) for key in keys}
 
 
 def traces_hash(traces) -> str:
@@ -501,6 +530,10 @@ def traces_hash(traces) -> str:
 
 class StoreBusyError(FhbenchError):
     """Another fhbench process holds the store."""
+
+
+class RunSupersededError(FhbenchError):
+    """A Ray task's run no longer owns the store (its driver died and another run took the store)."""
 
 
 class TraceStore:
@@ -534,9 +567,46 @@ class TraceStore:
         handle.flush()
         self._lock_file = handle
 
-    def writer(self, trial_id: str, meta: dict[str, Any]) -> TrialWriter:
+    def writer(self, trial_id: str, meta: dict[str, Any], *, run_token: str | None = None) -> TrialWriter:
         self._open.pop(trial_id, None)
-        return TrialWriter(self, trial_id, meta)
+        return TrialWriter(self, trial_id, meta, run_token=run_token)
+
+    # -- the parallel run that owns the store (see the module docstring) ---------------------------
+    def read_run(self) -> dict[str, Any] | None:
+        """The record of the parallel run that holds (or held, if its driver died) the store; None if
+        there is none. A record that cannot be read counts as a run with no token."""
+        try:
+            record = json.loads((self.root / RUN_FILE).read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
+
+    def begin_run(self, info: dict[str, Any]) -> str:
+        """Records a parallel run as the store's owner (the caller holds the lock); returns its token."""
+        token = uuid.uuid4().hex[:16]
+        staged = self.root / f"{RUN_FILE}.{token}"
+        _fsync_write(staged, json.dumps({**info, "token": token}, indent=1, sort_keys=True).encode())
+        os.replace(staged, self.root / RUN_FILE)  # whole or not at all: a task never reads half a token
+        return token
+
+    def run_is_current(self, token: str) -> bool:
+        return (self.read_run() or {}).get("token") == token
+
+    def end_run(self, token: str | None) -> None:
+        """Forgets a run, so that its tasks publish nothing more (token None: whatever run the record
+        names), and removes the unfinished trials it left."""
+        if token is None or self.run_is_current(token):
+            (self.root / RUN_FILE).unlink(missing_ok=True)
+        if token and token.isalnum():  # a name part, never a path (the record could have been edited)
+            (self.root / f"{RUN_FILE}.{token}").unlink(missing_ok=True)
+            for partial in (self.root / ".partial").glob(f"*.{token}"):
+                shutil.rmtree(partial, ignore_errors=True)
+
+    def forget(self, trial_id: str) -> None:
+        """Drops a trial opened before from this object's cache: another process is writing it anew."""
+        self._open.pop(trial_id, None)
 
     def has(self, trial_id: str) -> bool:
         return (self.root / trial_id / "manifest.json").is_file()
@@ -565,5 +635,6 @@ class TraceStore:
         return target
 
 
-__all__ = ["CURVES", "TIMINGS", "TEST_CURVES", "VIEW_CURVES", "SPLITS", "TRACE_SCHEMA", "MemoryFeatures",
-           "StoreBusyError", "TraceStore", "TraceView", "TrialTrace", "TrialWriter", "traces_hash", "sealed"]
+__all__ = ["CURVES", "TIMINGS", "TEST_CURVES", "VIEW_CURVES", "SPLITS", "STATUSES", "TRACE_SCHEMA", "MemoryFeatures",
+           "RunSupersededError", "StoreBusyError", "TraceStore", "TraceView", "TrialTrace", "TrialWriter",
+           "traces_hash", "sealed"]

@@ -1,11 +1,14 @@
-"""`fhbench run` from suite file to leaderboard: outputs, reproducibility, and resuming after kill -9."""
+"""`fhbench run` from suite file to leaderboard: outputs, reproducibility, and resuming after kill -9 (of the
+one process, and of the driver of a parallel run on Ray)."""
 
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -112,6 +115,79 @@ def test_kill_9_then_rerun_finishes_with_the_same_leaderboard(finished_run, tmp_
     assert "recorded 5 trial(s)" in result.stdout  # r0-000 was kept, the rest recorded
     assert comparable(tmp_path / "runs" / "e2e" / "1") == \
         comparable(reference_tmp / "runs" / "e2e" / "1")
+
+
+def _descendants(pid: int) -> dict[int, int]:
+    """The processes below `pid` (children, theirs, ...), each with its start time (to tell a reused pid)."""
+    from pathlib import Path
+
+    parents, started = {}, {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                text = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = text[text.rindex(")") + 2:].split()
+            parents[int(entry.name)], started[int(entry.name)] = int(fields[1]), int(fields[19])
+    found, frontier = {}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child in [c for c, p in parents.items() if p == parent and c not in found]:
+            found[child] = started[child]
+            frontier.append(child)
+    return found
+
+
+def _still_running(pid: int, started: int) -> bool:
+    from pathlib import Path
+
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = text[text.rindex(")") + 2:].split()
+    return fields[0] != "Z" and int(fields[19]) == started
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
+def test_driver_of_a_parallel_run_killed_then_rerun_gives_the_serial_leaderboard(tmp_path):
+    # long enough trials that the driver dies with trials in flight on both workers
+    suite = write_suite(tmp_path, "par", num_samples=4, epochs=24, estimators=("original",))
+    serial = run_cli("run", str(suite), "--threads", "1", "--traces", "serial", "--leaderboard", "serial-runs",
+                     cwd=tmp_path)
+    assert serial.returncode == 0, serial.stderr
+    command = [sys.executable, "-m", "fhbench.cli", "run", str(suite), "--workers", "2"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    root, store, ray_processes = tmp_path / "traces" / "par", None, {}
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        store = next(root.glob("*"), None) if root.exists() else None
+        if store and (store / ".ray-run.json").exists() and next(store.glob("r0-*"), None) \
+                and any((store / ".partial").glob("*")):
+            ray_processes = _descendants(process.pid)  # its Ray servers, agents and workers
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, "the run finished before its driver could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    run = json.loads((store / ".ray-run.json").read_text())  # the dead run's record, left in the store
+    assert run["driver_pid"] == process.pid and ray_processes
+    finished = sorted(p.name for p in store.glob("r0-*"))
+    assert 0 < len(finished) < 4
+
+    result = run_cli(*command[3:], cwd=tmp_path)  # the same command again
+    assert result.returncode == 0, result.stderr
+    assert f"the parallel run of driver pid {process.pid}" in result.stdout and "leftover process(es)" in result.stdout
+    # the finished ones were kept (a worker may still have published a whole trial before it died)
+    recorded = int(re.search(r"recorded (\d+) trial\(s\)", result.stdout).group(1))
+    assert 0 < recorded <= 4 - len(finished), result.stdout
+    assert sorted(p.name for p in store.glob("r0-*")) == ["r0-000", "r0-001", "r0-002", "r0-003"]
+    assert not (store / ".ray-run.json").exists() and not any((store / ".partial").glob("*"))
+    assert run_cli("verify", str(suite), cwd=tmp_path).returncode == 0
+    assert comparable(tmp_path / "runs" / "par" / "1") == comparable(tmp_path / "serial-runs" / "par" / "1")
+    left = [pid for pid, started in ray_processes.items() if _still_running(pid, started)]
+    assert left == [], f"processes of the killed run's Ray instance still run: {left}"
 
 
 def test_a_corrupt_trace_is_named_and_not_scored(finished_run, tmp_path):

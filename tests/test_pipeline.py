@@ -166,3 +166,167 @@ def test_publishing_the_current_folder_names_it(recorded, tmp_path, monkeypatch)
     run_dir, _ = score_suite(suite, store, tmp_path / "runs")
     monkeypatch.chdir(run_dir)
     assert publish_run(".", tmp_path / "leaderboard") == tmp_path / "leaderboard" / suite.name / suite.version
+
+
+# -- lost trials, run ownership, a killed parallel run's leftovers (no Ray needed) --------------------
+
+
+@pytest.fixture(scope="module")
+def _two_trials_recorded(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("two")
+    suite = load_suite(write_suite(tmp, num_samples=2, epochs=2, estimators=("original",)))
+    record_suite(suite, open_store(suite, tmp / "traces"), data_dir=None, device=CPU, report=lambda message: None)
+    return suite, tmp / "traces"
+
+
+@pytest.fixture
+def two_trials(_two_trials_recorded, tmp_path):
+    """A store of two recorded trials of its own, and what recording another needs."""
+    import shutil
+
+    from fhbench.pipeline import load_suite_splits, make_space
+    from fhbench.record import plan_trials
+
+    suite, traces = _two_trials_recorded
+    shutil.copytree(traces, tmp_path / "traces")
+    store = open_store(suite, tmp_path / "traces")
+    space = make_space(suite)
+    return suite, store, space, load_suite_splits(suite, None), plan_trials(suite, space)
+
+
+def _rewrite_manifest(path, **changes):
+    import json
+
+    from fhbench.traces import _manifest_digest
+
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest.update(changes)
+    manifest = {k: v for k, v in manifest.items() if v is not None}
+    manifest["manifest_sha256"] = _manifest_digest(manifest)  # sound apart from the change under test
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_lost_trial_is_a_failed_row_and_the_next_record_records_it(two_trials, tmp_path):
+    from fhbench.pipeline import score_suite
+    from fhbench.record import record_lost_trial
+    from fhbench.traces import TrialTrace
+
+    suite, store, space, splits, trials = two_trials
+    before = store.open("r0-001").digest
+    record_lost_trial(trials[1], suite, space, splits, store, failure="its worker process died on each of 3 tries",
+                      conditions={"device": "cpu", "threads": 7})
+    lost = TrialTrace(store.root / "r0-001")
+    lost.verify()
+    assert (lost.status, lost.epochs_completed) == ("lost", 0)
+    assert lost.failure == "its worker process died on each of 3 tries"
+    assert verify_suite(suite, store) == []  # a sound trace: `fhbench verify` has nothing to say about it
+    check_conditions([store.open(t) for t in store.trial_ids()], CPU)  # its conditions are not a recording's
+
+    out, _ = score_suite(suite, store, tmp_path / "runs")
+    results = __import__("json").loads((out / "results.json").read_text())
+    assert results["trials_scored"] == 1
+    assert results["failed_trials"] == [{"trial_id": "r0-001", "config": trials[1].config, "status": "lost",
+                                         "epochs_completed": 0,
+                                         "failure": "its worker process died on each of 3 tries"}]
+    assert results["environment"]["recording"]["threads"] == [str(torch.get_num_threads())]  # not the lost one's 7
+    assert "failed trials: 1" in (out / "leaderboard.md").read_text()
+
+    messages = []
+    assert [t.trial_id for t in record_suite(suite, store, data_dir=None, device=CPU, report=messages.append)] \
+        == ["r0-001"]
+    assert "r0-001" in messages[0] and "lost by an earlier run (its worker process died" in messages[0]
+    again = TrialTrace(store.root / "r0-001")
+    assert again.status == "complete" and again.digest == before  # the same trial as first recorded
+
+
+@pytest.mark.parametrize("status, failure, fragment", [
+    ("lost", None, "says why"),             # lost, but no reason
+    ("lost", "  ", "says why"),             # a blank reason
+    ("complete", "died", "says why"),        # a reason on a trial that is not lost
+    ("diverged", "died", "says why"),
+])
+def test_a_lost_status_and_its_reason_go_together(two_trials, status, failure, fragment):
+    from fhbench.errors import TraceError
+    from fhbench.traces import TrialTrace
+
+    _, store, _, _, _ = two_trials
+    _rewrite_manifest(store.root / "r0-000", status=status, failure=failure)
+    with pytest.raises(TraceError, match=fragment):
+        TrialTrace(store.root / "r0-000")
+
+
+def test_a_lost_trial_holds_no_epochs(two_trials):
+    from fhbench.errors import TraceError
+    from fhbench.traces import TrialTrace
+
+    _, store, _, _, _ = two_trials
+    _rewrite_manifest(store.root / "r0-000", status="lost", failure="died")  # it has 2 epochs
+    with pytest.raises(TraceError, match="a lost trial records no epochs, this one 2"):
+        TrialTrace(store.root / "r0-000")
+
+
+def test_a_task_of_a_run_that_no_longer_owns_the_store_publishes_nothing(two_trials):
+    from fhbench.record import record_trial
+    from fhbench.traces import RUN_FILE, RunSupersededError
+
+    suite, store, space, splits, trials = two_trials
+    old = store.begin_run({"driver_pid": 1})
+    new = store.begin_run({"driver_pid": 2})  # another run took the store (the first one's driver died)
+    original = (store.root / "r0-001" / "manifest.json").read_bytes()
+    with pytest.raises(RunSupersededError, match="r0-001"):
+        record_trial(trials[1], suite, space, splits, store, CPU, run_token=old)
+    assert (store.root / "r0-001" / "manifest.json").read_bytes() == original  # untouched
+    assert list((store.root / ".partial").iterdir()) == []  # and its own unfinished copy is gone
+    assert record_trial(trials[1], suite, space, splits, store, CPU, run_token=new) == "complete"
+    assert (store.root / "r0-001" / "manifest.json").read_bytes() != original  # the owner publishes
+    store.end_run(new)
+    assert not (store.root / RUN_FILE).exists()
+
+
+def test_the_next_run_stops_a_killed_parallel_runs_leftover_processes(two_trials, tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from fhbench.execution import session_processes, stop_dead_run
+    from fhbench.traces import RUN_FILE
+
+    suite, store, _, _, _ = two_trials
+    session = tmp_path / "ray" / "session_2026-01-01_00-00-00_000001_42"
+    (session / "logs").mkdir(parents=True)
+    sleeper = [sys.executable, "-c", "import time; time.sleep(300)"]
+    spawned = {
+        # a Ray server: the session folder on its command line
+        "server": [*sleeper, f"--session_dir={session}"],
+        # a Ray worker or agent: `ray::...` as its command line, a log file open in the session folder
+        "agent": ["bash", "-c", 'exec 3>>"$0/logs/agent.out"; exec -a ray::DashboardAgent sleep 300', str(session)],
+        # not of that session: another `ray::` process, and a session whose name merely starts the same
+        "other worker": ["bash", "-c", "exec -a ray::IDLE sleep 300"],
+        "other session": [*sleeper, f"--session_dir={session}0"],
+    }
+    processes = {name: subprocess.Popen(argv) for name, argv in spawned.items()}
+    try:
+        deadline = time.monotonic() + 10
+        while len(session_processes(str(session))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # until both have exec'd
+        assert sorted(session_processes(str(session))) == sorted([processes["server"].pid, processes["agent"].pid])
+        token = store.begin_run({"driver_pid": 12345, "host": socket.gethostname(), "session_dir": str(session)})
+        (store.root / ".partial" / f"r0-000.{token}").mkdir(parents=True)  # a trial it left unfinished
+        messages = []
+        stop_dead_run(store, messages.append)
+        for name in ("server", "agent"):
+            assert processes[name].wait(timeout=10) == -9, name
+        for name in ("other worker", "other session"):
+            assert processes[name].poll() is None, f"{name} was stopped"
+        assert len(messages) == 1 and "driver pid 12345" in messages[0] and "stopped 2 leftover" in messages[0]
+        assert not (store.root / RUN_FILE).exists() and list((store.root / ".partial").iterdir()) == []
+        messages.clear()
+        stop_dead_run(store, messages.append)  # nothing left to clean up: says nothing
+        assert messages == []
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                os.kill(process.pid, 9)
+                process.wait()

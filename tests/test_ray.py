@@ -1,16 +1,23 @@
 """Recording on Ray (`--workers`, `--ray`): a real local Ray instance of 2 CPUs, tiny digits suites.
 
 Parallel recording equals serial recording trial by trial at the same thread count; a worker killed
-mid-trial is retried and the leaderboard is complete; a trial whose worker dies every time is left
-unrecorded with one line and a rerun redoes only it; bad input answers with one line and exit 2.
+mid-trial is retried and the leaderboard is complete; a trial whose worker dies every time is a failed
+("lost") trial in the leaderboard, the run says so on one line and exits 1, and a rerun records only
+it; --strict holds the traces to --cpus-per-trial; a cluster started with `ray start` is joined by
+address and by `auto`; bad input answers with one line and exit 2. (A driver killed with kill -9:
+tests/test_end_to_end.py.)
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -87,20 +94,99 @@ def test_killed_worker_is_retried_and_the_leaderboard_is_complete(tmp_path):
 
 
 @pytest.mark.slow
-def test_trial_whose_worker_always_dies_is_left_unrecorded_and_a_rerun_redoes_it(tmp_path):
+def test_trial_whose_worker_always_dies_is_a_failed_trial_and_a_rerun_records_it(tmp_path):
     suite = write_suite(tmp_path, num_samples=3, epochs=2, estimators=("original",))
-    result = run_cli("record", str(suite), "--traces", "traces", "--workers", "2", cwd=tmp_path,
-                     env={KILL_ENV: "r0-001@"}, timeout=300)
-    assert result.returncode == 2, result.stderr
-    assert_one_line_error((result.returncode, result.stdout, result.stderr), "1 trial(s) not recorded (r0-001)",
-                          "run the same command again")
-    assert "trial r0-001" in result.stdout and "left unrecorded" in result.stdout
+    command = ("run", str(suite), "--traces", "traces", "--leaderboard", "runs", "--workers", "2")
+    result = run_cli(*command, cwd=tmp_path, env={KILL_ENV: "r0-001@"}, timeout=300)
+    # the run finishes and publishes, then says on one line that a trial was lost, and exits 1
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == ["fhbench: error: 1 trial(s) lost (r0-001; r0-001: its worker process died on each of 3 tries): "
+                     "the leaderboard lists them as failed trials; run the same command again to record them"], \
+        result.stderr
+    assert "trial r0-001" in result.stdout and "lost: its worker process died on each of 3 tries" in result.stdout
     store = _store(tmp_path / "traces")
-    assert _trials(store) == ["r0-000", "r0-002"]  # nothing that reads as finished for r0-001
-    again = run_cli("record", str(suite), "--traces", "traces", "--workers", "2", cwd=tmp_path, timeout=300)
-    assert again.returncode == 0, again.stderr
-    assert "recorded 1 trial(s)" in again.stdout
     assert _trials(store) == ["r0-000", "r0-001", "r0-002"]
+    from fhbench.traces import TrialTrace
+
+    lost = TrialTrace(store / "r0-001")
+    assert (lost.status, lost.epochs_completed) == ("lost", 0)
+    assert lost.conditions == {"device": "cpu", "threads": 1}
+    assert run_cli("verify", str(suite), "--traces", "traces", cwd=tmp_path).returncode == 0
+    out = tmp_path / "runs" / "tiny" / "1"
+    results = json.loads((out / "results.json").read_text())
+    assert results["trials_scored"] == 2
+    assert [(t["trial_id"], t["status"], t["failure"]) for t in results["failed_trials"]] == \
+        [("r0-001", "lost", "its worker process died on each of 3 tries")]
+    assert sorted({e["trial_id"] for e in results["estimates"]}) == ["r0-000", "r0-002"]
+    assert "failed trials: 1" in (out / "leaderboard.md").read_text()
+
+    again = run_cli(*command, cwd=tmp_path, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "r0-001" in again.stdout and "lost by an earlier run" in again.stdout
+    assert "recorded 1 trial(s)" in again.stdout
+    assert TrialTrace(store / "r0-001").status == "complete"
+    results = json.loads((out / "results.json").read_text())
+    assert results["trials_scored"] == 3 and results["failed_trials"] == []
+    assert not (store / ".ray-run.json").exists() and not any((store / ".partial").glob("*"))
+
+
+@pytest.mark.slow
+def test_strict_compares_the_traces_with_the_cpus_per_trial_they_were_recorded_with(tmp_path):
+    suite = write_suite(tmp_path, num_samples=2, epochs=2, estimators=("original",))
+    result = run_cli("run", str(suite), "--workers", "1", "--cpus-per-trial", "2", "--strict", cwd=tmp_path,
+                     timeout=300)
+    assert result.returncode == 0, result.stderr
+    from fhbench.traces import TrialTrace
+
+    store = _store(tmp_path / "traces")
+    assert {TrialTrace(store / t).conditions["threads"] for t in _trials(store)} == {2}
+    # a rerun that records nothing, at another thread count: the same traces are now refused
+    other = run_cli("run", str(suite), "--threads", "1", "--strict", cwd=tmp_path, timeout=300)
+    assert_one_line_error((other.returncode, other.stdout, other.stderr), "--strict", "threads 2 (now 1)")
+    assert run_cli("run", str(suite), "--threads", "2", "--strict", cwd=tmp_path, timeout=300).returncode == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_record_on_a_cluster_started_with_ray_start_by_address_and_by_auto(tmp_path):
+    from fhbench.execution import session_processes, stop_session_processes
+
+    # Ray's socket paths must fit in 107 bytes: a short folder of its own, which also keeps the cluster
+    # apart from any other Ray instance on this machine (`ray stop` would stop them all: never used here)
+    ray_tmp = tempfile.mkdtemp(prefix="fhr", dir="/tmp")
+    port = _free_port()
+    # the cluster's own token, not whatever ~/.ray holds: the driver must be given it to join
+    env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": os.urandom(16).hex(), "RAY_USAGE_STATS_ENABLED": "0"}
+    try:
+        head = subprocess.run([str(Path(sys.executable).with_name("ray")), "start", "--head", f"--port={port}",
+                               "--num-cpus=2", "--num-gpus=0", "--include-dashboard=false", f"--temp-dir={ray_tmp}",
+                               "--disable-usage-stats"], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, **env})
+        assert head.returncode == 0, head.stderr
+        suite = write_suite(tmp_path, num_samples=2, epochs=2, estimators=("original",))
+        by_address = run_cli("record", str(suite), "--traces", "by-address", "--ray", f"127.0.0.1:{port}",
+                             cwd=tmp_path, env=env, timeout=300)
+        assert by_address.returncode == 0, by_address.stderr
+        assert f"recorded 2 trial(s) on the Ray cluster at 127.0.0.1:{port}" in by_address.stdout
+        by_auto = run_cli("record", str(suite), "--traces", "by-auto", "--ray", "auto", cwd=tmp_path,
+                          env={**env, "RAY_ADDRESS": f"127.0.0.1:{port}"}, timeout=300)
+        assert by_auto.returncode == 0, by_auto.stderr
+        assert "recorded 2 trial(s) on the Ray cluster at auto" in by_auto.stdout
+        # the trials ran on that cluster's workers, not on an instance of the driver's own
+        logs = Path(ray_tmp) / "session_latest" / "logs"
+        assert any("_record_task" in p.read_text(errors="replace") for p in logs.glob("worker-*.out"))
+        _assert_same_trials(_store(tmp_path / "by-address"), _store(tmp_path / "by-auto"))
+        assert run_cli("verify", str(suite), "--traces", "by-auto", cwd=tmp_path).returncode == 0
+    finally:
+        stop_session_processes(ray_tmp)  # the head's processes, found by its folder, stopped by pid
+        assert session_processes(ray_tmp) == []
+        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 @pytest.mark.parametrize("flags, fragment", [
@@ -111,6 +197,12 @@ def test_trial_whose_worker_always_dies_is_left_unrecorded_and_a_rerun_redoes_it
     (["--workers", "2", "--cpus-per-trial", "0"], "--cpus-per-trial: expected an integer >= 1"),
     (["--workers", "2", "--gpus-per-trial", "-1"], "--gpus-per-trial: expected a number >= 0"),
     (["--workers", "2", "--threads", "2"], "--threads 2 and --cpus-per-trial 1"),
+    (["--workers", "2", "--gpus-per-trial", "1.5"], "above 1 it must be a whole number of GPUs, got 1.5"),
+    (["--workers", "2", "--gpus-per-trial", "nan"], "--gpus-per-trial: expected a number >= 0, got nan"),
+    (["--workers", "2", "--device", "cuda", "--gpus-per-trial", "0"], "--device cuda and --gpus-per-trial 0"),
+    (["--ray", "auto", "--device", "cuda:1", "--gpus-per-trial", "0"], "--device cuda:1 and --gpus-per-trial 0"),
+    (["--ray", ""], "--ray: expected an address"),
+    (["--ray", "localhost"], "--ray localhost: expected host:port, ray://host:port or auto"),
 ])
 def test_bad_execution_flags_are_one_line_errors(tmp_path, capsys, flags, fragment):
     suite = write_suite(tmp_path)
@@ -124,12 +216,28 @@ def test_search_refuses_workers(tmp_path, capsys):
     assert_one_line_error(cli(capsys, "search", suite, "--workers", "2"), "--workers/--ray")
 
 
-def test_unreachable_ray_address_is_a_one_line_error(tmp_path, capsys):
+def test_unreachable_ray_address_is_a_one_line_error(tmp_path, capsys, monkeypatch):
     suite = write_suite(tmp_path)
     traces = tmp_path / "traces"
     assert_one_line_error(cli(capsys, "record", suite, "--traces", traces, "--ray", "127.0.0.1:1"),
                           "--ray 127.0.0.1:1: cannot reach a Ray cluster there")
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")  # where `auto` looks first
+    assert_one_line_error(cli(capsys, "record", suite, "--traces", traces, "--ray", "auto"),
+                          "--ray auto (RAY_ADDRESS=127.0.0.1:1): cannot reach a Ray cluster there")
     assert not any(p for p in traces.rglob("*") if p.is_file() and p.name != ".lock")
+
+
+def test_cuda_found_by_auto_with_no_gpus_per_trial_is_refused_before_ray_starts(tmp_path):
+    from fhbench.errors import FhbenchError
+    from fhbench.execution import Execution, record_parallel
+    from fhbench.traces import TraceStore
+
+    import ray
+
+    with pytest.raises(FhbenchError, match="--gpus-per-trial 0 with --device cuda"):
+        record_parallel(None, TraceStore(tmp_path / "store"), [], None, cuda_available=True, device_type="cuda",
+                        execution=Execution(workers=1, gpus_per_trial=0.0))
+    assert not ray.is_initialized()
 
 
 @pytest.mark.slow

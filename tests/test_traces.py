@@ -58,6 +58,8 @@ def test_unfinished_trial_is_not_counted_and_is_redone(tmp_path):
     assert not store.has("r0-000") and list(store.trial_ids()) == []
     again = store.writer("r0-000", {"config": "c"})  # a new attempt starts clean
     assert not (again.dir / "features").exists()
+    writer.close()  # a crashed process takes its writer thread with it; this one lives on in pytest
+    again.close()
 
 
 def test_a_flipped_byte_is_found_when_the_file_is_read(population):
