@@ -430,7 +430,8 @@ def _search(args, suite, store, device, console) -> None:
 
     with MessageProgress(console, "searching") as progress:
         out, rows = search_and_publish(suite, store, args.leaderboard, on_step=progress.note, device=device,
-                                       nb201_file=_nb201_file(args), strict=getattr(args, "strict", False))
+                                       nb201_file=_nb201_file(args), strict=getattr(args, "strict", False),
+                                       strict_threads=_recorded_threads(args))
     results = _read_results(out)
     _say(console, f"\n{suite.name} {suite.version}, truth {suite.search.truth}")
     _say(console, search_table(rows))

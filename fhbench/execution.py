@@ -302,16 +302,18 @@ def _test_kill_hook(trial_id: str) -> Callable[[int], None] | None:
     return kill
 
 
-def _one_line(err: BaseException, tries: int) -> str:
-    """Why a trial was lost, on one line."""
+def ray_error_line(err: BaseException, *, doing: str = "its recording", tries: int = 1) -> str:
+    """Why a Ray task or actor call failed, on one line (`doing` names what raised)."""
     import ray.exceptions as rex
 
     if isinstance(err, rex.RayTaskError):
         cause = err.cause if getattr(err, "cause", None) is not None else err
         text = str(cause).strip().splitlines()
-        return f"its recording raised {type(cause).__name__}: {text[-1] if text else ''}"
+        return f"{doing} raised {type(cause).__name__}: {text[-1] if text else ''}"
     if isinstance(err, rex.WorkerCrashedError):
-        return f"its worker process died on each of {tries} tries"
+        return f"its worker process died on each of {tries} tries" if tries > 1 else "its worker process died"
+    if isinstance(err, rex.RayActorError):
+        return "its worker process died"
     if isinstance(err, rex.NodeDiedError):
         return "the node running it died"
     text = str(err).strip().splitlines()
@@ -351,7 +353,14 @@ def record_parallel(suite, store, todo: list, splits, *, execution: Execution, c
         pending = {task.remote(trial, suite, splits_ref, root, execution.cpus_per_trial, gpus > 0, token): trial
                    for trial in todo}
         overall = progress.add_task("trials", total=len(todo)) if progress else None
-        done = []
+        done, lost = [], 0
+
+        def counts() -> None:  # trials running at once and lost so far, for the one display of all workers
+            if progress is not None and hasattr(progress, "set_workers"):
+                workers = execution.workers if execution.workers is not None else len(pending)
+                progress.set_workers(running=min(len(pending), workers), failed=lost)
+
+        counts()
         lost_conditions = {"device": "cuda" if gpus > 0 else "cpu", "threads": execution.cpus_per_trial}
         last = time.perf_counter()
         while pending:
@@ -361,10 +370,12 @@ def record_parallel(suite, store, todo: list, splits, *, execution: Execution, c
                 try:
                     result = ray.get(ref)
                 except (ray.exceptions.RayError, OSError) as err:
-                    failure = _one_line(err, execution.max_retries + 1)
+                    failure = ray_error_line(err, tries=execution.max_retries + 1)
                     record_lost_trial(trial, suite, make_space(suite), splits, store, failure=failure,
                                       conditions=lost_conditions)
                     done.append(trial)
+                    lost += 1
+                    counts()
                     report(f"trial {trial.trial_id} ({trial.config}) lost: {failure}; recorded as a failed trial, "
                            f"which the same command run again records afresh")
                     if progress:
@@ -372,6 +383,7 @@ def record_parallel(suite, store, todo: list, splits, *, execution: Execution, c
                     continue
                 done.append(trial)
                 now = time.perf_counter()
+                counts()
                 if progress:
                     # trial-level progress: the wall time since the previous completion, spread over this
                     # trial's epochs, so that images/s is the workers' aggregate rate

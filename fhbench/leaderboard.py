@@ -142,6 +142,12 @@ def render_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
             f"{_pm(r.overhead_s_mean, r.overhead_s_std, digits=3)} | "
             f"{_pm(r.overhead_epochs_mean, r.overhead_epochs_std, digits=3)} | "
             f"{_pm(r.overhead_ref_mean, r.overhead_ref_std, digits=3)} | {r.n_failed} |")
+    if meta.get("failed_trials"):
+        lines += ["", f"## Failed trials ({len(meta['failed_trials'])})", "",
+                  "Not scored: a trial that diverged, or that was lost while recording (its worker died on every "
+                  "try; the same command run again records it).", ""]
+        lines += [f"- {t.get('trial_id')} `{t.get('config')}`: {t.get('status')} after {t.get('epochs_completed')} "
+                  f"epoch(s)" + (f": {t['failure']}" if t.get("failure") else "") for t in meta["failed_trials"]]
     if meta.get("failures"):
         lines += _failure_markdown(meta["failures"])
     lines += ["", "Plots: `mae.png`, `kendall_tau.png`, and `mae_overhead.png` (MAE with each point shifted right by "

@@ -229,7 +229,9 @@ def test_a_lost_trial_is_a_failed_row_and_the_next_record_records_it(two_trials,
                                          "epochs_completed": 0,
                                          "failure": "its worker process died on each of 3 tries"}]
     assert results["environment"]["recording"]["threads"] == [str(torch.get_num_threads())]  # not the lost one's 7
-    assert "failed trials: 1" in (out / "leaderboard.md").read_text()
+    board = (out / "leaderboard.md").read_text()
+    assert "failed trials: 1" in board and "## Failed trials (1)" in board
+    assert f"- r0-001 `{trials[1].config}`: lost after 0 epoch(s): its worker process died on each of 3 tries" in board
 
     messages = []
     assert [t.trial_id for t in record_suite(suite, store, data_dir=None, device=CPU, report=messages.append)] \

@@ -137,7 +137,7 @@ def test_a_worker_that_dies_stops_the_search_with_one_line(tiny):
         backend.submit(Job(job_id=0, config=0, budget=8, bracket=0, rung=0), 0)
         ray.kill(backend._actors[0])
         with pytest.raises(FhbenchError, match=r"worker 0 failed running job 0 \(config 0, budget 8\): its "
-                                               r"process died; the search stops"):
+                                               r"worker process died; the search stops"):
             while True:
                 backend.wait()
 

@@ -100,6 +100,8 @@ class RayLiveBackend:
     def wait(self) -> list[tuple[int, JobOutcome | float]]:
         import ray
 
+        from fhbench.execution import ray_error_line
+
         ready, _ = ray.wait(list(self._streams), num_returns=1)
         news = []
         for stream in ready:
@@ -107,8 +109,9 @@ class RayLiveBackend:
             try:
                 item = ray.get(next(stream))
             except ray.exceptions.RayError as err:
+                why = ray_error_line(err, doing="the job")
                 raise FhbenchError(f"live search: worker {worker} failed running job {job.job_id} (config "
-                                   f"{job.config}, budget {job.budget}): {_one_line(err)}; the search stops") from None
+                                   f"{job.config}, budget {job.budget}): {why}; the search stops") from None
             if isinstance(item, JobOutcome):
                 del self._streams[stream]
                 self._queued[worker] -= 1
@@ -138,15 +141,3 @@ class RayLiveBackend:
     def __exit__(self, *exc) -> None:
         self.close()
 
-
-def _one_line(err: BaseException) -> str:
-    import ray.exceptions as rex
-
-    if isinstance(err, (rex.ActorDiedError, rex.RayActorError)):
-        return "its process died"
-    if isinstance(err, rex.RayTaskError):
-        cause = err.cause if getattr(err, "cause", None) is not None else err
-        text = str(cause).strip().splitlines()
-        return f"{type(cause).__name__}: {text[-1] if text else ''}"
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}"

@@ -191,7 +191,8 @@ class ReplayBackend:
         epoch_time, val_time = self.times.epoch_time[config], self.times.val_time[config]
         if stop < job.budget:
             return JobOutcome(None, job_cost(epoch_time, val_time, first, stop, 0.0), 0.0, stop,
-                              f"the trial diverged at epoch {completed}, before budget {job.budget}")
+                              f"the trial stopped at epoch {completed} (diverged, or lost while recording), "
+                              f"before budget {job.budget}")
         score, overhead, error = self.table.lookup(config, job.budget)
         return JobOutcome(score, job_cost(epoch_time, val_time, first, stop, overhead), overhead, stop, error)
 
