@@ -56,6 +56,11 @@ class _ZeroCostProxy:
     def fit(self, population: Sequence) -> None:
         """Nothing to learn: each trial's score was fixed at recording."""
 
+    def recorded_cost_s(self, trial) -> float:
+        """The wall seconds the recorder spent on this proxy: the harness adds them to the estimate's
+        overhead, so the leaderboard charges the proxy what it cost (in epochs of the same trial)."""
+        return float((getattr(trial, "proxy_seconds", None) or {}).get(self.name, 0.0))
+
     def estimate(self, trial) -> float:
         proxies = getattr(trial, "proxies", None)
         trial_id = getattr(trial, "trial_id", "?")

@@ -2,12 +2,20 @@
 
 Every split is chosen by a seeded permutation, so a (dataset, sizes, split_seed) triple names the
 same images on every machine; only the images selected are decoded.
+
+CIFAR-10 and CIFAR-100 are read from the copies torchvision keeps (``cifar-10-batches-py``,
+``cifar-100-python``: the CIFAR authors' python pickles) by a reader of that format here, not through
+torchvision's dataset classes: those accept only files whose md5 matches the official release, which
+rules out the small synthetic copies the tests write. This reader checks the structure instead (keys,
+shapes, label ranges). A download (``--download``) still goes through torchvision, which verifies the
+md5s of what it fetched.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import pickle
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +31,14 @@ AUGMENTATIONS = ("none", "crop-flip")
 CROP_PADDING = 4
 
 _TORCHVISION_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+# The pickle files of each copy, and the keys of their labels and class names (the CIFAR page's format).
+_PICKLE_FILES = {
+    "cifar10": {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",),
+                "meta": "batches.meta", "labels": "labels", "names": "label_names"},
+    "cifar100": {"train": ("train",), "test": ("test",), "meta": "meta", "labels": "fine_labels",
+                 "names": "fine_label_names"},
+}
+_CIFAR_SIDE = 32
 _JPEG_FOLDER = "cifar10-jpeg"
 _JPEG_KEYS = ("jpeg", "offsets", "labels", "classes")
 
@@ -180,29 +196,94 @@ def _digits(train_size: int, val_size: int, test_size: int | None, seed: int) ->
 
 
 def _torchvision_cifar(dataset, data_dir, train_size, val_size, test_size, seed, download) -> Splits:
-    import torchvision
+    if download:  # torchvision fetches the release and checks its md5s, or finds it already there
+        import torchvision
 
-    cls = torchvision.datasets.CIFAR10 if dataset == "cifar10" else torchvision.datasets.CIFAR100
-    try:
-        official_train = cls(root=str(data_dir), train=True, download=download)
-        official_test = cls(root=str(data_dir), train=False, download=download)
-    except (RuntimeError, OSError) as err:
-        raise DataError(f"{dataset}: cannot read torchvision's copy in {data_dir}: {_first_line(err)}") from err
-    where = str(data_dir / _TORCHVISION_FOLDERS[dataset])
+        cls = torchvision.datasets.CIFAR10 if dataset == "cifar10" else torchvision.datasets.CIFAR100
+        try:
+            cls(root=str(data_dir), train=True, download=True)
+        except (RuntimeError, OSError) as err:
+            reason = _first_line(err)
+            raise DataError(f"{dataset}: cannot download torchvision's copy into {data_dir}: {reason}") from err
+    folder = data_dir / _TORCHVISION_FOLDERS[dataset]
+    names = _pickled_class_names(dataset, folder)
+    train_images, train_labels = _pickled_split(dataset, folder, "train", len(names))
+    test_images, test_labels = _pickled_split(dataset, folder, "test", len(names))
+    where = str(folder)
+    train_idx, val_idx, _ = _split_indices(dataset, where, len(train_labels), train_size, val_size, seed)
+    test_idx = torch.arange(_test_count(dataset, where, len(test_labels), test_size))
 
-    def as_set(data: np.ndarray, targets, index) -> ImageSet:
-        images = torch.from_numpy(data[index.numpy()]).permute(0, 3, 1, 2).contiguous()
-        return ImageSet(images, torch.as_tensor(targets, dtype=torch.int64)[index].contiguous())
+    def as_set(images: np.ndarray, labels: np.ndarray, index: torch.Tensor) -> ImageSet:
+        picked = index.numpy()
+        return ImageSet(torch.from_numpy(images[picked]), torch.from_numpy(labels[picked]))
 
-    train_idx, val_idx, _ = _split_indices(dataset, where, len(official_train.data), train_size, val_size, seed)
-    test_idx = torch.arange(_test_count(dataset, where, len(official_test.data), test_size))
     return _splits(
-        as_set(official_train.data, official_train.targets, train_idx),
-        as_set(official_train.data, official_train.targets, val_idx),
-        as_set(official_test.data, official_test.targets, test_idx),
-        num_classes=len(official_train.classes),
+        as_set(train_images, train_labels, train_idx),
+        as_set(train_images, train_labels, val_idx),
+        as_set(test_images, test_labels, test_idx),
+        num_classes=len(names),
         source=f"torchvision-{dataset}",
     )
+
+
+class _CifarUnpickler(pickle.Unpickler):
+    """The CIFAR pickles hold dicts, lists, strings and numpy arrays: nothing else may be loaded, so a
+    foreign file in the data folder cannot run code."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: not part of the CIFAR format")
+        return super().find_class(module, name)
+
+
+def _read_pickle(dataset: str, path: Path) -> dict:
+    if not path.is_file():
+        raise DataError(f"{dataset}: missing file {path}: expected torchvision's copy of the CIFAR release")
+    try:
+        with path.open("rb") as file:
+            entry = _CifarUnpickler(file, encoding="latin1").load()  # the release was pickled by Python 2
+    except (OSError, EOFError, ValueError, TypeError, AttributeError, pickle.UnpicklingError) as err:
+        raise DataError(f"{dataset}: cannot read {path} as a CIFAR pickle: {_first_line(err)}") from err
+    if not isinstance(entry, dict):
+        raise DataError(f"{dataset}: {path} holds a {type(entry).__name__}: expected a dict of arrays")
+    return entry
+
+
+def _pickled_class_names(dataset: str, folder: Path) -> list:
+    files = _PICKLE_FILES[dataset]
+    path = folder / files["meta"]
+    names = _read_pickle(dataset, path).get(files["names"])
+    if not isinstance(names, list) or not names:
+        raise DataError(f"{dataset}: {path} key {files['names']!r} is invalid: "
+                        "expected a non-empty list of class names")
+    return names
+
+
+def _pickled_split(dataset: str, folder: Path, split: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """One split's images as uint8 (N, 3, 32, 32) (the pickles store each image channel by channel,
+    row by row) and its labels as int64, in file order."""
+    files = _PICKLE_FILES[dataset]
+    pixels = 3 * _CIFAR_SIDE * _CIFAR_SIDE
+    images, labels = [], []
+    for name in files[split]:
+        path = folder / name
+        entry = _read_pickle(dataset, path)
+        data, targets = entry.get("data"), entry.get(files["labels"])
+        if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != pixels:
+            raise DataError(f"{dataset}: {path} key 'data' is invalid: expected a uint8 array of shape (N, {pixels})")
+        if not isinstance(targets, (list, np.ndarray)) or len(targets) != len(data):
+            raise DataError(f"{dataset}: {path} key {files['labels']!r} is invalid: "
+                            f"expected {len(data)} labels, one per image")
+        targets = np.asarray(targets)
+        if len(targets) and (targets.dtype.kind not in "iu" or targets.min() < 0 or targets.max() >= num_classes):
+            raise DataError(f"{dataset}: {path} key {files['labels']!r} is invalid: "
+                            f"expected class indices in 0..{num_classes - 1}")
+        images.append(data.reshape(-1, 3, _CIFAR_SIDE, _CIFAR_SIDE))
+        labels.append(targets.astype(np.int64))
+    return np.concatenate(images), np.concatenate(labels)
 
 
 def _cifar10_jpeg(folder: Path, train_size, val_size, test_size, seed) -> Splits:

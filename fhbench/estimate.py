@@ -169,8 +169,14 @@ def fit_and_estimate(name: str, estimator, population: Sequence, targets: Sequen
                 invalid.fhbench_estimator = name
                 raise invalid
         wall1, cpu1 = _clock(device)
-        records.append(EstimateRecord(name, repeat, checkpoint, view.trial_id, value, fit_wall + wall1 - wall0,
-                                      error, fit_cpu + cpu1 - cpu0, reference_cpu_s))
+        wall, cpu = fit_wall + wall1 - wall0, fit_cpu + cpu1 - cpu0
+        recorded = getattr(estimator, "recorded_cost_s", None)
+        if recorded is not None and error is None:
+            # an estimate computed while recording (zero-cost proxies): its cost is the wall time measured
+            # there, and the CPU time of that moment is unknown
+            wall, cpu = wall + float(recorded(view)), math.nan
+        records.append(EstimateRecord(name, repeat, checkpoint, view.trial_id, value, wall, error, cpu,
+                                      reference_cpu_s))
     return records
 
 

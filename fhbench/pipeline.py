@@ -22,16 +22,14 @@ from fhbench.leaderboard import publish
 from fhbench.publish import ESTIMATION_METRICS, environment, results_header
 from fhbench.record import Trial, plan_trials, record_trial, recording_conditions
 from fhbench.score import reference_cpu_s, score
-from fhbench.spaces.nb201 import Nb201Space
+from fhbench.spaces import make_space as space_from_settings
 from fhbench.suite import Suite
 from fhbench.traces import TraceStore, TrialTrace, recording_summary, traces_hash
 from fhbench.truth import load_truth, parse_truth
 
 
 def make_space(suite: Suite):
-    if suite.space.name == "nb201":
-        return Nb201Space(suite.space.channels, suite.space.cells_per_stage)
-    raise SuiteError(f"{suite.path}: key 'space.name': expected one of nb201, got '{suite.space.name}'")
+    return space_from_settings(suite.space, suite.path)
 
 
 def open_store(suite: Suite, traces_root: str | Path) -> TraceStore:
@@ -69,6 +67,9 @@ def preflight(suite: Suite, *, nb201_file: str | None = None) -> None:
             raise SuiteError(f"{suite.path}: key 'estimators.{name}.window': expected at most record.window "
                              f"({suite.record.window}), got {window}: the suite keeps features of only "
                              f"{suite.record.window} epochs before each checkpoint")
+        if getattr(estimator, "recorded_cost_s", None) is not None and not suite.record.proxies:
+            raise SuiteError(f"{suite.path}: estimator '{name}' reads zero-cost proxies computed while "
+                             f"recording: set record.proxies = true (the traces are then recorded with them)")
     specs = [suite.estimate.truth] + ([suite.search.truth] if suite.search is not None else [])
     for spec in map(parse_truth, specs):
         if not spec.own_run:

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from fhbench.data import Splits, augment, normalize
+from fhbench.proxies import compute_proxies
 from fhbench.suite import Suite
 from fhbench.traces import CURVES, TEST_CURVES, TIMINGS, TraceStore
 
@@ -47,10 +48,12 @@ def plan_trials(suite: Suite, space) -> list[Trial]:
     return trials
 
 
-def learning_rate(suite: Suite, step: int, total_steps: int) -> float:
+def learning_rate(suite: Suite, step: int, total_steps: int, base: float | None = None) -> float:
+    """The rate at `step` of a trial that starts at `base` (suite.train.lr_for(config); default train.lr)."""
+    base = suite.train.lr if base is None else base
     if suite.train.lr_schedule == "linear":
-        return suite.train.lr * (1.0 - step / total_steps)
-    return suite.train.lr
+        return base * (1.0 - step / total_steps)
+    return base
 
 
 @torch.no_grad()
@@ -106,9 +109,10 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
     """
     torch.manual_seed(trial.seed)
     generator = torch.Generator().manual_seed(trial.seed)
-    model = space.build(space.parse(trial.config), splits.num_classes,
-                        in_channels=splits.train.images.shape[1]).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=suite.train.lr, momentum=suite.train.momentum,
+    config = space.parse(trial.config)
+    model = space.build(config, splits.num_classes, in_channels=splits.train.images.shape[1]).to(device)
+    base_lr = suite.train.lr_for(trial.config)  # per model in space cnn (A.2), else train.lr
+    optimizer = torch.optim.SGD(model.parameters(), lr=base_lr, momentum=suite.train.momentum,
                                 weight_decay=suite.train.weight_decay)
     train_x, train_y = splits.train.images.to(device), splits.train.labels.to(device)
     val_x, val_y = splits.val.images.to(device), splits.val.labels.to(device)
@@ -123,19 +127,25 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
     feature_dtype = getattr(torch, suite.record.precision)
     padding = max(1, train_x.shape[-1] // 8)  # 4 for 32x32 images, scaled for downsampled ones
 
+    # Zero-cost proxies of the untrained network on the first minibatch of the split, un-augmented and
+    # unshuffled: computed on a copy under their own seed, so training below is bitwise unchanged.
+    proxies = None
+    if capture and getattr(suite.record, "proxies", False):
+        proxies = compute_proxies(model, normalize(train_x[:batch_size], mean, std), train_y[:batch_size])
+
     copy_stream = torch.cuda.Stream(device) if device.type == "cuda" and capture else None
     step = 0
     for epoch in range(1, budget + 1):
         start = time.perf_counter()
         model.train()
         keep_features = capture and epoch in kept
-        train_features = torch.empty(n_keep, space.feature_dim, device=device) if keep_features else None
+        train_features = torch.empty(n_keep, space.feature_dim_of(config), device=device) if keep_features else None
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device)
         order = torch.randperm(n, generator=generator).to(device)
-        epoch_lr = learning_rate(suite, step, total_steps)  # the rate the epoch starts with
+        epoch_lr = learning_rate(suite, step, total_steps, base_lr)  # the rate the epoch starts with
         for start_index in range(0, n, batch_size):
-            lr = learning_rate(suite, step, total_steps)
+            lr = learning_rate(suite, step, total_steps, base_lr)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             index = order[start_index:start_index + batch_size]
@@ -188,6 +198,8 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
         }
         if kept_features is not None:
             record["train_features"], record["val_features"] = kept_features
+        if epoch == 1 and proxies is not None:
+            record["proxies"] = proxies
         record["diverged"] = not (math.isfinite(record["train_loss"]) and math.isfinite(val_loss))
         if on_epoch:
             on_epoch(epoch, epoch_time)  # the training pass alone: what images/s should be measured on
@@ -222,7 +234,7 @@ def _trial_meta(trial: Trial, suite: Suite, space, splits: Splits, conditions: d
         "seed": trial.seed,
         "budget": suite.train.epochs,
         "num_classes": splits.num_classes,
-        "feature_dim": space.feature_dim,
+        "feature_dim": space.feature_dim_of(space.parse(trial.config)),
         "space": suite.space.name,
         "dataset_source": splits.source,
         "suite": suite.name,
@@ -249,12 +261,14 @@ def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: Trace
     curves = {name: [] for name in CURVES + TIMINGS + TEST_CURVES}
     weights, biases = [], []
     status = "complete"
+    proxies = None
     try:
         for record in train_trial(trial, suite, space, splits, device, on_epoch=on_epoch):
             for name in curves:
                 curves[name].append(record[name])
             weights.append(record["classifier_w"])
             biases.append(record["classifier_b"])
+            proxies = record.get("proxies", proxies)
             if "train_features" in record:
                 writer.write_features(record["epoch"], record["train_features"], record["val_features"])
             if record["diverged"]:
@@ -265,6 +279,7 @@ def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: Trace
             labels={"train": splits.train.labels[:n_keep].numpy(), "train_index": np.arange(n_keep),
                     "val": splits.val.labels.numpy()},
             classifier_w=np.stack(weights), classifier_b=np.stack(biases),
+            **({"proxies": proxies.to_dict()} if proxies is not None else {}),
         )
     finally:
         writer.close()  # no thread outlives the trial, whatever ended it
@@ -285,7 +300,8 @@ def record_lost_trial(trial: Trial, suite: Suite, space, splits: Splits, store: 
             status="lost",
             curves={name: empty for name in CURVES + TIMINGS + TEST_CURVES},
             labels={"train": no_labels, "train_index": no_labels, "val": no_labels},
-            classifier_w=np.zeros((0, splits.num_classes, space.feature_dim), dtype=np.float32),
+            classifier_w=np.zeros((0, splits.num_classes, space.feature_dim_of(space.parse(trial.config))),
+                                  dtype=np.float32),
             classifier_b=np.zeros((0, splits.num_classes), dtype=np.float32),
             failure=failure,
         )

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from fhbench.errors import SuiteError
+from fhbench.errors import ConfigError, SuiteError
+from fhbench.spaces import SPACE_NAMES
 
 SCHEMA_VERSION = 1
 
@@ -36,6 +37,7 @@ class SpaceSettings:
     num_samples: int = 100
     sample_seed: int = 0
     cells: tuple[str, ...] = ()  # fixed architectures instead of sampling, if given
+    width: float = 1.0  # space cnn: the width multiplier of every network (a config's own '@w' wins)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,16 @@ class TrainSettings:
     lr_schedule: str = "linear"  # per step, to zero at the end of the budget
     record_test: bool = True
     seed: int = 0
+    lr_per_model: tuple[tuple[str, float], ...] = ()  # space cnn: (model, initial lr) pairs overriding lr
+
+    def lr_for(self, config: str) -> float:
+        """The initial learning rate of a trial with this config string: its model's entry in
+        lr_per_model (A.2 starts VGG at 0.01, ResNet and MobileNetV2 at 0.1), else `lr`."""
+        if not self.lr_per_model:
+            return self.lr
+        from fhbench.spaces.cnn import model_name  # imports no torch
+
+        return dict(self.lr_per_model).get(model_name(config), self.lr)
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,7 @@ class RecordSettings:
     window: int = 10  # features are kept for the `window` epochs up to each checkpoint
     train_subset: int | None = None  # keep training features of this many images only (None: all)
     precision: str = "float16"
+    proxies: bool = False  # compute zero-cost proxies of the untrained network (fhbench.proxies) per trial
 
     def kept_train_images(self, available: int) -> int:
         """How many training images (the first ones of the train split) keep their features."""
@@ -107,7 +120,21 @@ SCHEDULES = ("linear", "constant")
 PRECISIONS = ("float16", "float32")
 AUGMENTS = ("none", "crop-flip")
 DATASETS = ("digits", "cifar10", "cifar100", "cifar10-jpeg")  # fhbench.data.DATASETS, without its imports
-SPACES = ("nb201",)
+SPACES = SPACE_NAMES
+
+# Settings added after suites were published. They are left out of the hashed and published settings
+# while they hold their defaults, so adding them changed no suite hash and no trace store's path.
+_LATE_DEFAULTS = {"space": {"width": 1.0}, "train": {"lr_per_model": ()}, "record": {"proxies": False}}
+
+
+def _settings_dict(section: str, settings) -> dict[str, Any]:
+    data = asdict(settings)
+    for key, default in _LATE_DEFAULTS.get(section, {}).items():
+        if getattr(settings, key) == default:
+            data.pop(key)
+    if "lr_per_model" in data:
+        data["lr_per_model"] = dict(settings.lr_per_model)  # as the suite file writes it
+    return data
 
 
 @dataclass(frozen=True)
@@ -129,6 +156,9 @@ class Suite:
         data = asdict(self)
         data.pop("path")
         data.pop("warnings")
+        data["space"] = _settings_dict("space", self.space)
+        data["train"] = _settings_dict("train", self.train)
+        data["record"] = _settings_dict("record", self.record)
         if self.search is None:
             data.pop("search")  # keeps the hashes of estimation suites as they were
         return data
@@ -146,10 +176,10 @@ class Suite:
         Estimator settings, truths, search settings, names and any field added elsewhere reuse traces."""
         data = {
             "format": RECORD_FORMAT,
-            "space": asdict(self.space),
+            "space": _settings_dict("space", self.space),
             "data": asdict(self.data),
-            "train": asdict(self.train),
-            "record": asdict(self.record),
+            "train": _settings_dict("train", self.train),
+            "record": _settings_dict("record", self.record),
             "checkpoints": list(self.checkpoints),
             "repeats": self.estimate.repeats,
         }
@@ -206,12 +236,15 @@ def parse_suite(raw: dict[str, Any], source: str = "<suite>") -> Suite:
     if not isinstance(description, str):
         raise fail("description", "a string")
 
+    space_table = raw.get("space", {})
     sections = {}
     for key, cls in _SECTIONS.items():
         table = raw.pop(key, {})
         if not isinstance(table, dict):
             raise fail(key, "a table")
         sections[key] = _parse_section(cls, table, key, fail)
+    if sections["space"].name == "cnn" and "num_samples" not in space_table:
+        sections["space"] = replace(sections["space"], num_samples=_cnn_pool_size(sections["space"]))
 
     search = None
     if "search" in raw:
@@ -271,6 +304,12 @@ def _parse_section(cls, table: dict[str, Any], section: str, fail):
 
 
 def _coerce(value, default, key, fail, type_name: str):
+    if type_name.startswith("tuple[tuple[str, float]"):
+        if not isinstance(value, dict):
+            raise fail(key, "a table of names and numbers, e.g. {vgg16 = 0.01}")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value.values()):
+            raise fail(key, "numbers as the values of its table")
+        return tuple(sorted((name, float(v)) for name, v in value.items()))
     if isinstance(default, tuple):
         if not isinstance(value, list):
             raise fail(key, "a list")
@@ -345,6 +384,14 @@ def _validate(suite: Suite, fail) -> list[str]:
         raise fail("space.num_samples", f"at most {NB201_CELLS} (NAS-Bench-201's distinct cells), "
                                         f"got {suite.space.num_samples}")
     _validate_truth(suite, "estimate.truth", suite.estimate.truth, fail)
+    if suite.space.name == "cnn":
+        _validate_cnn(suite, fail)
+    else:
+        if suite.space.width != 1.0:
+            raise fail("space.width", f"1 (unset) for space {suite.space.name}: it scales the networks of space cnn")
+        if suite.train.lr_per_model:
+            raise fail("train.lr_per_model", f"no entries for space {suite.space.name}: it is keyed by "
+                                             "the models of space cnn")
     budget = suite.train.epochs
     checkpoints = suite.checkpoints
     if not checkpoints:
@@ -359,6 +406,53 @@ def _validate(suite: Suite, fail) -> list[str]:
     if suite.search is not None:
         return _validate_search(suite, fail)
     return []
+
+
+def _cnn_pool_size(space: SpaceSettings) -> int:
+    """Space cnn's default num_samples: every listed config, or every model when none is listed."""
+    from fhbench.spaces.cnn import MODELS  # imports no torch
+
+    return len(space.cells) or len(MODELS)
+
+
+def _validate_cnn(suite: Suite, fail) -> None:
+    """Space cnn: known models and widths, distinct configs, and settings that have a meaning for it."""
+    from fhbench.spaces.cnn import MODELS, CnnConfig, check_width  # imports no torch
+
+    space = suite.space
+    for key, default in (("channels", SpaceSettings.channels), ("cells_per_stage", SpaceSettings.cells_per_stage)):
+        if getattr(space, key) != default:
+            raise fail(f"space.{key}", f"unset for space cnn (it shapes NAS-Bench-201 networks; "
+                                       f"space.width scales the CNNs), got {getattr(space, key)}")
+    try:
+        check_width(space.width, "the width")
+    except ConfigError as err:
+        raise fail("space.width", f"a multiplier between 1/64 and 8 ({err})") from None
+    configs = []
+    for text in space.cells:
+        try:
+            config = CnnConfig.from_string(text, space.width)
+        except ConfigError as err:
+            raise fail("space.cells", f"CNN configs '<model>' or '<model>@w<width>' ({err})") from None
+        if config in configs:
+            raise fail("space.cells", f"distinct configs, got {config} twice")
+        configs.append(config)
+    if not space.cells and space.num_samples > len(MODELS):
+        raise fail("space.num_samples", f"at most {len(MODELS)} (the models space cnn samples from when "
+                                        f"space.cells is empty), got {space.num_samples}")
+    for model, lr in suite.train.lr_per_model:
+        if model not in MODELS:
+            raise fail("train.lr_per_model", f"model names from {', '.join(MODELS)}, got '{model}'")
+        if lr < 0:
+            raise fail(f"train.lr_per_model.{model}", f"a finite number >= 0, got {lr}")
+    from fhbench.truth import parse_truth  # imports no torch
+
+    if not parse_truth(suite.estimate.truth).own_run:
+        raise fail("estimate.truth", "final_test_acc or final_val_acc for space cnn (the truth tables hold "
+                                     f"NAS-Bench-201 cells), got '{suite.estimate.truth}'")
+    if suite.search is not None:
+        raise fail("search", "no [search] table for space cnn: the search pool encodes NAS-Bench-201 cells "
+                             "only (fhbench.search.pool)")
 
 
 def _no_duplicates(names: tuple[str, ...], key: str, fail) -> None:

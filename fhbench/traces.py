@@ -52,6 +52,7 @@ import numpy as np
 import torch
 
 from fhbench.errors import FhbenchError, LookAheadError, TraceError
+from fhbench.proxies import ProxyResult
 from fhbench.seal import TruthAccessError, sealed
 
 TRACE_SCHEMA = 2
@@ -287,6 +288,11 @@ class TrialTrace:
             raise self._fail("a lost trial, and only a lost one, says why in the manifest's 'failure'")
         if m["status"] == "lost" and m["epochs_completed"] != 0:
             raise self._fail(f"a lost trial records no epochs, this one {m['epochs_completed']}")
+        if "proxies" in m:
+            try:
+                ProxyResult.from_dict(m["proxies"] if isinstance(m["proxies"], dict) else {})
+            except (ValueError, TypeError, AttributeError) as err:
+                raise self._fail(f"manifest.json 'proxies' is not a stored proxy result ({err})") from None
         if not 0 <= m["epochs_completed"] <= m["budget"] or (
                 m["status"] == "complete" and m["epochs_completed"] != m["budget"]):
             raise self._fail(f"{m['epochs_completed']} epochs completed do not fit status '{m['status']}' "
@@ -324,6 +330,12 @@ class TrialTrace:
     def failure(self) -> str | None:
         """Why a lost trial was not recorded; None for any other."""
         return self.manifest.get("failure")
+
+    @property
+    def proxies(self) -> ProxyResult | None:
+        """The zero-cost proxies computed at recording (`record.proxies`), or None if none were."""
+        stored = self.manifest.get("proxies")
+        return None if stored is None else ProxyResult.from_dict(stored)
 
     @property
     def trial_id(self) -> str:
@@ -408,7 +420,7 @@ class TrialTrace:
                          curves={name: self.curves[name] for name in VIEW_CURVES},
                          labels={split: labels[split] for split in SPLITS},
                          classifier=(classifier["W"], classifier["b"]),
-                         features=_FeatureFiles(self, epoch))
+                         features=_FeatureFiles(self, epoch), proxies=self.proxies)
 
 
 class _FeatureFiles:
@@ -466,7 +478,7 @@ class TraceView:
 
     def __init__(self, *, trial_id: str, config: str, config_vector: np.ndarray, budget: int, epoch: int,
                  curves: dict[str, np.ndarray], labels: dict[str, np.ndarray],
-                 classifier: tuple[np.ndarray, np.ndarray], features):
+                 classifier: tuple[np.ndarray, np.ndarray], features, proxies: ProxyResult | None = None):
         self.trial_id = trial_id
         self.config = config
         self.config_vector = np.array(config_vector, dtype=np.float64)
@@ -479,6 +491,10 @@ class TraceView:
         self._biases = np.array(classifier[1][:epoch])
         self._features = features
         self.kept_epochs = tuple(e for e in features.epochs if e <= epoch)
+        # zero-cost proxies of the untrained network on training images: visible at every epoch
+        self.proxies = None if proxies is None else dict(proxies.values)
+        self.proxy_errors = {} if proxies is None else dict(proxies.errors)
+        self.proxy_seconds = {} if proxies is None else dict(proxies.seconds)
 
     def _check(self, epoch: int) -> None:
         if epoch > self.epoch:

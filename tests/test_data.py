@@ -1,7 +1,8 @@
 """Tests for fhbench.data: splits, errors, normalisation and augmentation.
 
-Most run offline on scikit-learn's digits or on small fake cifar10-jpeg files; the real CIFAR-10
-tests need FHBENCH_DATA pointing at ../shared/data.
+Most run offline on scikit-learn's digits, on small fake cifar10-jpeg files or on small synthetic
+copies of torchvision's CIFAR-10/100 folders; the real CIFAR-10 tests need FHBENCH_DATA pointing at
+../shared/data.
 """
 
 import io
@@ -299,3 +300,145 @@ def test_downsample_averages_each_block_and_keeps_labels():
     assert small.mean[0] == pytest.approx(expected_mean, abs=1e-12)  # recomputed on the smaller images
     with pytest.raises(DataError, match="divides the image size 8x8"):
         downsample(splits, 3)
+
+
+# CIFAR-100 (and CIFAR-10) in torchvision's on-disk copy: the CIFAR release's python pickles. No real
+# copy exists on these machines, so the tests write small synthetic ones in the same format.
+
+_CIFAR_LAYOUT = {
+    "cifar100": ("cifar-100-python", {"train": ["train"], "test": ["test"]}, "meta", "fine_labels",
+                 "fine_label_names", 100),
+    "cifar10": ("cifar-10-batches-py", {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]},
+                "batches.meta", "labels", "label_names", 10),
+}
+
+
+def _fake_cifar_image_data(n: int, offset: int) -> np.ndarray:
+    """Rows of 3072 bytes, channel by channel then row by row: red holds the image's index (mod 256),
+    green its index // 256, and blue its row number, so layout and order can be checked."""
+    data = np.zeros((n, 3, 32, 32), dtype=np.uint8)
+    index = np.arange(offset, offset + n)
+    data[:, 0] = (index % 256)[:, None, None]
+    data[:, 1] = (index // 256)[:, None, None]
+    data[:, 2] = np.arange(32, dtype=np.uint8)[None, :, None]
+    return data.reshape(n, 3072)
+
+
+def _write_fake_cifar(data_dir: Path, dataset: str = "cifar100", n_train: int = 300, n_test: int = 60,
+                      **overrides) -> Path:
+    import pickle
+
+    folder_name, files, meta_name, label_key, names_key, classes = _CIFAR_LAYOUT[dataset]
+    folder = data_dir / folder_name
+    folder.mkdir(parents=True)
+    for split, n in (("train", n_train), ("test", n_test)):
+        per_file = n // len(files[split])
+        for k, name in enumerate(files[split]):
+            offset = k * per_file
+            entry = {"data": _fake_cifar_image_data(per_file, offset),
+                     label_key: [(3 * i) % classes for i in range(offset, offset + per_file)],
+                     "filenames": [f"img_{i}.png" for i in range(per_file)], "batch_label": name}
+            if dataset == "cifar100":
+                entry["coarse_labels"] = [label // 5 for label in entry[label_key]]
+            entry.update(overrides.get(name, {}))
+            (folder / name).write_bytes(pickle.dumps(entry, protocol=2))
+    meta = {names_key: [f"class_{k}" for k in range(classes)]}
+    if dataset == "cifar100":
+        meta["coarse_label_names"] = [f"super_{k}" for k in range(20)]
+    (folder / meta_name).write_bytes(pickle.dumps(overrides.get("meta", meta), protocol=2))
+    return folder
+
+
+def _indices(images: torch.Tensor) -> np.ndarray:
+    """The index each fake image was written with."""
+    return images[:, 0, 0, 0].long().numpy() + 256 * images[:, 1, 0, 0].long().numpy()
+
+
+@pytest.mark.parametrize("dataset, classes", [("cifar100", 100), ("cifar10", 10)])
+def test_synthetic_torchvision_copy_loads_with_a_seeded_split(tmp_path, dataset, classes):
+    _write_fake_cifar(tmp_path, dataset)
+    splits = load_splits(dataset, tmp_path, 200, 50, 40, split_seed=3)
+    assert splits.num_classes == classes and splits.source == f"torchvision-{dataset}"
+    for part, n in ((splits.train, 200), (splits.val, 50), (splits.test, 40)):
+        assert part.images.shape == (n, 3, 32, 32) and part.images.dtype == torch.uint8
+        assert torch.equal(part.images[:, 2, :, 5], torch.arange(32, dtype=torch.uint8).expand(n, 32))  # rows
+        assert torch.equal(part.labels, torch.from_numpy((3 * _indices(part.images)) % classes))
+    order = torch.randperm(300, generator=torch.Generator().manual_seed(3)).numpy()
+    np.testing.assert_array_equal(_indices(splits.train.images), order[:200])
+    np.testing.assert_array_equal(_indices(splits.val.images), order[200:250])
+    np.testing.assert_array_equal(_indices(splits.test.images), np.arange(40))  # a prefix of the test files
+    again, other = (load_splits(dataset, tmp_path, 200, 50, 40, split_seed=s) for s in (3, 4))
+    assert torch.equal(again.train.images, splits.train.images) and torch.equal(again.val.labels, splits.val.labels)
+    assert not torch.equal(other.train.images, splits.train.images)
+
+
+def test_reader_agrees_with_torchvisions_loader(tmp_path, monkeypatch):
+    """torchvision reads the same pixels and labels once its md5 check (which only the official
+    release passes) is bypassed."""
+    import torchvision
+
+    _write_fake_cifar(tmp_path, "cifar100")
+    monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda path, md5=None: True)
+    theirs = torchvision.datasets.CIFAR100(root=str(tmp_path), train=True)
+    ours = load_splits("cifar100", tmp_path, 250, 50, None, split_seed=0)
+    index = _indices(ours.train.images)
+    assert torch.equal(ours.train.images, torch.from_numpy(theirs.data[index]).permute(0, 3, 1, 2))
+    assert ours.train.labels.tolist() == [theirs.targets[i] for i in index]
+    assert len(theirs.classes) == ours.num_classes == 100 and len(ours.test) == 60
+
+
+def test_missing_cifar100_copy_names_the_folder(tmp_path):
+    with pytest.raises(DataError) as info:
+        load_splits("cifar100", tmp_path, 10, 10, None, split_seed=0)
+    message = str(info.value)
+    assert str(tmp_path / "cifar-100-python") in message and "\n" not in message
+
+
+def test_missing_cifar_file_names_the_file(tmp_path):
+    folder = _write_fake_cifar(tmp_path, "cifar100")
+    (folder / "test").unlink()
+    with pytest.raises(DataError, match="missing file .*cifar-100-python/test") as info:
+        load_splits("cifar100", tmp_path, 10, 10, None, split_seed=0)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("override, needle", [
+    ({"train": {"fine_labels": [100] * 300}}, "class indices in 0..99"),
+    ({"train": {"fine_labels": [0] * 7}}, "expected 300 labels"),
+    ({"train": {"data": np.zeros((300, 1024), np.uint8)}}, "key 'data'"),
+    ({"train": {"data": np.zeros((300, 3072), np.float32)}}, "key 'data'"),
+    ({"meta": {"coarse_label_names": ["a"]}}, "fine_label_names"),
+])
+def test_malformed_cifar_pickles_name_file_and_key(tmp_path, override, needle):
+    _write_fake_cifar(tmp_path, "cifar100", **override)
+    with pytest.raises(DataError, match=needle) as info:
+        load_splits("cifar100", tmp_path, 10, 10, None, split_seed=0)
+    assert "cifar-100-python" in str(info.value) and "\n" not in str(info.value)
+
+
+class _Payload:
+    """Unpickling this would call os.system; the reader must refuse it."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo pwned",))
+
+
+@pytest.mark.parametrize("content", [b"", b"not a pickle", "payload"])
+def test_foreign_files_are_data_errors_and_run_no_code(tmp_path, content):
+    import pickle
+
+    folder = _write_fake_cifar(tmp_path, "cifar100")
+    content = pickle.dumps({"data": _Payload()}) if content == "payload" else content
+    (folder / "train").write_bytes(content)
+    with pytest.raises(DataError, match="cannot read .*cifar-100-python/train as a CIFAR pickle") as info:
+        load_splits("cifar100", tmp_path, 10, 10, None, split_seed=0)
+    if content not in (b"", b"not a pickle"):
+        assert "refusing to load posix.system" in str(info.value)
+
+
+def test_cifar100_split_larger_than_the_copy(tmp_path):
+    _write_fake_cifar(tmp_path, "cifar100")
+    with pytest.raises(DataError, match="exceeds the 300 training images"):
+        load_splits("cifar100", tmp_path, 290, 20, None, split_seed=0)

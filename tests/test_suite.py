@@ -272,3 +272,136 @@ def test_malformed_toml_names_the_file(tmp_path):
     (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00")
     with pytest.raises(SuiteError, match="binary.toml: cannot read"):
         load_suite(tmp_path / "binary.toml")
+
+
+# Space cnn (thesis 4.1, A.2) and the settings it added to every suite.
+
+@pytest.mark.parametrize("stem, record_hash", [("quickstart", "002040729facd8ae"), ("nb201-cpu", "e37da4777ce6d906"),
+                                               ("nb201-search-cpu", "781d5ea41a7a3310")])
+def test_committed_suites_keep_their_record_hashes(stem, record_hash):
+    """space.width and train.lr_per_model are hashed only when set: their traces stay where they are."""
+    assert load_suite(REPO / "suites" / f"{stem}.toml").record_hash == record_hash
+
+
+def test_late_settings_are_hashed_and_published_only_when_set():
+    base = parse_suite(BASE)
+    settings = base.to_dict()
+    assert "width" not in settings["space"] and "lr_per_model" not in settings["train"]
+    explicit = parse_suite(_with(CNN, space={"width": 1}))  # written out at its default: the same suite
+    assert explicit.record_hash == parse_suite(CNN).record_hash and explicit.hash == parse_suite(CNN).hash
+    for change in ({"space": {"width": 0.5}}, {"train": {"lr_per_model": {"vgg16": 0.01}}}):
+        changed = parse_suite(_with(CNN, **change))
+        assert changed.record_hash != parse_suite(CNN).record_hash
+        assert changed.hash != parse_suite(CNN).hash
+    published = parse_suite(_with(CNN, train={"lr_per_model": {"vgg16": 0.01, "resnet18": 0.1}})).to_dict()
+    assert published["train"]["lr_per_model"] == {"resnet18": 0.1, "vgg16": 0.01}
+
+
+def test_lr_per_model_order_in_the_file_does_not_change_the_hash():
+    a = parse_suite(_with(CNN, train={"lr_per_model": {"vgg16": 0.01, "resnet18": 0.2}}))
+    b = parse_suite(_with(CNN, train={"lr_per_model": {"resnet18": 0.2, "vgg16": 0.01}}))
+    assert a.record_hash == b.record_hash and a.train.lr_per_model == (("resnet18", 0.2), ("vgg16", 0.01))
+
+
+CNN = {"name": "c", "version": "1", "space": {"name": "cnn", "cells": ["vgg16", "resnet18", "resnet50@w0.5"]},
+       "train": {"epochs": 20}, "estimate": {"every": 5}}
+
+A2_SUITE = """
+name = "cnn-cifar100"
+version = "1"
+[space]
+name = "cnn"
+cells = ["vgg16", "resnet18", "resnet50", "mobilenetv2"]
+[data]
+dataset = "cifar100"
+[train]
+lr = 0.1
+lr_per_model = {vgg16 = 0.01}
+[estimate]
+estimators = ["original", "fh-ensemble"]
+"""
+
+
+def test_the_thesis_cnn_setting_loads(tmp_path):
+    """A.2: the four CNNs on CIFAR-100 for 200 epochs with batch 256, lr 0.1 (VGG 0.01), linear decay."""
+    path = tmp_path / "cnn.toml"
+    path.write_text(A2_SUITE)
+    suite = load_suite(path)
+    assert suite.space.num_samples == 4 and suite.space.width == 1.0
+    assert (suite.train.epochs, suite.train.batch_size, suite.train.lr_schedule) == (200, 256, "linear")
+    rates = {model: suite.train.lr_for(f"{model}@w1") for model in ("vgg16", "resnet18", "resnet50", "mobilenetv2")}
+    assert rates == {"vgg16": 0.01, "resnet18": 0.1, "resnet50": 0.1, "mobilenetv2": 0.1}
+    assert suite.train.lr_for("vgg16@w0.25") == 0.01
+
+
+def test_lr_for_is_train_lr_without_per_model_rates():
+    suite = parse_suite(_with(BASE, train={"lr": 0.05}))
+    assert suite.train.lr_for("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|") == 0.05
+
+
+def test_cnn_num_samples_defaults_to_the_listed_configs():
+    assert parse_suite(CNN).space.num_samples == 3
+    every_model = parse_suite(_with(CNN, space={"cells": []}))
+    assert every_model.space.num_samples == 4 and every_model.space.cells == ()
+    assert parse_suite(_with(CNN, space={"cells": [], "num_samples": 2})).space.num_samples == 2
+
+
+def test_a_cnn_suite_loads_without_torch(tmp_path):
+    path = tmp_path / "cnn.toml"
+    path.write_text(A2_SUITE)
+    code = ("import sys\nfrom fhbench.suite import load_suite\n"
+            f"suite = load_suite({str(path)!r})\nassert suite.train.lr_for('vgg16@w1') == 0.01\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("change, key, fragment", [
+    ({"space": {"cells": ["resnet19"]}}, "space.cells", "unknown model 'resnet19'"),
+    ({"space": {"cells": ["resnet18@w0"]}}, "space.cells", "between 1/64 and 8"),
+    ({"space": {"cells": ["resnet18@x2"]}}, "space.cells", "'resnet18@w<width>'"),
+    ({"space": {"cells": ["resnet18", "resnet18@w1"]}}, "space.cells", "resnet18@w1 twice"),
+    ({"space": {"cells": ["resnet18"], "num_samples": 2}}, "space.cells", "exactly space.num_samples"),
+    ({"space": {"cells": [], "num_samples": 5}}, "space.num_samples", "at most 4"),
+    ({"space": {"width": 0}}, "space.width", "between 1/64 and 8"),
+    ({"space": {"width": 10}}, "space.width", "between 1/64 and 8"),
+    ({"space": {"width": "half"}}, "space.width", "a number"),
+    ({"space": {"channels": 8}}, "space.channels", "unset for space cnn"),
+    ({"space": {"cells_per_stage": 2}}, "space.cells_per_stage", "unset for space cnn"),
+    ({"train": {"lr_per_model": {"vgg19": 0.01}}}, "train.lr_per_model", "got 'vgg19'"),
+    ({"train": {"lr_per_model": {"vgg16": -0.01}}}, "train.lr_per_model.vgg16", ">= 0"),
+    ({"train": {"lr_per_model": {"vgg16": "0.01"}}}, "train.lr_per_model", "numbers"),
+    ({"train": {"lr_per_model": 0.01}}, "train.lr_per_model", "a table"),
+    ({"estimate": {"truth": "nb201-table"}}, "estimate.truth", "final_test_acc or final_val_acc"),
+    ({"search": {"random_configs": 2}}, "search", "NAS-Bench-201 cells only"),
+])
+def test_bad_cnn_suites_name_the_key(change, key, fragment):
+    with pytest.raises(SuiteError, match=f"s.toml: key '{key}'") as info:
+        parse_suite(_with(CNN, **change), source="s.toml")
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_lr_per_model_nan_is_rejected(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('name = "x"\nversion = "1"\n[space]\nname = "cnn"\n[train]\nlr_per_model = {vgg16 = nan}\n')
+    with pytest.raises(SuiteError, match="key 'train.lr_per_model.vgg16': expected a finite number"):
+        load_suite(path)
+
+
+@pytest.mark.parametrize("change, key", [({"space": {"width": 0.5}}, "space.width"),
+                                         ({"train": {"lr_per_model": {"vgg16": 0.01}}}, "train.lr_per_model")])
+def test_cnn_settings_are_errors_in_nb201_suites(change, key):
+    with pytest.raises(SuiteError, match=f"key '{key}'.*space cnn"):
+        parse_suite(_with(BASE, **change))
+
+
+def test_cnn_trials_are_planned_from_the_listed_configs():
+    from fhbench.record import plan_trials
+    from fhbench.spaces import make_space
+
+    suite = parse_suite(_with(CNN, space={"width": 0.25}, estimate={"repeats": 2}))
+    configs = [trial.config for trial in plan_trials(suite, make_space(suite.space))]
+    assert configs == ["vgg16@w0.25", "resnet18@w0.25", "resnet50@w0.5"] * 2
+    sampled = parse_suite(_with(CNN, space={"cells": [], "num_samples": 3}))
+    drawn = [trial.config for trial in plan_trials(sampled, make_space(sampled.space))]
+    assert len(set(drawn[:3])) == 3 and set(drawn) <= {"vgg16@w1", "resnet18@w1", "resnet50@w1", "mobilenetv2@w1"}

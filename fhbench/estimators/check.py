@@ -57,9 +57,18 @@ def synthetic_population(root: str | Path, n_trials: int = 6, budget: int = 8, n
         writer.finish(status="complete",
                       curves={k: np.asarray(v, dtype=np.float64) for k, v in curves.items()},
                       labels={"train": y_train, "train_index": np.arange(n_train), "val": y_val},
-                      classifier_w=np.stack(weights), classifier_b=np.stack(biases))
+                      classifier_w=np.stack(weights), classifier_b=np.stack(biases),
+                      proxies=_synthetic_proxies(quality))
         traces.append(store.open(f"r0-{index:03d}"))
     return traces
+
+
+def _synthetic_proxies(quality: float) -> dict:
+    """Zero-cost proxy values for a synthetic trial (as `fhbench.proxies.ProxyResult.to_dict` stores
+    them), rising with its quality like its validation accuracy."""
+    values = {"synflow": 10.0 ** (20 * quality), "snip": 50.0 * quality, "grad-norm": 5.0 * quality,
+              "naswot": 100.0 + 10.0 * quality}
+    return {"values": values, "errors": {}, "seconds": {name: 0.01 for name in values}}
 
 
 def check_estimator(factory, settings: dict | None = None, workdir: str | Path | None = None) -> None:

@@ -57,6 +57,7 @@ class LiveTrace:
     kept: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     classifiers: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)  # the truth's side: never part of a view
+    proxies: object = None  # the zero-cost proxies the recorder computed before epoch 1, if asked to
 
     trial_id = property(lambda self: self.trial.trial_id)
     config = property(lambda self: self.trial.config)
@@ -72,6 +73,7 @@ class LiveTrace:
                 self.curves.setdefault(name, []).append(record[name])
             self.classifiers.append((record["classifier_w"], record["classifier_b"]))
             self.test_acc.append(record["test_acc"])
+            self.proxies = record.get("proxies", self.proxies)
             if "train_features" in record:
                 self.kept[record["epoch"]] = (record["train_features"], record["val_features"])
             yield self.epochs_completed
@@ -85,7 +87,7 @@ class LiveTrace:
                          labels={"train": self.labels_train, "val": self.labels_val},
                          classifier=(np.stack([w for w, _ in self.classifiers]),
                                      np.stack([b for _, b in self.classifiers])),
-                         features=MemoryFeatures(self.trial_id, self.kept, epoch))
+                         features=MemoryFeatures(self.trial_id, self.kept, epoch), proxies=self.proxies)
 
 
 class LiveBackend:

@@ -241,6 +241,9 @@ class Nb201Space:
     def feature_dim(self) -> int:
         return 4 * self.channels
 
+    def feature_dim_of(self, cell: Nb201Cell) -> int:
+        return self.feature_dim  # every cell of the space ends at the same width
+
     def sample(self, rng: np.random.Generator) -> Nb201Cell:
         return Nb201Cell.from_index(int(rng.integers(NUM_CELLS)))
 
