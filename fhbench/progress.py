@@ -132,19 +132,21 @@ class RecordingProgress:
         self.display.stop()
         return False
 
-    def add_task(self, description: str, total: int | None = None, **_) -> int:
+    def add_task(self, description: str, total: int | None = None, *, seconds_ago: float = 0.0, **_) -> int:
+        """The first task counts trials (the run starts); each later one is a trial, which started
+        `seconds_ago` (workers report a trial only when it is done)."""
         self._next_id += 1
+        now = self.clock()
         if self._overall is None:
             self._overall = self._next_id
             self.trials_total = int(total or 0)
-            return self._overall
-        now = self.clock()
-        if math.isnan(self.started):
             self.started = now
+            return self._overall
         self.trial_label = " ".join(description.split())
         self.trial_epoch = 0
         self.trial_epochs = int(total or 0)
-        self.trial_started = self._last_epoch_at = now
+        self.trial_started = now - seconds_ago
+        self._last_epoch_at = now
         self.display.refresh()
         return self._next_id
 

@@ -81,15 +81,16 @@ def test_recording_on_workers_counts_running_and_failed_trials():
     clock = Clock()
     console = _console()
     progress = RecordingProgress(console, images_per_epoch=4000, live=False, clock=clock)
-    overall = progress.add_task("trials", total=8)
+    overall = progress.add_task("trials", total=8)  # the run starts
     progress.set_workers(running=2, failed=1)
     assert progress.lines(100)[0].startswith("trials 0/8 done, 2 running, 1 failed, 8 left")
-    task = progress.add_task(f"  r0-000 {CELL}", total=4)
-    clock.now += 4.0
+    clock.now += 4.0  # workers report a trial only once it is done
+    task = progress.add_task(f"  r0-000 {CELL}", total=4, seconds_ago=4.0)
     progress.update(task, completed=4, epoch_time=1.0)
     progress.remove_task(task)
     progress.advance(overall)
-    assert console.file.getvalue().startswith("trial 1/8 done, 2 running, 1 failed, 7 left")
+    assert console.file.getvalue().startswith("trial 1/8 done, 2 running, 1 failed, 7 left, ETA 0:28")
+    assert "r0-000: 4 epochs in 0:04" in console.file.getvalue()  # the trial's own time, not 0:00
     assert progress.lines(40)[0].startswith("1/8 \u00b7 ETA")  # a narrow terminal drops them first
 
 
