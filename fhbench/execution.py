@@ -200,6 +200,22 @@ def _alive_nodes() -> list[dict]:
     return [node for node in ray.nodes() if node.get("Alive")]
 
 
+def gpus_per_trial(execution: Execution, device_type: str, cuda_available: bool) -> float:
+    """The GPUs each trial (or live-search worker) holds: --gpus-per-trial, else DEFAULT_GPUS_PER_TRIAL
+    where training runs on CUDA and 0 on the CPU. Refuses a GPU share that the device would not use."""
+    if execution.gpus_per_trial is not None:
+        gpus = execution.gpus_per_trial
+    else:
+        gpus = DEFAULT_GPUS_PER_TRIAL if cuda_available and device_type == "cuda" else 0.0
+    if device_type == "cuda" and gpus == 0:  # --device auto that found CUDA; an explicit cuda fails earlier
+        raise FhbenchError("--gpus-per-trial 0 with --device cuda (auto found CUDA): the trials would train on the "
+                           "CPU; give --gpus-per-trial above 0 or --device cpu")
+    if device_type == "cpu" and gpus > 0:
+        raise FhbenchError(f"--gpus-per-trial {gpus:g} with --device cpu: the trials would hold GPUs they "
+                           f"do not use")
+    return gpus
+
+
 def check_resources(execution: Execution, gpus_per_trial: float) -> None:
     """A trial must fit on some node: else Ray would wait for it forever."""
     nodes = _alive_nodes()
@@ -327,13 +343,7 @@ def record_parallel(suite, store, todo: list, splits, *, execution: Execution, c
     from fhbench.pipeline import make_space
     from fhbench.record import record_lost_trial
 
-    if execution.gpus_per_trial is not None:
-        gpus = execution.gpus_per_trial
-    else:
-        gpus = DEFAULT_GPUS_PER_TRIAL if cuda_available and device_type == "cuda" else 0.0
-    if device_type == "cuda" and gpus == 0:  # --device auto that found CUDA; an explicit cuda fails earlier
-        raise FhbenchError("--gpus-per-trial 0 with --device cuda (auto found CUDA): the trials would train on the "
-                           "CPU; give --gpus-per-trial above 0 or --device cpu")
+    gpus = gpus_per_trial(execution, device_type, cuda_available)
     started, session_dir = _start_ray(execution, gpus_wanted=gpus > 0)
     import ray
 
@@ -341,9 +351,6 @@ def record_parallel(suite, store, todo: list, splits, *, execution: Execution, c
     root = str(Path(store.root).resolve())  # a worker's working folder is not the driver's (a cluster's is its own)
     try:
         check_resources(execution, gpus)
-        if device_type == "cpu" and gpus > 0:
-            raise FhbenchError(f"--gpus-per-trial {gpus:g} with --device cpu: the trials would hold GPUs they "
-                               f"do not use")
         check_store_on_nodes(Path(root))
         token = store.begin_run({"driver_pid": os.getpid(), "host": socket.gethostname(), "session_dir": session_dir,
                                  "address": execution.address})

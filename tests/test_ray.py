@@ -244,9 +244,28 @@ def test_cuda_found_by_auto_with_no_gpus_per_trial_is_refused_before_ray_starts(
 def test_more_gpus_per_trial_than_any_node_has(tmp_path, capsys):
     suite = write_suite(tmp_path)
     traces = tmp_path / "traces"
+    # on a machine without CUDA the trials train on the CPU, where a GPU share is refused before Ray starts
     assert_one_line_error(cli(capsys, "record", suite, "--traces", traces, "--workers", "1",
-                              "--gpus-per-trial", "64"), "--gpus-per-trial 64: no Ray node has that many GPUs")
+                              "--gpus-per-trial", "64"), "--gpus-per-trial 64 with --device cpu")
     assert not any(p for p in traces.rglob("*") if p.is_file() and p.name != ".lock")
     import ray
 
     assert not ray.is_initialized()  # the instance fhbench started is shut down again
+
+
+def test_a_share_no_node_can_give_is_refused_before_it_waits_forever():
+    import ray
+
+    from fhbench.errors import FhbenchError
+    from fhbench.execution import Execution, check_resources
+
+    ray.init(num_cpus=1, num_gpus=0, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        with pytest.raises(FhbenchError, match=r"--gpus-per-trial 0.5: no Ray node has that many GPUs \(the most "
+                                               r"on one node: 0\)"):
+            check_resources(Execution(workers=1), 0.5)
+        with pytest.raises(FhbenchError, match="--cpus-per-trial 4: no Ray node has that many CPUs"):
+            check_resources(Execution(workers=1, cpus_per_trial=4), 0.0)
+        check_resources(Execution(workers=1), 0.0)
+    finally:
+        ray.shutdown()

@@ -56,18 +56,9 @@ class RayLiveBackend:
 
     def __init__(self, suite, splits, pool, *, estimator: str, settings: dict, sealed_paths: tuple, execution,
                  workers: int, device_type: str, cuda_available: bool):
-        from fhbench.execution import DEFAULT_GPUS_PER_TRIAL, check_resources, start_ray
+        from fhbench.execution import check_resources, gpus_per_trial, start_ray
 
-        if execution.gpus_per_trial is not None:
-            gpus = execution.gpus_per_trial
-        else:
-            gpus = DEFAULT_GPUS_PER_TRIAL if cuda_available and device_type == "cuda" else 0.0
-        if device_type == "cpu" and gpus > 0:
-            raise FhbenchError(f"--gpus-per-trial {gpus:g} with --device cpu: the workers would hold GPUs they "
-                               f"do not use")
-        if device_type == "cuda" and gpus == 0:
-            raise FhbenchError("--device cuda with --gpus-per-trial 0: the workers would get no GPU and train on "
-                               "the CPU; give a fraction of a GPU per worker (default 0.25)")
+        gpus = gpus_per_trial(execution, device_type, cuda_available)  # before Ray starts: a bad share is one line
         self.estimator, self.pool = estimator, pool
         self._started = start_ray(execution, gpus_wanted=gpus > 0)
         import ray
