@@ -2,6 +2,9 @@
 leaderboard.md and three PNG plots drawn by `fhbench.plots`: absolute error and Kendall tau against
 epoch (thesis Figs 4.3, 4.4), and absolute error with each point shifted right by its estimator's
 overhead (Fig. 4.3's reading aid; the only file besides the tables that reads measured timings).
+Suites with per-network views (`fhbench.per_network.applies`: a handful of networks) add a
+"per_network" key to results.json, a "Per network" section to leaderboard.md, settle.png,
+abs_error_by_network.png and one trajectory-<trial>.png per trial; other suites' files are unchanged.
 
 The results header, the JSON formatting and the atomic directory swap are `fhbench.publish`'s, shared
 with search leaderboards. Numbers are written with fixed formatting so that scoring the same traces
@@ -18,7 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from fhbench.plots import plot_estimation
+from fhbench.per_network import settle_text
+from fhbench.plots import per_network_plots, plot_estimation
 from fhbench.publish import ESTIMATION_METRICS, results_json, write_directory
 from fhbench.score import Row
 
@@ -150,10 +154,46 @@ def render_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
                   f"epoch(s)" + (f": {t['failure']}" if t.get("failure") else "") for t in meta["failed_trials"]]
     if meta.get("failures"):
         lines += _failure_markdown(meta["failures"])
+    if meta.get("per_network"):
+        lines += _per_network_markdown(meta["per_network"])
     lines += ["", "Plots: `mae.png`, `kendall_tau.png`, and `mae_overhead.png` (MAE with each point shifted right by "
               "its estimator's overhead in epochs, thesis Fig. 4.3; it moves with the measured timings). Every row "
               "and the environment: `results.json`.", ""]
     return "\n".join(lines)
+
+
+def _per_network_markdown(view: dict[str, Any]) -> list[str]:
+    """The per-network section (`fhbench.per_network`): abs error at a few epochs, settle epoch, speed-up."""
+    checkpoints = list(view["checkpoints"])
+    shown = [(epoch, checkpoints.index(epoch)) for epoch in view["table_epochs"] if epoch in checkpoints]
+    several = any(len(n["trials"]) > 1 for n in view["networks"])
+    lines = ["", "## Per network", "",
+             f"Each network's estimates against its own final accuracy (thesis Figs 3.1, 4.1): the absolute error "
+             f"in pp at a few epochs{' (mean ± std over its trials)' if several else ''}, and the "
+             f"{view['definition']} (budget {view['budget']} epochs)."
+             + (" Settle epochs and speed-ups are per trial, in repeat order." if several else ""),
+             ""]
+    if view.get("rank_only_left_out"):
+        lines += [f"Left out: {', '.join(view['rank_only_left_out'])} (rank-only: no accuracy to compare).", ""]
+    lines += ["| network (trials) | estimator | " + " | ".join(f"error @{e}" for e, _ in shown)
+              + " | settle epoch | speed-up |",
+              "|---|---|" + "---:|" * (len(shown) + 2)]
+    for network in view["networks"]:
+        for name in view["estimators"]:
+            numbers = network["estimators"].get(name)
+            if numbers is None:
+                continue
+            errors = [_pm(numbers["abs_error_mean"][i], numbers["abs_error_std"][i], 100) if several
+                      else f"{100 * numbers['abs_error_mean'][i]:.2f}" for _, i in shown]
+            settles = [settle_text(e, s) for e, s in zip(numbers["settle_epochs"], numbers["speedups"])]
+            lines.append(f"| `{network['config']}` ({', '.join(network['trials'])}) | {name} | "
+                         + " | ".join(errors) + " | "
+                         + ", ".join(e for e, _ in settles) + " | " + ", ".join(s for _, s in settles) + " |")
+    lines += ["", "Plots: `settle.png` (settle epoch per network and estimator), `abs_error_by_network.png` "
+              "(abs error against epoch, one panel per network) and one `trajectory-<trial>.png` per trial "
+              "(every estimate, the recorded accuracy curves and the final accuracy). The numbers, per trial and "
+              "checkpoint: `per_network` in `results.json`."]
+    return lines
 
 
 def publish(root: str | Path, rows: Sequence[Row], header: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
@@ -166,11 +206,14 @@ def publish(root: str | Path, rows: Sequence[Row], header: dict[str, Any], extra
     final = Path(root) / header["suite"]["name"] / header["suite"]["version"]
     extra = dict(extra or {})
     meta = {**header, **extra}
-    return write_directory(final, {
+    files = {
         "results.json": results_json(header, rows, extra),
         "leaderboard.csv": render_csv(rows),
         "leaderboard.md": render_markdown(rows, meta),
         "mae.png": lambda path: plot_estimation(rows, "mae", meta, path),
         "kendall_tau.png": lambda path: plot_estimation(rows, "kendall_tau", meta, path),
         "mae_overhead.png": lambda path: plot_estimation(rows, "mae", meta, path, shift_by_overhead=True),
-    })
+    }
+    if extra.get("per_network"):
+        files.update(per_network_plots(meta))
+    return write_directory(final, files)

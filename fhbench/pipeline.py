@@ -19,6 +19,7 @@ from fhbench.estimate import run_estimators
 from fhbench.estimators import available_estimators, create_estimator
 from fhbench.estimators.registry import describe_estimators, is_rank_only
 from fhbench.leaderboard import publish
+from fhbench.per_network import applies as per_network_applies, per_network, trial_curves
 from fhbench.publish import ESTIMATION_METRICS, environment, results_header
 from fhbench.record import Trial, plan_trials, record_trial, recording_conditions
 from fhbench.score import reference_cpu_s, score
@@ -271,6 +272,9 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
                        "overhead_s": r.overhead_s, "overhead_cpu_s": r.overhead_cpu_s,
                        "reference_cpu_s": r.reference_cpu_s} for r in records],
     }
+    if per_network_applies(suite) and set(estimators) - rank_only:  # a handful of networks: each one's own error
+        extra["per_network"] = per_network(records, truths, configs, suite.checkpoints, suite.train.epochs,
+                                           rank_only=rank_only, curves=trial_curves(complete))
     return publish(leaderboard_root, rows, header, extra), rows
 
 

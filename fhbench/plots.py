@@ -15,7 +15,10 @@ What each plot says about itself, so that it can go into a paper as it is:
 - where one value dwarfs the rest, a log axis (or, where a value is zero, an axis clipped above the
   rest with the clipped points marked and labelled), said on the axis;
 - the regret plot draws one panel per algorithm on a log axis, from the moment every seed has a
-  result (before that a mean over the seeds that happen to have one is no mean), with the pool's floor.
+  result (before that a mean over the seeds that happen to have one is no mean), with the pool's floor;
+- the per-network views (`fhbench.per_network`, for suites of a handful of networks): one trajectory
+  per trial (thesis Fig. 3.1: every estimate, the recorded accuracy and the final accuracy with its
+  1 pp band), the settle epoch per network, and the absolute error by epoch, one panel per network.
 
 The files are byte-stable: the same input gives the same PNG bytes (no date, no software tag).
 `python -m fhbench.plots RESULTS_JSON OUT_DIR` redraws a published leaderboard's plots.
@@ -27,13 +30,15 @@ import hashlib
 import json
 import math
 import sys
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["KNOWN_STYLES", "plot_estimation", "plot_regret", "render_results", "style"]
+__all__ = ["KNOWN_STYLES", "per_network_plots", "plot_abs_error_by_network", "plot_estimation", "plot_regret",
+           "plot_settle", "plot_trajectory", "render_results", "style"]
 
 # The estimators fhbench ships: fixed colours (matplotlib's tab10) and markers, in every plot;
 # any other estimator gets one of the remaining colours from a hash of its name.
@@ -343,6 +348,218 @@ def plot_regret(meta: Mapping[str, Any], path: str | Path) -> None:
     _save(fig, Path(path))
 
 
+# ---------------------------------------------------------------------------------------------- per network
+# The views of `fhbench.per_network` (results.json's "per_network"): every value drawn is an estimate, a
+# recorded accuracy or a truth, never a timing, so the files are byte-stable like mae.png.
+
+_ABS_ERROR_FLOOR_PP = 0.01  # a log axis has no 0: smaller errors are drawn at this floor (said on the axis)
+
+
+def per_network_plots(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """{file name: draw(path)} for the per-network views of an estimation leaderboard."""
+    view = meta["per_network"]
+    files = {"settle.png": lambda path: plot_settle(view, meta, path),
+             "abs_error_by_network.png": lambda path: plot_abs_error_by_network(view, meta, path)}
+    for trial in view["trials"]:
+        files[f"trajectory-{trial['trial_id']}.png"] = \
+            lambda path, trial=trial: plot_trajectory(trial, view, meta, path)
+    return files
+
+
+def _settle_label(name: str, numbers: Mapping[str, Any]) -> str:
+    settle, speed = numbers.get("settle_epoch"), numbers.get("speedup")
+    if settle is None or not _finite(speed):
+        return f"{name}: never within 1 pp for good"
+    return f"{name}: within 1 pp from epoch {settle} ({speed:.2f}x)"
+
+
+def plot_trajectory(trial: Mapping[str, Any], view: Mapping[str, Any], meta: Mapping[str, Any],
+                    path: str | Path) -> None:
+    """trajectory-<trial>.png (thesis Fig. 3.1): above, each estimator's estimate at every checkpoint of
+    one trial, the accuracy it recorded at every epoch and its final accuracy (the truth) with the 1 pp
+    band; below, estimate minus truth in pp, each estimator's settle epoch dotted."""
+    plt = _pyplot()
+    checkpoints = np.array(view["checkpoints"], dtype=float)
+    band = 100.0 * float(view.get("band", 0.01))
+    truth = 100.0 * float(trial["truth"])
+    budget = int(view["budget"])
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 7.0), dpi=100, sharex=True,
+                                      gridspec_kw={"height_ratios": (3, 2)})
+    for curve, linestyle in (("val_acc", "-"), ("test_acc", "--")):
+        values = trial.get("curves", {}).get(curve)
+        if values:
+            ys = np.array([math.nan if v is None else 100.0 * v for v in values], dtype=float)
+            top.plot(np.arange(1, len(ys) + 1), ys, color="0.55", linewidth=1.0, linestyle=linestyle,
+                     label=f"{curve} recorded at every epoch")
+    top.axhspan(truth - band, truth + band, color="0.85", zorder=0)
+    top.axhline(truth, color="black", linewidth=1.2, linestyle="-.",
+                label=f"final accuracy ({_truth_spec(meta.get('truth'))}): {truth:.2f}% (band \u00b1{band:g} pp)")
+    every = max(1, len(checkpoints) // 20)  # about 20 markers per line, whatever the checkpoint count
+    failed_any = False
+    for name in _order(trial["estimators"]):
+        numbers = trial["estimators"][name]
+        colour, marker = style(name)
+        failed = np.array([e is None for e in numbers["estimates"]])
+        ys = np.array([0.0 if e is None else 100.0 * e for e in numbers["estimates"]])  # failed counts as 0.0
+        top.plot(checkpoints, ys, color=colour, marker=marker, markevery=every, markersize=5, linewidth=1.4,
+                 label=name)
+        bottom.plot(checkpoints, ys - truth, color=colour, marker=marker, markevery=every, markersize=5,
+                    linewidth=1.4, label=_settle_label(name, numbers))
+        if failed.any():
+            failed_any = True
+            top.plot(checkpoints[failed], ys[failed], linestyle="none", marker="x", color=colour, markersize=8)
+            bottom.plot(checkpoints[failed], ys[failed] - truth, linestyle="none", marker="x", color=colour,
+                        markersize=8)
+        if numbers.get("settle_epoch") is not None:
+            bottom.axvline(numbers["settle_epoch"], color=colour, linestyle=":", linewidth=1.2)
+    bottom.axhspan(-band, band, color="0.85", zorder=0)
+    bottom.axhline(0.0, color="black", linewidth=0.8)
+    bottom.set_yscale("symlog", linthresh=band)
+    from matplotlib.ticker import FuncFormatter
+
+    bottom.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    bottom.set_ylabel(f"estimate \u2212 final (pp)\nsymlog, linear within \u00b1{band:g}")
+    bottom.set_xlabel("epoch")
+    bottom.set_xlim(0, budget + 0.5)
+    top.set_ylabel("accuracy (%)")
+    top.grid(alpha=0.3)
+    bottom.grid(alpha=0.3)
+    top.legend(fontsize=8, loc="lower right")
+    bottom.legend(fontsize=8, loc="best")
+    suite = meta.get("suite", {})
+    fig.suptitle(f"{suite.get('name', '?')} {suite.get('version', '?')}: trial {trial['trial_id']} "
+                 f"(repeat {trial.get('repeat')}), estimates at every checkpoint", fontsize=11)
+    top.set_title("\n".join(textwrap.wrap(str(trial["config"]), 100)), fontsize=8)
+    caption = ("Lines: each estimator's estimate of the final accuracy at every checkpoint"
+               + ("; x: a failed estimate, drawn as 0.0, what it counts as" if failed_any else "")
+               + f".\nDotted: the settle epoch, from which every estimate stays within {band:g} pp of the final "
+                 f"accuracy.")
+    fig.text(0.5, 0.012, caption, ha="center", va="bottom", fontsize=8, linespacing=1.4)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    _save(fig, Path(path))
+
+
+def _short(config: str, width: int = 22) -> str:
+    return config if len(config) <= width else config[:width - 1] + "\u2026"
+
+
+def plot_settle(view: Mapping[str, Any], meta: Mapping[str, Any], path: str | Path) -> None:
+    """settle.png: per network (x) and estimator (colour), each trial's settle epoch with its speed-up;
+    "never" above the budget."""
+    plt = _pyplot()
+    budget = int(view["budget"])
+    networks = view["networks"]
+    names = _order(view["estimators"])
+    never_y = budget * 1.08
+    fig, ax = plt.subplots(figsize=(max(7.5, 1.3 * len(networks) + 3.0), 5.0), dpi=100)
+    width = 0.8 / max(len(names), 1)
+    for j, name in enumerate(names):
+        colour, marker = style(name)
+        xs, ys, texts, nevers = [], [], [], []
+        for i, network in enumerate(networks):
+            numbers = network["estimators"].get(name)
+            if numbers is None:
+                continue
+            x = i + (j - (len(names) - 1) / 2) * width
+            for settle, speed in zip(numbers["settle_epochs"], numbers["speedups"]):
+                if settle is None:
+                    nevers.append(x)
+                else:
+                    xs.append(x)
+                    ys.append(settle)
+                    texts.append(f"{speed:.2f}x")
+        ax.plot(xs, ys, linestyle="none", marker=marker, color=colour, markersize=7, label=name)
+        ax.plot(nevers, [never_y] * len(nevers), linestyle="none", marker=marker, color=colour, markersize=7,
+                fillstyle="none")
+        for x, y, text in zip(xs, ys, texts):
+            ax.annotate(text, (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=7,
+                        color=colour)
+    ax.axhline(budget, color="black", linewidth=1.0, linestyle="--")
+    from matplotlib.ticker import MaxNLocator
+
+    ticks = [t for t in MaxNLocator(nbins=6, integer=True).tick_values(0, budget) if 0 <= t <= budget]
+    ticks = [t for t in ticks if budget - t > 0.06 * budget] + [budget, never_y]  # no tick crowds the budget's
+    ax.set_yticks(ticks)
+    ax.set_yticklabels([f"{t:g}" for t in ticks[:-2]] + [f"budget {budget}", "never"])
+    ax.set_xticks(range(len(networks)))
+    ax.set_xticklabels([f"{', '.join(n['trials'])}\n{_short(n['config'])}" for n in networks],
+                       rotation=20 if len(networks) > 4 else 0, ha="right" if len(networks) > 4 else "center",
+                       fontsize=8)
+    ax.set_xlim(-0.6, len(networks) - 0.4)
+    ax.set_ylim(0, budget * 1.16)
+    ax.set_ylabel("settle epoch (lower is better)")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8, loc="lower left")
+    suite = meta.get("suite", {})
+    fig.suptitle(f"{suite.get('name', '?')} {suite.get('version', '?')}: settle epoch per network", fontsize=12)
+    ax.set_title(f"truth: {_truth_spec(meta.get('truth'))}", fontsize=9)
+    band = 100.0 * float(view.get("band", 0.01))
+    caption = (f"One point per trial: the first checkpoint from which every estimate stays within {band:g} pp of\n"
+               f"the trial's final accuracy, labelled with the speed-up budget / settle epoch.\nHollow, at 'never': "
+               f"the last checkpoint is off by more than {band:g} pp.")
+    fig.text(0.5, 0.012, caption, ha="center", va="bottom", fontsize=8, linespacing=1.4)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    _save(fig, Path(path))
+
+
+def plot_abs_error_by_network(view: Mapping[str, Any], meta: Mapping[str, Any], path: str | Path) -> None:
+    """abs_error_by_network.png: one panel per network, each estimator's absolute error (pp, mean over
+    the network's trials) against epoch on a log axis, with the 1 pp line."""
+    plt = _pyplot()
+    networks = view["networks"]
+    checkpoints = np.array(view["checkpoints"], dtype=float)
+    band = 100.0 * float(view.get("band", 0.01))
+    names = _order(view["estimators"])
+    columns = min(len(networks), 4)
+    rows = math.ceil(len(networks) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns + 0.6, 2.9 * rows + 1.3), dpi=100,
+                             sharex=True, sharey=True, squeeze=False)
+    every = max(1, len(checkpoints) // 15)
+    floored = False
+    handles = {}
+    for ax, network in zip(axes.flat, networks):
+        for name in names:
+            numbers = network["estimators"].get(name)
+            if numbers is None:
+                continue
+            colour, marker = style(name)
+            ys = 100.0 * np.array(numbers["abs_error_mean"], dtype=float)
+            floored |= bool((ys < _ABS_ERROR_FLOOR_PP).any())
+            line, = ax.plot(checkpoints, np.maximum(ys, _ABS_ERROR_FLOOR_PP), color=colour, marker=marker,
+                            markevery=every, markersize=4, linewidth=1.3)
+            handles.setdefault(name, line)
+        ax.axhline(band, color="black", linestyle="--", linewidth=0.9)
+        ax.set_title(f"{', '.join(network['trials'])}: {_short(network['config'], 30)}", fontsize=8)
+        ax.set_yscale("log")
+        _log_ticks(ax)
+        ax.grid(alpha=0.3, which="both")
+    for ax in axes.flat[len(networks):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("|estimate \u2212 final| (pp)")
+    for column in range(columns):  # the lowest drawn panel of each column carries the epoch axis
+        ax = axes[(len(networks) - 1 - column) // columns, column]
+        ax.xaxis.set_tick_params(labelbottom=True)
+        ax.set_xlabel("epoch")
+    several = any(len(n["trials"]) > 1 for n in networks)
+    suite = meta.get("suite", {})
+    fig.suptitle(f"{suite.get('name', '?')} {suite.get('version', '?')}: absolute error by epoch per network "
+                 f"(truth: {_truth_spec(meta.get('truth'))})", fontsize=11)
+    labels = list(handles) + [f"{band:g} pp"]
+    from matplotlib.lines import Line2D
+
+    legend_handles = list(handles.values()) + [Line2D([], [], color="black", linestyle="--", linewidth=0.9)]
+    fig.legend(legend_handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 0.06))
+    floor = _ABS_ERROR_FLOOR_PP
+    caption = ("Log axis" + (f"; errors below {floor:g} pp drawn at {floor:g}" if floored else "")
+               + ("; lines: mean over the network's trials" if several else "")
+               + "; a failed estimate counts as 0.0.")
+    fig.text(0.5, 0.012, caption, ha="center", va="bottom", fontsize=8)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    _save(fig, Path(path))
+
+
 # ---------------------------------------------------------------------------------------------- redraw
 
 
@@ -360,6 +577,10 @@ def render_results(results_json: str | Path, out_dir: str | Path) -> list[Path]:
                                     ("mae", "mae_overhead.png", True)):
             plot_estimation(meta["rows"], metric, meta, out / name, shift_by_overhead=shift)
             written.append(out / name)
+        if meta.get("per_network"):
+            for name, draw in per_network_plots(meta).items():
+                draw(out / name)
+                written.append(out / name)
     return written
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fhbench import plots
@@ -237,3 +238,109 @@ def test_plots_from_published_results_json(tmp_path):
     direct = tmp_path / "direct.png"
     plots.plot_estimation(ROWS, "mae", _meta(), direct)
     assert (tmp_path / "e" / "mae.png").read_bytes() == direct.read_bytes()  # Row objects or their dicts: same plot
+
+
+# ---------------------------------------------------------------------------------------------- per network
+
+def _per_network_view():
+    """Two repeats of one network and one other network over 10 epochs; fh-ensemble fails once."""
+    from fhbench.estimate import EstimateRecord
+    from fhbench.per_network import per_network
+
+    series = {
+        ("original", "r0-000"): [0.40, 0.60, 0.75, 0.795, 0.805, 0.78, 0.785, 0.792, 0.808, 0.80],  # settles at 8
+        ("fh-ensemble", "r0-000"): [0.70, None, 0.80, 0.80, 0.80, 0.80, 0.80, 0.80, 0.80, 0.80],  # settles at 3
+        ("original", "r1-000"): [0.30, 0.50, 0.60, 0.65, 0.70, 0.72, 0.74, 0.75, 0.76, 0.77],  # never (truth 0.79)
+        ("fh-ensemble", "r1-000"): [0.60, 0.70, 0.75, 0.78, 0.79, 0.79, 0.79, 0.79, 0.79, 0.79],  # settles at 4
+        ("original", "r0-001"): [0.20, 0.30, 0.40, 0.45, 0.50, 0.50, 0.50, 0.50, 0.50, 0.50],  # settles at 5
+        ("fh-ensemble", "r0-001"): [0.45, 0.50, 0.50, 0.50, 0.50, 0.50, 0.50, 0.50, 0.50, 0.50],  # settles at 2
+    }
+    records = [EstimateRecord(name, int(trial[1]), epoch, trial, estimate, 0.01)
+               for (name, trial), values in series.items() for epoch, estimate in zip(range(1, 11), values)]
+    truths = {"r0-000": 0.80, "r1-000": 0.79, "r0-001": 0.50}
+    configs = {"r0-000": "resnet18@w0.25", "r1-000": "resnet18@w0.25", "r0-001": "vgg16@w0.25"}
+    curves = {t: {"val_acc": [min(truths[t], 0.1 * e) for e in range(1, 11)]} for t in truths}
+    return per_network(records, truths, configs, list(range(1, 11)), 10, curves=curves)
+
+
+def _line(ax, label):
+    return next(line for line in ax.get_lines() if line.get_label() == label)
+
+
+def test_trajectory_plot_shows_every_estimate_the_final_accuracy_and_the_settle_epochs(figures, tmp_path):
+    view = _per_network_view()
+    trial = view["trials"][0]
+    plots.plot_trajectory(trial, view, _meta(truth={"spec": "final_test_acc"}), tmp_path / "t.png")
+    fig = figures[0]
+    top, bottom = fig.axes
+    assert "trial r0-000 (repeat 0)" in fig._suptitle.get_text() and top.get_title() == "resnet18@w0.25"
+    original = _line(top, "original")
+    assert list(original.get_xdata()) == list(range(1, 11))
+    assert list(original.get_ydata()) == pytest.approx([100 * v for v in [0.40, 0.60, 0.75, 0.795, 0.805, 0.78,
+                                                                          0.785, 0.792, 0.808, 0.80]])
+    ensemble = _line(top, "fh-ensemble")
+    assert ensemble.get_ydata()[1] == 0.0  # the failed estimate, drawn as what it counts as
+    crosses = [line for line in top.get_lines() if line.get_marker() == "x"]
+    assert len(crosses) == 1 and list(crosses[0].get_xdata()) == [2]
+    final = [line for line in top.get_lines() if line.get_label().startswith("final accuracy (final_test_acc): 80.00%")]
+    assert final and list(final[0].get_ydata()) == [80.0, 80.0]
+    assert _line(top, "val_acc recorded at every epoch").get_ydata()[-1] == pytest.approx(80.0)
+    labels = _legend_labels(bottom)
+    assert labels == ["original: within 1 pp from epoch 8 (1.25x)", "fh-ensemble: within 1 pp from epoch 3 (3.33x)"]
+    settles = sorted(line.get_xdata()[0] for line in bottom.get_lines() if line.get_linestyle() == ":")
+    assert settles == [3, 8]
+    assert list(_line(bottom, labels[0]).get_ydata()) == pytest.approx(
+        [100 * v - 80 for v in [0.40, 0.60, 0.75, 0.795, 0.805, 0.78, 0.785, 0.792, 0.808, 0.80]])
+    assert bottom.get_yscale() == "symlog" and "failed estimate" in _texts(fig)
+
+
+def test_trajectory_legend_says_never(figures, tmp_path):
+    view = _per_network_view()
+    plots.plot_trajectory(view["trials"][1], view, _meta(), tmp_path / "t.png")
+    assert "original: never within 1 pp for good" in _legend_labels(figures[0].axes[1])
+    assert "failed estimate" not in _texts(figures[0])  # none failed on this trial
+
+
+def test_settle_plot_has_one_point_per_trial_and_never_above_the_budget(figures, tmp_path):
+    view = _per_network_view()
+    plots.plot_settle(view, _meta(), tmp_path / "settle.png")
+    ax = figures[0].axes[0]
+    # estimator order is the fixed style order: original first; networks in order, resnet18 (2 trials) first
+    original = [line for line in ax.get_lines() if line.get_color() == plots.style("original")[0]]
+    settled, never = original
+    assert list(settled.get_ydata()) == [8, 5] and list(never.get_ydata()) == [10 * 1.08]
+    assert never.get_fillstyle() == "none"
+    assert list(settled.get_xdata()) == pytest.approx([-0.2, 0.8])  # left of each network's tick
+    ensemble = [line for line in ax.get_lines() if line.get_color() == plots.style("fh-ensemble")[0]]
+    assert list(ensemble[0].get_ydata()) == [3, 4, 2] and len(ensemble[1].get_ydata()) == 0
+    assert sorted(t.get_text() for t in ax.texts) == sorted(["1.25x", "2.00x", "3.33x", "2.50x", "5.00x"])
+    assert [t.get_text() for t in ax.get_yticklabels()][-2:] == ["budget 10", "never"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["r0-000, r1-000\nresnet18@w0.25", "r0-001\nvgg16@w0.25"]
+
+
+def test_abs_error_plot_has_a_panel_per_network_with_the_mean_over_its_trials(figures, tmp_path):
+    view = _per_network_view()
+    plots.plot_abs_error_by_network(view, _meta(), tmp_path / "abs.png")
+    fig = figures[0]
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["r0-000, r1-000: resnet18@w0.25", "r0-001: vgg16@w0.25"]
+    first = panels[0].get_lines()[0]  # original, mean over r0-000 and r1-000, in pp, floored at 0.01
+    r0 = np.abs(np.array([0.40, 0.60, 0.75, 0.795, 0.805, 0.78, 0.785, 0.792, 0.808, 0.80]) - 0.80)
+    r1 = np.abs(np.array([0.30, 0.50, 0.60, 0.65, 0.70, 0.72, 0.74, 0.75, 0.76, 0.77]) - 0.79)
+    expected = np.maximum(100 * (r0 + r1) / 2, 0.01)
+    assert first.get_ydata() == pytest.approx(expected)
+    assert all(ax.get_yscale() == "log" for ax in panels)
+    assert "errors below 0.01 pp drawn at 0.01" in _texts(fig)
+
+
+def test_per_network_plots_are_byte_stable_and_redraw_from_results_json(tmp_path):
+    from fhbench.publish import results_json
+
+    meta = {**_meta(), "kind": "estimation", "rows": [r.as_dict() for r in ROWS], "per_network": _per_network_view()}
+    (tmp_path / "results.json").write_text(results_json({k: v for k, v in meta.items() if k != "rows"}, ROWS))
+    names = [p.name for p in plots.render_results(tmp_path / "results.json", tmp_path / "a")]
+    assert names[3:] == ["settle.png", "abs_error_by_network.png", "trajectory-r0-000.png", "trajectory-r1-000.png",
+                         "trajectory-r0-001.png"]
+    plots.render_results(tmp_path / "results.json", tmp_path / "b")
+    for name in names:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
