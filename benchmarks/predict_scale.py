@@ -39,20 +39,22 @@ FORWARD_SHARE = 1 / 3  # a forward-only pass per image, against a training step
 def suite_figures(path: str) -> dict:
     suite = load_suite(path)
     space = make_space(suite)
-    trials = len(plan_trials(suite, space))
+    planned = plan_trials(suite, space)
+    trials = len(planned)
+    dims = [space.feature_dim_of(space.parse(trial.config)) for trial in planned]  # per network in space cnn
     epochs, data = suite.train.epochs, suite.data
     test_images = data.test_size or OFFICIAL_TEST_IMAGES.get(data.dataset, 0)
     tests = len(set(suite.checkpoints) | {epochs}) if suite.train.record_test else 0
     kept_train = suite.record.kept_train_images(data.train_size)
     bytes_per = {"float16": 2, "float32": 4}[suite.record.precision]
     kept = len(suite.kept_epochs())
-    features = kept * (kept_train + data.val_size) * space.feature_dim * bytes_per
     classes = 10 if data.dataset in ("cifar10", "digits") else 100
-    small = epochs * ((space.feature_dim + 1) * classes * 4 + 16 * 8)  # classifiers and curves
+    per_trial = [kept * (kept_train + data.val_size) * dim * bytes_per  # features
+                 + epochs * ((dim + 1) * classes * 4 + 16 * 8) for dim in dims]  # classifiers and curves
     return {"suite": suite.name, "trials": trials, "epochs": epochs,
             "train_images": trials * epochs * data.train_size,
             "eval_images": trials * (epochs * data.val_size + tests * test_images),
-            "disk_bytes": trials * (features + small)}
+            "disk_bytes": sum(per_trial)}
 
 
 def wall_seconds(figures: dict, rate: float, per_gpu: int, gpus: int) -> float:
