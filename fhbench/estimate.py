@@ -171,10 +171,14 @@ def fit_and_estimate(name: str, estimator, population: Sequence, targets: Sequen
         wall1, cpu1 = _clock(device)
         wall, cpu = fit_wall + wall1 - wall0, fit_cpu + cpu1 - cpu0
         recorded = getattr(estimator, "recorded_cost_s", None)
-        if recorded is not None and error is None:
-            # an estimate computed while recording (zero-cost proxies): its cost is the wall time measured
-            # there, and the CPU time of that moment is unknown
-            wall, cpu = wall + float(recorded(view)), math.nan
+        if recorded is not None:
+            # an estimate computed while recording (zero-cost proxies), failed or not: its cost is the wall
+            # time measured there, and the CPU time of that moment is unknown
+            try:
+                wall += float(recorded(view))
+            except Exception:  # noqa: BLE001 - an unknown cost is shown as unknown, not as zero
+                wall = math.nan
+            cpu = math.nan
         records.append(EstimateRecord(name, repeat, checkpoint, view.trial_id, value, wall, error, cpu,
                                       reference_cpu_s))
     return records

@@ -96,3 +96,25 @@ def test_a_proxy_estimator_without_recorded_proxies_is_refused_before_training(t
     path = write_suite(tmp_path, num_samples=1, epochs=2, estimators=("original", "synflow"))
     assert_one_line_error(cli(capsys, "run", str(path)), "estimator 'synflow'", "record.proxies = true")
     assert not (tmp_path / "traces").exists()
+
+
+def test_a_failed_proxy_is_charged_its_recorded_cost_too(tmp_path):
+    from fhbench.estimate import fit_and_estimate
+    from fhbench.estimators.check import synthetic_population
+
+    class Failing:
+        name, version, rank_only = "failing", "1", True
+
+        def fit(self, population):
+            pass
+
+        def estimate(self, trial):
+            raise ValueError("the proxy failed at recording")
+
+        def recorded_cost_s(self, trial):
+            return 2.5
+
+    views = [t.view(4) for t in synthetic_population(tmp_path, n_trials=2)]
+    for record in fit_and_estimate("failing", Failing(), views, views, repeat=0, checkpoint=4):
+        assert record.estimate is None and "the proxy failed" in record.error
+        assert 2.5 <= record.overhead_s < 2.6 and math.isnan(record.overhead_cpu_s)
