@@ -53,8 +53,12 @@ KNOWN_STYLES: dict[str, tuple[str, str]] = {
     "lcsvr": ("#7f7f7f", "<"),
     "sotl": ("#bcbd22", "h"),
     "sotl-e": ("#17becf", "*"),
+    "synflow": ("#393b79", "p"),
+    "snip": ("#637939", "d"),
+    "grad-norm": ("#31a354", ">"),
+    "naswot": ("#7b4173", "8"),
 }
-_OTHER_COLOURS = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#31a354", "#e6550d")
+_OTHER_COLOURS = ("#8c6d31", "#843c39", "#3182bd", "#e6550d", "#636363", "#9c9ede")
 _OTHER_MARKERS = ("v", "P", "X", "*", "h", "<", ">", "p")
 
 DWARF_RATIO = 5.0
@@ -150,6 +154,9 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
     epochs = sorted({int(_get(r, "epoch")) for r in rows if math.isfinite(_get(r, "epoch"))})
     span = (epochs[-1] - epochs[0]) if len(epochs) > 1 else max(epochs[0] if epochs else 1, 1)
     step = 0.012 * span  # the spread between series, in epochs
+    if len(names) > 1 and len(epochs) > 1:  # many series: all of one epoch's stay within half the closest gap
+        step = min(step, 0.5 * min(b - a for a, b in zip(epochs, epochs[1:])) / (len(names) - 1))
+    many = len(names) > 8  # then the legend goes beside the axes, where it hides no point
     series = {}
     for name in names:
         mine = sorted((r for r in rows if _row_name(r) == name), key=lambda r: _get(r, "epoch"))
@@ -169,7 +176,7 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
         kept = [v for v in ordered if v <= DWARF_RATIO * max(median, 1e-12)]
         clip_top = 1.25 * max(kept) if kept and max(kept) > 0 else 1.0
 
-    fig, ax = plt.subplots(figsize=(7.0, 5.0), dpi=100)
+    fig, ax = plt.subplots(figsize=(9.0 if many else 7.0, 5.0), dpi=100)
     unshifted = connected = False
     drawn: dict[str, list] = {}
     for index, name in enumerate(names):
@@ -228,7 +235,9 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
     if epochs:
         ax.set_xticks(epochs)
     ax.grid(alpha=0.3)
-    if drawn:
+    if drawn and many:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    elif drawn:
         ax.legend(fontsize=9)
     over = f"over {repeats} repeat{'s' if repeats != 1 else ''}" if repeats else "over repeats"
     if shift_by_overhead:
