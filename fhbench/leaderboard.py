@@ -25,6 +25,7 @@ from fhbench.per_network import settle_text
 from fhbench.plots import per_network_plots, plot_estimation
 from fhbench.publish import ESTIMATION_METRICS, results_json, write_directory
 from fhbench.score import Row
+from fhbench.seen import seen_markdown
 
 __all__ = ["CSV_COLUMNS", "ESTIMATION_METRICS", "error_lines", "group_failures", "publish", "render_csv", "render_markdown"]
 
@@ -156,6 +157,8 @@ def render_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
         lines += _failure_markdown(meta["failures"])
     if meta.get("per_network"):
         lines += _per_network_markdown(meta["per_network"])
+    if meta.get("seen"):
+        lines += seen_markdown(meta["seen"])
     lines += ["", "Plots: `mae.png`, `kendall_tau.png`, and `mae_overhead.png` (MAE with each point shifted right by "
               "its estimator's overhead in epochs, thesis Fig. 4.3; it moves with the measured timings). Every row "
               "and the environment: `results.json`.", ""]
@@ -196,12 +199,14 @@ def _per_network_markdown(view: dict[str, Any]) -> list[str]:
     return lines
 
 
-def publish(root: str | Path, rows: Sequence[Row], header: dict[str, Any], extra: dict[str, Any] | None = None) -> Path:
+def publish(root: str | Path, rows: Sequence[Row], header: dict[str, Any], extra: dict[str, Any] | None = None,
+            more_files: dict[str, Any] | None = None) -> Path:
     """Writes the leaderboard of one suite version; returns its directory.
 
     `header` comes from `fhbench.publish.results_header("estimation", ...)`; `extra` holds what an
     estimation leaderboard adds (dataset_source, repeats, trials_scored, failed_trials, truths,
-    failures, estimates, seeds).
+    failures, estimates, seeds, and "seen" where the suite records predictions). `more_files` are
+    more files for the directory, as `write_directory` takes them (fhbench.seen's plots).
     """
     final = Path(root) / header["suite"]["name"] / header["suite"]["version"]
     extra = dict(extra or {})
@@ -216,4 +221,7 @@ def publish(root: str | Path, rows: Sequence[Row], header: dict[str, Any], extra
     }
     if extra.get("per_network"):
         files.update(per_network_plots(meta))
-    return write_directory(final, files)
+    clash = sorted(set(files) & set(more_files or {}))
+    if clash:
+        raise ValueError(f"publish: files given twice: {', '.join(clash)}")
+    return write_directory(final, {**files, **(more_files or {})})

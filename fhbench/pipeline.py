@@ -21,8 +21,9 @@ from fhbench.estimators.registry import describe_estimators, is_rank_only
 from fhbench.leaderboard import publish
 from fhbench.per_network import applies as per_network_applies, per_network, trial_curves
 from fhbench.publish import ESTIMATION_METRICS, environment, results_header
-from fhbench.record import Trial, plan_trials, record_trial, recording_conditions
+from fhbench.record import Trial, check_prediction_classes, plan_trials, record_trial, recording_conditions
 from fhbench.score import reference_cpu_s, score
+from fhbench.seen import seen_report
 from fhbench.spaces import make_space as space_from_settings
 from fhbench.suite import Suite
 from fhbench.traces import TraceStore, TrialTrace, recording_summary, traces_hash
@@ -159,6 +160,7 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
     for trial in todo:
         store.forget(trial.trial_id)  # a lost trial opened above is replaced by a Ray task, not through `store`
     splits = load_suite_splits(suite, data_dir, download)
+    check_prediction_classes(suite, splits.num_classes)  # before any trial starts, here or on Ray
     if execution is not None:
         return _record_on_ray(suite, store, todo, splits, execution, device, report, progress)
     overall = progress.add_task("trials", total=len(todo)) if progress else None
@@ -275,7 +277,10 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
     if per_network_applies(suite) and set(estimators) - rank_only:  # a handful of networks: each one's own error
         extra["per_network"] = per_network(records, truths, configs, suite.checkpoints, suite.train.epochs,
                                            rank_only=rank_only, curves=trial_curves(complete))
-    return publish(leaderboard_root, rows, header, extra), rows
+    files = {}
+    if suite.record.predictions:  # the harness's analysis, after scoring: it reads each trial's final model
+        extra["seen"], files = seen_report(complete, suite, device=device)
+    return publish(leaderboard_root, rows, header, extra, more_files=files), rows
 
 
 def search_and_publish(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *,

@@ -590,6 +590,11 @@ def render_results(results_json: str | Path, out_dir: str | Path) -> list[Path]:
             for name, draw in per_network_plots(meta).items():
                 draw(out / name)
                 written.append(out / name)
+        if meta.get("seen"):  # the correctness maps need the traces: only the breakdown redraws from here
+            from fhbench.seen import plot_breakdown
+
+            plot_breakdown(meta["seen"], f"{meta['suite']['name']} {meta['suite']['version']}", out / "breakdown.png")
+            written.append(out / "breakdown.png")
     return written
 
 

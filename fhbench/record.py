@@ -3,7 +3,9 @@
 Per epoch this keeps the training features as computed in the training forward pass (line 4), the
 validation features in eval mode after the epoch (line 7), the classifier weights (line 8) and the
 usual curves. Features are kept only for the epochs some checkpoint's window can use, and only for
-`record.train_subset` training images if the suite asks, at `record.precision`.
+`record.train_subset` training images if the suite asks, at `record.precision`. With
+`record.predictions` every epoch also keeps the arg-max class of each validation image, from the
+logits of the same validation pass (no pass of its own), one byte per image.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import torch
 import torch.nn.functional as F
 
 from fhbench.data import Splits, augment, normalize
+from fhbench.errors import SuiteError
 from fhbench.proxies import compute_proxies
 from fhbench.suite import Suite
-from fhbench.traces import CURVES, TEST_CURVES, TIMINGS, TraceStore
+from fhbench.traces import CURVES, MAX_PREDICTION_CLASSES, TEST_CURVES, TIMINGS, TraceStore
 
 
 @dataclass(frozen=True)
@@ -56,20 +59,29 @@ def learning_rate(suite: Suite, step: int, total_steps: int, base: float | None 
     return base
 
 
+def check_prediction_classes(suite: Suite, num_classes: int) -> None:
+    """record.predictions keeps one byte per image: a dataset with more classes is refused before training."""
+    if suite.record.predictions and num_classes > MAX_PREDICTION_CLASSES:
+        raise SuiteError(f"{suite.path}: key 'record.predictions': expected false for a dataset of {num_classes} "
+                         f"classes (predictions are kept in one byte: at most {MAX_PREDICTION_CLASSES} classes)")
+
+
 @torch.no_grad()
 def evaluate(model, images, labels, mean, std, batch_size: int = 1024):
-    """Eval-mode pass over a split: (features, mean loss, accuracy)."""
+    """Eval-mode pass over a split: (features, mean loss, accuracy, arg-max class per image on the device)."""
     model.eval()
-    features, loss_sum, correct = [], torch.zeros((), device=images.device), torch.zeros((), device=images.device)
+    features, predictions = [], []
+    loss_sum, correct = torch.zeros((), device=images.device), torch.zeros((), device=images.device)
     for start in range(0, len(images), batch_size):
         x = normalize(images[start:start + batch_size], mean, std)
         y = labels[start:start + batch_size]
         feats, logits = model(x)
         features.append(feats)
         loss_sum += F.cross_entropy(logits, y, reduction="sum")
-        correct += (logits.argmax(1) == y).sum()
+        predictions.append(logits.argmax(1))
+        correct += (predictions[-1] == y).sum()
     n = len(images)
-    return torch.cat(features), float(loss_sum) / n, float(correct) / n
+    return torch.cat(features), float(loss_sum) / n, float(correct) / n, torch.cat(predictions)
 
 
 class _HostCopy:
@@ -107,6 +119,9 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
     A generator so that the caller writes each epoch's features as soon as they exist: memory stays
     at one epoch's features whatever the budget.
     """
+    keep_predictions = capture and suite.record.predictions
+    if keep_predictions:
+        check_prediction_classes(suite, splits.num_classes)
     torch.manual_seed(trial.seed)
     generator = torch.Generator().manual_seed(trial.seed)
     config = space.parse(trial.config)
@@ -172,10 +187,12 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
         start = time.perf_counter()
         if keep_features:  # on a GPU the copy to the host runs beside the validation pass
             train_copy = _copy_to_host(train_features.to(feature_dtype), copy_stream)
-        val_features, val_loss, val_acc = evaluate(model, val_x, val_y, mean, std)
+        val_features, val_loss, val_acc, val_predictions = evaluate(model, val_x, val_y, mean, std)
         kept_features = None
         if keep_features:
             kept_features = (train_copy.wait(), _copy_to_host(val_features.to(feature_dtype), copy_stream).wait())
+        if keep_predictions:
+            val_predictions = val_predictions.to(torch.uint8).cpu().numpy()
         val_time = time.perf_counter() - start
         start = time.perf_counter()
         test_acc = math.nan
@@ -198,6 +215,8 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
         }
         if kept_features is not None:
             record["train_features"], record["val_features"] = kept_features
+        if keep_predictions:
+            record["val_predictions"] = val_predictions
         if epoch == 1 and proxies is not None:
             record["proxies"] = proxies
         record["diverged"] = not (math.isfinite(record["train_loss"]) and math.isfinite(val_loss))
@@ -253,13 +272,14 @@ def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: Trace
     `run_token` (a Ray task of a parallel run) the trial is published only while that run still owns
     the store (`TraceStore.begin_run`), else `RunSupersededError` is raised and nothing is published.
     """
+    check_prediction_classes(suite, splits.num_classes)  # before the writer: nothing half-written
     n_keep = suite.record.kept_train_images(len(splits.train.labels))
     writer = store.writer(trial.trial_id, _trial_meta(trial, suite, space, splits, recording_conditions(device)),
                           run_token=run_token)
     if not background:
         writer.queue_size = 0
     curves = {name: [] for name in CURVES + TIMINGS + TEST_CURVES}
-    weights, biases = [], []
+    weights, biases, predictions = [], [], []
     status = "complete"
     proxies = None
     try:
@@ -269,6 +289,8 @@ def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: Trace
             weights.append(record["classifier_w"])
             biases.append(record["classifier_b"])
             proxies = record.get("proxies", proxies)
+            if "val_predictions" in record:
+                predictions.append(record["val_predictions"])
             if "train_features" in record:
                 writer.write_features(record["epoch"], record["train_features"], record["val_features"])
             if record["diverged"]:
@@ -279,6 +301,7 @@ def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: Trace
             labels={"train": splits.train.labels[:n_keep].numpy(), "train_index": np.arange(n_keep),
                     "val": splits.val.labels.numpy()},
             classifier_w=np.stack(weights), classifier_b=np.stack(biases),
+            predictions=np.stack(predictions) if predictions else None,
             **({"proxies": proxies.to_dict()} if proxies is not None else {}),
         )
     finally:

@@ -79,6 +79,7 @@ class RecordSettings:
     train_subset: int | None = None  # keep training features of this many images only (None: all)
     precision: str = "float16"
     proxies: bool = False  # compute zero-cost proxies of the untrained network (fhbench.proxies) per trial
+    predictions: bool = False  # keep every epoch's arg-max validation predictions (fhbench.seen), one byte each
 
     def kept_train_images(self, available: int) -> int:
         """How many training images (the first ones of the train split) keep their features."""
@@ -124,7 +125,8 @@ SPACES = SPACE_NAMES
 
 # Settings added after suites were published. They are left out of the hashed and published settings
 # while they hold their defaults, so adding them changed no suite hash and no trace store's path.
-_LATE_DEFAULTS = {"space": {"width": 1.0}, "train": {"lr_per_model": ()}, "record": {"proxies": False}}
+_LATE_DEFAULTS = {"space": {"width": 1.0}, "train": {"lr_per_model": ()},
+                  "record": {"proxies": False, "predictions": False}}
 
 
 def _settings_dict(section: str, settings) -> dict[str, Any]:

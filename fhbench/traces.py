@@ -12,6 +12,8 @@ Layout of a finished trial ``<store>/<trial_id>/``::
     labels.npz           train (labels of the kept training images), train_index, val
     classifier.npz       W (epochs, classes, dim) and b (epochs, classes): the classifier after each epoch
     features/NNNN.npz    train and val features of epoch NNNN, for the kept epochs only
+    predictions.npz      only where the suite sets record.predictions: val (epochs, n_val) uint8, the
+                         arg-max class of every validation image after each epoch (fhbench.seen reads it)
 
 Everything is plain numpy arrays read with ``allow_pickle=False``: a trace cannot run code. A trial is
 written under ``.partial/`` and renamed into place after its manifest, so a killed run leaves no trial
@@ -65,6 +67,10 @@ RUN_FILE = ".ray-run.json"
 VIEW_CURVES = CURVES + ("epoch_time", "val_time")
 """What an estimator may read by name: nothing of the test split, not even how long evaluating it took."""
 _REQUIRED_FILES = ("curves.npz", "timings.npz", "test.npz", "labels.npz", "classifier.npz")
+PREDICTIONS_FILE = "predictions.npz"
+"""Optional: a trace without it is complete (traces recorded before it existed have none)."""
+MAX_PREDICTION_CLASSES = 256
+"""Predictions are stored one byte per image: class indices 0..255."""
 
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -183,11 +189,18 @@ class TrialWriter:
         self._closed = True
 
     def finish(self, *, status: str, curves: dict[str, np.ndarray], labels: dict[str, np.ndarray],
-               classifier_w: np.ndarray, classifier_b: np.ndarray, **extra: Any) -> Path:
-        """`curves` holds CURVES, TIMINGS and TEST_CURVES; each group goes to its own file. Waits for the
-        queued feature files first and raises their write error, if any, before publishing anything."""
+               classifier_w: np.ndarray, classifier_b: np.ndarray, predictions: np.ndarray | None = None,
+               **extra: Any) -> Path:
+        """`curves` holds CURVES, TIMINGS and TEST_CURVES; each group goes to its own file. `predictions`
+        (epochs, n_val) uint8, if given, goes to PREDICTIONS_FILE. Waits for the queued feature files
+        first and raises their write error, if any, before publishing anything."""
         if self._closed:
             raise RuntimeError(f"trial writer for {self.trial_id} is closed")
+        if predictions is not None and (predictions.dtype != np.uint8 or predictions.shape != (
+                len(curves["val_acc"]), len(labels["val"]))):
+            raise ValueError(f"trial {self.trial_id}: predictions must be uint8 of shape (epochs, n_val) = "
+                             f"({len(curves['val_acc'])}, {len(labels['val'])}), got {predictions.dtype} "
+                             f"{predictions.shape}")
         self._stop()
         self._closed = True
         self._raise_pending()
@@ -196,6 +209,8 @@ class TrialWriter:
         self._put("test.npz", {k: curves[k] for k in TEST_CURVES})
         self._put("labels.npz", labels)
         self._put("classifier.npz", {"W": classifier_w, "b": classifier_b})
+        if predictions is not None:
+            self._put(PREDICTIONS_FILE, {"val": predictions})
         manifest = {
             "schema": TRACE_SCHEMA,
             "trial_id": self.trial_id,
@@ -302,7 +317,7 @@ class TrialTrace:
                                                 for e in epochs):
             raise self._fail("feature_epochs are not distinct increasing epochs within those completed")
         listed = set(m["files"])
-        wanted = set(_REQUIRED_FILES) | {f"features/{e:04d}.npz" for e in epochs}
+        wanted = set(_REQUIRED_FILES) | {f"features/{e:04d}.npz" for e in epochs} | ({PREDICTIONS_FILE} & listed)
         if listed != wanted or set(m["sizes"]) != wanted:
             raise self._fail(f"manifest lists files {sorted(listed ^ wanted)} that do not match its epochs")
         for name, size in m["sizes"].items():
@@ -320,6 +335,8 @@ class TrialTrace:
         """Hashes every file of the trial (the full check); raises TraceError at the first mismatch."""
         for name in self.manifest["files"]:
             self._load(name)
+        if self.has_predictions:
+            self.predictions()  # and their shape
 
     # -- metadata ---------------------------------------------------------------------------------
     @property
@@ -399,6 +416,14 @@ class TrialTrace:
     def features(self, epoch: int, split: str) -> torch.Tensor:
         return _FeatureFiles(self, self.epochs_completed).read(epoch, split)
 
+    @property
+    def has_predictions(self) -> bool:
+        return PREDICTIONS_FILE in self.manifest["files"]
+
+    def predictions(self) -> np.ndarray:
+        """Every epoch's arg-max validation predictions, (epochs_completed, n_val) uint8 (record.predictions)."""
+        return _PredictionFile(self, self.epochs_completed).read()
+
     def labels(self, split: str) -> torch.Tensor:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -420,7 +445,8 @@ class TrialTrace:
                          curves={name: self.curves[name] for name in VIEW_CURVES},
                          labels={split: labels[split] for split in SPLITS},
                          classifier=(classifier["W"], classifier["b"]),
-                         features=_FeatureFiles(self, epoch), proxies=self.proxies)
+                         features=_FeatureFiles(self, epoch), proxies=self.proxies,
+                         predictions=_PredictionFile(self, epoch) if self.has_predictions else None)
 
 
 class _FeatureFiles:
@@ -448,6 +474,26 @@ class _FeatureFiles:
         return torch.from_numpy(arrays[split].astype(np.float32))
 
 
+class _PredictionFile:
+    """Reads a trial's predictions cut at an epoch: a path and a checksum, no other trace state."""
+
+    def __init__(self, trace: TrialTrace, last_epoch: int):
+        self._trial = str(trace.path)
+        if not trace.has_predictions:
+            raise KeyError(f"trace {self._trial} holds no predictions (recorded without record.predictions)")
+        self._path, self._digest = trace.path / PREDICTIONS_FILE, trace.manifest["files"][PREDICTIONS_FILE]
+        self._shape = (trace.epochs_completed, int(trace.manifest["shapes"]["val"]))
+        self._last_epoch = last_epoch
+
+    def read(self) -> np.ndarray:
+        """(last_epoch, n_val) uint8: a copy, so nothing of later epochs stays referenced."""
+        values = _read_npz(self._path, self._digest, PREDICTIONS_FILE, self._trial).get("val")
+        if values is None or values.dtype != np.uint8 or values.shape != self._shape:
+            raise TraceError(f"trace {self._trial}: {PREDICTIONS_FILE} holds no uint8 'val' array of shape "
+                             f"{self._shape} (epochs_completed, n_val)")
+        return values[:self._last_epoch].copy()
+
+
 class MemoryFeatures:
     """Features held in memory (a live run): {epoch: (train, val)}, readable like feature files."""
 
@@ -471,14 +517,18 @@ class TraceView:
     """One trial as an estimator may see it at epoch `epoch`: training and validation data up to that
     epoch, and nothing else.
 
-    The view holds copies cut at `epoch` and a reader of the feature files up to `epoch`; it keeps no
-    reference to the trace, the test split or the truth, so nothing behind it leads there. Reads past
-    `epoch` raise LookAheadError; asking for test data raises TruthAccessError.
+    The view holds copies cut at `epoch` and readers of the feature files and predictions up to `epoch`;
+    it keeps no reference to the trace, the test split or the truth, so nothing behind it leads there.
+    Reads past `epoch` raise LookAheadError; asking for test data raises TruthAccessError.
+
+    Where the suite records predictions, `predictions(epoch)` shows them: validation-split data like
+    the val_acc curve they add up to, so an estimator may use them (never those after `epoch`).
     """
 
     def __init__(self, *, trial_id: str, config: str, config_vector: np.ndarray, budget: int, epoch: int,
                  curves: dict[str, np.ndarray], labels: dict[str, np.ndarray],
-                 classifier: tuple[np.ndarray, np.ndarray], features, proxies: ProxyResult | None = None):
+                 classifier: tuple[np.ndarray, np.ndarray], features, proxies: ProxyResult | None = None,
+                 predictions: _PredictionFile | None = None):
         self.trial_id = trial_id
         self.config = config
         self.config_vector = np.array(config_vector, dtype=np.float64)
@@ -495,6 +545,8 @@ class TraceView:
         self.proxies = None if proxies is None else dict(proxies.values)
         self.proxy_errors = {} if proxies is None else dict(proxies.errors)
         self.proxy_seconds = {} if proxies is None else dict(proxies.seconds)
+        self._prediction_file = predictions
+        self._predictions: np.ndarray | None = None  # read on first use: most estimators never ask
 
     def _check(self, epoch: int) -> None:
         if epoch > self.epoch:
@@ -529,6 +581,19 @@ class TraceView:
     def classifier(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
         self._check(epoch)
         return torch.from_numpy(self._weights[epoch - 1].copy()), torch.from_numpy(self._biases[epoch - 1].copy())
+
+    @property
+    def has_predictions(self) -> bool:
+        return self._prediction_file is not None
+
+    def predictions(self, epoch: int) -> torch.Tensor:
+        """The arg-max class of every validation image after `epoch` (int64, like `labels("val")`)."""
+        self._check(epoch)
+        if self._prediction_file is None:
+            raise KeyError(f"trace {self.trial_id}: no predictions recorded (the suite's record.predictions is off)")
+        if self._predictions is None:
+            self._predictions = self._prediction_file.read()
+        return torch.from_numpy(self._predictions[epoch - 1].astype(np.int64))
 
 
 def recording_summary(traces) -> dict:
@@ -652,5 +717,6 @@ class TraceStore:
 
 
 __all__ = ["CURVES", "TIMINGS", "TEST_CURVES", "VIEW_CURVES", "SPLITS", "STATUSES", "TRACE_SCHEMA", "MemoryFeatures",
+           "MAX_PREDICTION_CLASSES", "PREDICTIONS_FILE",
            "RunSupersededError", "StoreBusyError", "TraceStore", "TraceView", "TrialTrace", "TrialWriter",
            "traces_hash", "sealed"]

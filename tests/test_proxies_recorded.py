@@ -20,7 +20,7 @@ CPU = torch.device("cpu")
 
 
 def _with_proxies(path, estimators='["original", "synflow", "snip", "grad-norm", "naswot"]'):
-    text = path.read_text().replace("window = 2", "window = 2\nproxies = true")
+    text = path.read_text().replace("window = 2", "window = 2\nproxies = true", 1)
     text = text.replace(text[text.index("estimators = ["):text.index("]", text.index("estimators = [")) + 1],
                         f"estimators = {estimators}")
     path.write_text(text)

@@ -68,6 +68,7 @@ def test_trace_contents_follow_the_suite(tmp_path):
     assert lr[0] == pytest.approx(0.1) and lr[-1] < lr[0] / 5  # linear decay towards zero
     manifest = json.loads((trace.path / "manifest.json").read_text())
     assert manifest["dataset_source"] == "sklearn-digits" and manifest["config"] == trace.config
+    assert not trace.has_predictions  # record.predictions is off by default
     conditions = manifest["conditions"]
     assert conditions["device"] == "cpu" and conditions["threads"] == torch.get_num_threads()
     assert conditions["torch"] == torch.__version__ and conditions["deterministic_algorithms"] is False
@@ -116,3 +117,71 @@ def test_records_real_cifar10(tmp_path, shared_data):
     assert trace.manifest["dataset_source"] == "cifar10-jpeg"
     assert trace.features(2, "train").shape == (256, 16)
     assert 0 < trace.curve("val_acc")[-1] < 1
+
+
+# record.predictions: each epoch's arg-max validation predictions, one byte per image.
+
+def _predictions_suite(tmp_path):
+    path = write_suite(tmp_path, "seen", num_samples=1, epochs=4, estimators=("original",))
+    path.write_text(path.read_text().replace("window = 2\n", 'window = 2\npredictions = true\nprecision = "float32"\n'))
+    return load_suite(path)
+
+
+def test_recorded_predictions_are_the_arg_max_of_the_saved_classifier(tmp_path):
+    """The recorded predictions come from the validation pass itself. The saved classifier applied to
+    the saved validation features gives them back exactly where features are kept in float32 (the same
+    float32 inputs, one batch: digits has 100 validation images, `evaluate` batches 1024); rounding the
+    features to float16 can flip near-ties, so there they agree only nearly."""
+    suite = _predictions_suite(tmp_path)
+    trace = _record(suite, tmp_path / "t").open("r0-000")
+    trace.verify()
+    history = trace.predictions()
+    labels = trace.labels("val").numpy()
+    assert history.dtype == np.uint8 and history.shape == (4, 100)
+    assert "predictions.npz" in trace.manifest["files"]
+    np.testing.assert_array_equal((history == labels).mean(1), trace.curve("val_acc"))  # the same pass
+    assert trace.feature_epochs == (1, 2, 3, 4)
+    for epoch in trace.feature_epochs:
+        w, b = trace.classifier(epoch)
+        features = trace.features(epoch, "val")
+        again = torch.nn.functional.linear(features, w, b).argmax(1).numpy()
+        np.testing.assert_array_equal(again, history[epoch - 1], err_msg=f"epoch {epoch}")
+        rounded = torch.nn.functional.linear(features.half().float(), w, b).argmax(1).numpy()
+        assert (rounded == history[epoch - 1]).mean() >= 0.97
+    assert len(set(map(tuple, history))) > 1  # the predictions change as training goes on
+
+
+def test_a_dataset_with_more_classes_than_a_byte_holds_is_refused(tmp_path):
+    import dataclasses
+
+    from fhbench.errors import SuiteError
+    from fhbench.record import check_prediction_classes, record_trial
+
+    suite = _predictions_suite(tmp_path)
+    splits = dataclasses.replace(load_splits("digits", None, 300, 100, 100, 0), num_classes=257)
+    store = open_store(suite, tmp_path / "t")
+    trial = plan_trials(suite, make_space(suite))[0]
+    with pytest.raises(SuiteError, match="record.predictions.*257 classes.*at most 256"):
+        record_trial(trial, suite, make_space(suite), splits, store, CPU)
+    assert not (store.root / ".partial").exists() and list(store.trial_ids()) == []
+    plain = dataclasses.replace(suite, record=dataclasses.replace(suite.record, predictions=False))
+    check_prediction_classes(plain, 257)  # without predictions any class count is recorded
+    check_prediction_classes(suite, 256)  # class indices 0..255 fit in a byte
+
+
+@pytest.mark.parametrize("stem", ["quickstart", "nb201-cpu", "nb201-search-cpu", "nb201"])
+def test_record_predictions_is_hashed_and_published_only_when_set(stem):
+    """A suite that leaves record.predictions out, or writes it as false, keeps its hashes and its trace
+    store (tests/test_suite.py pins the committed suites' record hashes)."""
+    import tomllib
+
+    from conftest import REPO
+    from fhbench.suite import parse_suite
+
+    raw = tomllib.loads((REPO / "suites" / f"{stem}.toml").read_text())
+    base = parse_suite(raw)
+    assert "predictions" not in base.to_dict()["record"]
+    off = parse_suite({**raw, "record": {**raw.get("record", {}), "predictions": False}})
+    on = parse_suite({**raw, "record": {**raw.get("record", {}), "predictions": True}})
+    assert (off.record_hash, off.hash) == (base.record_hash, base.hash)
+    assert on.record_hash != base.record_hash and on.hash != base.hash and on.to_dict()["record"]["predictions"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,3 +200,78 @@ def test_the_seal_covers_threads_and_links(population, tmp_path):
             np.load(link)
     assert outcome == {"refused": True}
     np.load(link).close()  # unsealed again afterwards
+
+
+# Per-epoch validation predictions (record.predictions): an optional file, hashed and listed like any other.
+
+def rewrite_with_predictions(trace, root, predictions=None) -> TrialTrace:
+    """A copy of a synthetic trace (features at every epoch) under `root`, with `predictions`: by default
+    the arg-max of each epoch's saved classifier on its validation features, as the recorder keeps them."""
+    from fhbench.traces import CURVES, TEST_CURVES, TIMINGS
+
+    epochs = range(1, trace.epochs_completed + 1)
+    if predictions is None:
+        predictions = np.stack([(trace.features(e, "val") @ trace.classifier(e)[0].T + trace.classifier(e)[1])
+                                .argmax(1).numpy().astype(np.uint8) for e in epochs])
+    meta = {k: v for k, v in trace.manifest.items()
+            if k not in ("schema", "trial_id", "status", "epochs_completed", "feature_epochs", "shapes", "files",
+                         "sizes", "manifest_sha256")}
+    writer = TraceStore(root).writer(trace.trial_id, meta)
+    writer.queue_size = 0
+    for e in trace.feature_epochs:
+        writer.write_features(e, trace.features(e, "train").numpy().astype(np.float16),
+                              trace.features(e, "val").numpy().astype(np.float16))
+    classifier = np.load(trace.path / "classifier.npz")
+    labels = np.load(trace.path / "labels.npz")
+    curves = {**trace.curves, "test_acc": trace.test_curve()}
+    writer.finish(status=trace.status, curves={k: curves[k] for k in CURVES + TIMINGS + TEST_CURVES},
+                  labels={k: labels[k] for k in labels.files}, classifier_w=classifier["W"],
+                  classifier_b=classifier["b"], predictions=predictions)
+    return TrialTrace(Path(root) / trace.trial_id)
+
+
+@pytest.fixture
+def predicted(population, tmp_path):
+    return rewrite_with_predictions(population[0], tmp_path / "predicted")
+
+
+def test_predictions_are_listed_hashed_and_cut_at_the_view(population, predicted):
+    assert "predictions.npz" in predicted.manifest["files"] and predicted.has_predictions
+    predicted.verify()
+    history = predicted.predictions()
+    assert history.dtype == np.uint8 and history.shape == (6, 200)
+    view = predicted.view(3)
+    assert view.has_predictions
+    assert torch.equal(view.predictions(3), torch.from_numpy(history[2].astype(np.int64)))
+    assert view.predictions(1).dtype == view.labels("val").dtype
+    with pytest.raises(LookAheadError):
+        view.predictions(4)
+    assert predicted.digest != population[0].digest  # the predictions are part of the trace's content
+
+
+def test_a_trace_without_predictions_stays_valid(population):
+    trace = TrialTrace(population[0].path)  # written without predictions, as every earlier trace was
+    trace.verify()
+    assert not trace.has_predictions and not trace.view(6).has_predictions
+    with pytest.raises(KeyError, match="no predictions"):
+        trace.view(6).predictions(6)
+    with pytest.raises(KeyError, match="no predictions"):
+        trace.predictions()
+
+
+def test_damaged_predictions_are_found(predicted):
+    path = predicted.path / "predictions.npz"
+    data = bytearray(path.read_bytes())
+    data[-30] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(TraceError, match="predictions.npz does not match its checksum"):
+        TrialTrace(predicted.path).view(2).predictions(1)
+    path.unlink()
+    with pytest.raises(TraceError, match="missing predictions.npz"):
+        TrialTrace(predicted.path)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((6, 200), np.int64), np.zeros((5, 200), np.uint8)])
+def test_the_writer_refuses_predictions_of_the_wrong_kind(population, tmp_path, bad):
+    with pytest.raises(ValueError, match=r"uint8 of shape \(epochs, n_val\) = \(6, 200\)"):
+        rewrite_with_predictions(population[0], tmp_path / "bad", bad)

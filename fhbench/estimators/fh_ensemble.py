@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from fhbench.estimators.probes import ProbeSettings, ensemble_probabilities, train_probes
@@ -39,6 +40,16 @@ class FeatureHistoryEnsemble:
         return epochs
 
     def estimate(self, trial) -> float:
+        predicted = self._predicted(trial)
+        return float((predicted == trial.labels("val").to(predicted.device)).float().mean())
+
+    def predict(self, trial) -> np.ndarray:
+        """The ensemble's class for every validation image: the predictions `estimate` scores
+        (fhbench.seen compares them with the final model's)."""
+        return self._predicted(trial).cpu().numpy()
+
+    def _predicted(self, trial) -> torch.Tensor:
+        """The arg-max of the mean softmax of the re-fit probes, per validation image, on the device."""
         epochs = self.epochs_used(trial)
         device = self.device
         train = torch.stack([trial.features(e, "train") for e in epochs]).to(device)
@@ -47,5 +58,4 @@ class FeatureHistoryEnsemble:
         weight = torch.stack([w for w, _ in saved]).float().to(device)
         bias = torch.stack([b for _, b in saved]).float().to(device)
         weight, bias = train_probes(train, trial.labels("train").to(device), weight, bias, self.probe)
-        probabilities = ensemble_probabilities(val, weight, bias)
-        return float((probabilities.argmax(1) == trial.labels("val").to(device)).float().mean())
+        return ensemble_probabilities(val, weight, bias).argmax(1)
