@@ -47,13 +47,15 @@ def suite_figures(path: str) -> dict:
     tests = len(set(suite.checkpoints) | {epochs}) if suite.train.record_test else 0
     kept_train = suite.record.kept_train_images(data.train_size)
     bytes_per = {"float16": 2, "float32": 4}[suite.record.precision]
-    kept = len(suite.kept_epochs())
     classes = 10 if data.dataset in ("cifar10", "digits") else 100
-    per_trial = [kept * (kept_train + data.val_size) * dim * bytes_per  # features
-                 + epochs * ((dim + 1) * classes * 4 + 16 * 8) for dim in dims]  # classifiers and curves
-    return {"suite": suite.name, "trials": trials, "epochs": epochs,
-            "train_images": trials * epochs * data.train_size,
-            "eval_images": trials * (epochs * data.val_size + tests * test_images),
+    per_trial = [len([e for e in suite.kept_epochs() if e <= trial.epochs(suite)])  # features kept
+                 * (kept_train + data.val_size) * dim * bytes_per
+                 + trial.epochs(suite) * ((dim + 1) * classes * 4 + 16 * 8)  # classifiers and curves
+                 for trial, dim in zip(planned, dims)]
+    trial_epochs = [trial.epochs(suite) for trial in planned]  # train.budgets: each network once per budget
+    return {"suite": suite.name, "trials": trials, "epochs": max(trial_epochs),
+            "train_images": sum(trial_epochs) * data.train_size,
+            "eval_images": sum(trial_epochs) * data.val_size + trials * tests * test_images,
             "disk_bytes": sum(per_trial)}
 
 

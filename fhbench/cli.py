@@ -331,16 +331,20 @@ def estimation_table(rows, repeats: int | None = None, width: int = 80) -> str:
     `width`, the rows are grouped under each estimator's name instead of naming it in a column."""
     from fhbench.progress import format_table
 
-    def cells(r) -> list[str]:
-        return [str(r.epoch), r.estimator, _pm(r.mae_mean, r.mae_std, 100),
-                _pm(r.kendall_tau_mean, r.kendall_tau_std, digits=3), _number(r.overhead_s_mean),
-                _number(r.overhead_epochs_mean), str(r.n_failed)]
+    budgets = any(getattr(r, "budget", None) is not None for r in rows)  # suites with train.budgets
 
-    headers = ["epoch", "estimator", "MAE pp", "tau", "ovh s", "ovh ep", "failed"]
-    table = format_table(headers, [cells(r) for r in rows], left=(1,))
+    def cells(r) -> list[str]:
+        return ([str(r.budget)] if budgets else []) + [
+            str(r.epoch), r.estimator, _pm(r.mae_mean, r.mae_std, 100),
+            _pm(r.kendall_tau_mean, r.kendall_tau_std, digits=3), _number(r.overhead_s_mean),
+            _number(r.overhead_epochs_mean), str(r.n_failed)]
+
+    headers = (["budget"] if budgets else []) + ["epoch", "estimator", "MAE pp", "tau", "ovh s", "ovh ep", "failed"]
+    name_column = headers.index("estimator")
+    table = format_table(headers, [cells(r) for r in rows], left=(name_column,))
     if max(len(line) for line in table.splitlines()) > width:
-        narrow = format_table([h for i, h in enumerate(headers) if i != 1],
-                              [[c for i, c in enumerate(cells(r)) if i != 1] for r in rows]).splitlines()
+        narrow = format_table([h for i, h in enumerate(headers) if i != name_column],
+                              [[c for i, c in enumerate(cells(r)) if i != name_column] for r in rows]).splitlines()
         parts, seen = [], []
         for r in rows:
             if r.estimator not in seen:
@@ -386,7 +390,8 @@ def _score(args, suite, store, device, console) -> None:
     listed = [f"{name} ({registry[name].package} {registry[name].package_version})"
               for name in suite.estimate.estimators if name in registry]
     _say(console, "estimators: " + ", ".join(listed))
-    steps = suite.estimate.repeats * len(suite.checkpoints) * len(suite.estimate.estimators)
+    steps = (suite.estimate.repeats * sum(len(suite.checkpoints_for(b)) for b in suite.budgets)
+             * len(suite.estimate.estimators))
     extra = {"fail_fast": True} if getattr(args, "fail_fast", False) else {}
     try:
         with ScoringProgress(console, steps) as progress:

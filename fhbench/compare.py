@@ -37,7 +37,7 @@ from typing import Any
 from fhbench.errors import FhbenchError
 from fhbench.publish import DIRECTIONS, ESTIMATION_METRICS, SEARCH_METRICS
 
-KEY_FIELDS = ("algorithm", "estimator", "epoch")
+KEY_FIELDS = ("algorithm", "estimator", "budget", "epoch")  # budget: suites with train.budgets
 
 # Directions for results files written before results.json carried its own "metrics" (schema 1), and
 # for metrics a file does not list (columns added after it was written).

@@ -51,6 +51,7 @@ class EstimateRecord:
     error: str | None = None
     overhead_cpu_s: float = math.nan  # the same share of fit plus estimate, in CPU seconds of this process
     reference_cpu_s: float = math.nan  # the reference workload's CPU seconds, timed in this step
+    budget: int | None = None  # the trial's budget (train.budgets: its own), where the harness knows it
 
 
 class InvalidEstimateError(ValueError):
@@ -123,14 +124,14 @@ def _note(err: BaseException, name: str, stage: str, trial_id: str | None, check
 
 def fit_and_estimate(name: str, estimator, population: Sequence, targets: Sequence, *, repeat: int,
                      checkpoint: int, device=None, sealed_paths: Sequence = (), fail_fast: bool = False,
-                     reference_cpu_s: float = math.nan) -> list[EstimateRecord]:
+                     reference_cpu_s: float = math.nan, budget: int | None = None) -> list[EstimateRecord]:
     """Fits `estimator` on the views of `population`, then estimates each view of `targets`.
 
     The fit time is shared equally over the population (the trials it serves). Every outcome is a
     record: failures carry the error's first line and no estimate. With `fail_fast` the first failure
     is raised instead: the estimator's exception itself (traceback intact), or `InvalidEstimateError`
     for a value that is not an accuracy. `sealed_paths` are files the estimator may not open beyond the
-    trace's own truth files (a truth table, say). `reference_cpu_s` is stored in every record.
+    trace's own truth files (a truth table, say). `reference_cpu_s` and `budget` are stored in every record.
     """
     wall0, cpu0 = _clock(device)
     fit_error = None
@@ -149,7 +150,7 @@ def fit_and_estimate(name: str, estimator, population: Sequence, targets: Sequen
     for view in targets:
         if fit_error:
             records.append(EstimateRecord(name, repeat, checkpoint, view.trial_id, None, fit_wall, fit_error,
-                                          fit_cpu, reference_cpu_s))
+                                          fit_cpu, reference_cpu_s, budget))
             continue
         wall0, cpu0 = _clock(device)
         error, value = None, None
@@ -180,23 +181,30 @@ def fit_and_estimate(name: str, estimator, population: Sequence, targets: Sequen
                 wall = math.nan
             cpu = math.nan
         records.append(EstimateRecord(name, repeat, checkpoint, view.trial_id, value, wall, error, cpu,
-                                      reference_cpu_s))
+                                      reference_cpu_s, budget))
     return records
 
 
 def run_estimators(estimators: dict, trials: Sequence[TrialTrace], checkpoints: Sequence[int],
                    on_step: Callable[[str, int, int], None] | None = None, *,
                    device=None, sealed_paths: Sequence = (), fail_fast: bool = False) -> list[EstimateRecord]:
-    """Estimates every trial at every checkpoint with every estimator, one repeat at a time.
+    """Estimates every trial at every checkpoint up to its budget with every estimator, one population
+    at a time: the trials of one repeat and one budget (a suite without train.budgets has one budget).
 
+    A population never mixes budgets: the trials of a budget share one learning-rate schedule, and
+    train.budgets are separate experiments (appendix A.2), each fit and ranked on its own trials.
     `on_step(name, repeat, checkpoint)` is called before each step starts, so a progress display
-    names the work in progress. Before each (repeat, checkpoint) the reference workload is timed
+    names the work in progress. Before each (population, checkpoint) the reference workload is timed
     (`reference_cpu_s`). With `fail_fast` the first failed estimate raises (see `fit_and_estimate`).
     """
+    longest = max((t.budget for t in trials), default=0)
+    late = [c for c in checkpoints if c > longest]
+    if trials and late:
+        raise ValueError(f"checkpoint {late[0]} is past every trial's budget (the longest is {longest})")
     records: list[EstimateRecord] = []
-    for repeat in sorted({t.repeat for t in trials}):
-        population = [t for t in trials if t.repeat == repeat]
-        for checkpoint in checkpoints:
+    for repeat, budget in sorted({(t.repeat, t.budget) for t in trials}):
+        population = [t for t in trials if t.repeat == repeat and t.budget == budget]
+        for checkpoint in (c for c in checkpoints if c <= budget):
             views = [t.view(checkpoint) for t in population]
             reference = reference_cpu_s()
             for name, estimator in estimators.items():
@@ -204,5 +212,5 @@ def run_estimators(estimators: dict, trials: Sequence[TrialTrace], checkpoints: 
                     on_step(name, repeat, checkpoint)
                 records += fit_and_estimate(name, estimator, views, views, repeat=repeat, checkpoint=checkpoint,
                                             device=device, sealed_paths=sealed_paths, fail_fast=fail_fast,
-                                            reference_cpu_s=reference)
+                                            reference_cpu_s=reference, budget=budget)
     return records

@@ -394,7 +394,7 @@ def record_parallel(suite, store, todo: list, splits, *, execution: Execution, c
                 if progress:
                     # trial-level progress: the wall time since the previous completion, spread over this
                     # trial's epochs, so that images/s is the workers' aggregate rate
-                    handle = progress.add_task(f"  {trial.trial_id} {trial.config}", total=suite.train.epochs,
+                    handle = progress.add_task(f"  {trial.trial_id} {trial.config}", total=trial.epochs(suite),
                                                seconds_ago=result["wall_seconds"])
                     epochs = max(result["epochs"], 1)
                     progress.update(handle, completed=result["epochs"], epoch_time=(now - last) / epochs)

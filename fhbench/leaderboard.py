@@ -5,6 +5,9 @@ overhead (Fig. 4.3's reading aid; the only file besides the tables that reads me
 Suites with per-network views (`fhbench.per_network.applies`: a handful of networks) add a
 "per_network" key to results.json, a "Per network" section to leaderboard.md, settle.png,
 abs_error_by_network.png and one trajectory-<trial>.png per trial; other suites' files are unchanged.
+A suite with train.budgets gets a "budget" column in leaderboard.csv (after "estimator") and in
+results.json's rows, a table per budget in leaderboard.md, and each plot once per budget (mae-b050.png,
+settle-b050.png, ...; results.json's "per_network_by_budget" instead of "per_network").
 
 The results header, the JSON formatting and the atomic directory swap are `fhbench.publish`'s, shared
 with search leaderboards. Numbers are written with fixed formatting so that scoring the same traces
@@ -22,12 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from fhbench.per_network import settle_text
-from fhbench.plots import per_network_plots, plot_estimation
+from fhbench.plots import estimation_plots, per_network_plots
 from fhbench.publish import ESTIMATION_METRICS, results_json, write_directory
 from fhbench.score import Row
 from fhbench.seen import seen_markdown
+from fhbench.suite import budget_suffix
 
-__all__ = ["CSV_COLUMNS", "ESTIMATION_METRICS", "error_lines", "group_failures", "publish", "render_csv", "render_markdown"]
+__all__ = ["CSV_COLUMNS", "ESTIMATION_METRICS", "csv_columns", "error_lines", "group_failures", "publish", "render_csv",
+           "render_markdown"]
 
 DISTINCT_ERRORS_LISTED = 10
 """leaderboard.md lists at most this many distinct errors per estimator (results.json holds them all)."""
@@ -46,13 +51,21 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def csv_columns(rows: Sequence[Row]) -> list[str]:
+    """CSV_COLUMNS, with "budget" after "estimator" where the rows carry one (a suite with train.budgets)."""
+    if all(row.budget is None for row in rows):
+        return list(CSV_COLUMNS)
+    return ["estimator", "budget", *CSV_COLUMNS[1:]]
+
+
 def render_csv(rows: Sequence[Row]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    columns = csv_columns(rows)
+    writer.writerow(columns)
     for row in rows:
         data = row.as_dict()
-        writer.writerow([_fmt(data[c]) for c in CSV_COLUMNS])
+        writer.writerow([_fmt(data[c]) for c in columns])
     return out.getvalue()
 
 
@@ -108,15 +121,50 @@ def error_lines(group: dict) -> list[str]:
 
 
 def ranked(rows: Sequence[Row]) -> list[Row]:
-    """Rows by epoch, and within an epoch by Kendall tau, best first (undefined tau last, then by name)."""
+    """Rows by budget (train.budgets) and epoch, and within those by Kendall tau, best first (undefined tau
+    last, then by name)."""
     def key(row: Row):
         tau = row.kendall_tau_mean
-        return row.epoch, 0 if math.isfinite(tau) else 1, -tau if math.isfinite(tau) else 0.0, row.estimator
+        return (row.budget or 0, row.epoch, 0 if math.isfinite(tau) else 1, -tau if math.isfinite(tau) else 0.0,
+                row.estimator)
 
     return sorted(rows, key=key)
 
 
+def _rows_table(rows: Sequence[Row]) -> list[str]:
+    lines = ["| epoch | estimator | MAE (pp) | Kendall tau | Spearman rho | overhead (s) | overhead (epochs) "
+             "| overhead (ref) | failed |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in ranked(rows):
+        lines.append(
+            f"| {r.epoch} | {r.estimator} | {_pm(r.mae_mean, r.mae_std, 100)} | "
+            f"{_pm(r.kendall_tau_mean, r.kendall_tau_std, digits=3)} | "
+            f"{_pm(r.spearman_rho_mean, r.spearman_rho_std, digits=3)} | "
+            f"{_pm(r.overhead_s_mean, r.overhead_s_std, digits=3)} | "
+            f"{_pm(r.overhead_epochs_mean, r.overhead_epochs_std, digits=3)} | "
+            f"{_pm(r.overhead_ref_mean, r.overhead_ref_std, digits=3)} | {r.n_failed} |")
+    return lines
+
+
+def _budget_tables(rows: Sequence[Row], budgets: Sequence[int]) -> list[str]:
+    """A suite with train.budgets: one table per budget, the longest's share of it in the heading."""
+    lines = []
+    for budget in budgets:
+        mine = [r for r in rows if r.budget == budget]
+        lines += ["", f"## Budget {budget} epochs ({100 * budget / budgets[-1]:g}% of {budgets[-1]})", ""]
+        lines += _rows_table(mine) if mine else ["No trial of this budget completed."]
+    return lines
+
+
+def _budgets_text(budgets: Sequence[int]) -> str:
+    return (f"Budgets (train.budgets): every network is trained once per budget, {', '.join(map(str, budgets))} "
+            f"epochs, each run with its own learning-rate schedule ending at its budget (thesis appendix A.2). A "
+            f"budget's rows score its runs' estimates against their own final accuracy, at the end of that budget, "
+            f"and rank the networks within it.")
+
+
 def render_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
+    budgets = list(meta.get("budgets") or ())
     lines = [
         f"# {meta['suite']['name']} {meta['suite']['version']}",
         "",
@@ -131,22 +179,12 @@ def render_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
         "units of a reference workload timed in the same run (ref, what `fhbench compare` gates).",
         *(["", f"Failed estimates: {meta['failed_estimate_rule']}."] if meta.get("failed_estimate_rule") else []),
         "",
-        "At each epoch the estimators are ranked by Kendall tau, best first."
+        *([_budgets_text(budgets), ""] if budgets else []),
+        f"At each {'budget and ' if budgets else ''}epoch the estimators are ranked by Kendall tau, best first."
         + (f" MAE n/a: {', '.join(sorted({r.estimator for r in rows if r.rank_only}))} rank(s) trials without "
            f"estimating an accuracy, so only the rank correlations apply." if any(r.rank_only for r in rows) else ""),
-        "",
-        "| epoch | estimator | MAE (pp) | Kendall tau | Spearman rho | overhead (s) | overhead (epochs) "
-        "| overhead (ref) | failed |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in ranked(rows):
-        lines.append(
-            f"| {r.epoch} | {r.estimator} | {_pm(r.mae_mean, r.mae_std, 100)} | "
-            f"{_pm(r.kendall_tau_mean, r.kendall_tau_std, digits=3)} | "
-            f"{_pm(r.spearman_rho_mean, r.spearman_rho_std, digits=3)} | "
-            f"{_pm(r.overhead_s_mean, r.overhead_s_std, digits=3)} | "
-            f"{_pm(r.overhead_epochs_mean, r.overhead_epochs_std, digits=3)} | "
-            f"{_pm(r.overhead_ref_mean, r.overhead_ref_std, digits=3)} | {r.n_failed} |")
+    lines += _budget_tables(rows, budgets) if budgets else ["", *_rows_table(rows)]
     if meta.get("failed_trials"):
         lines += ["", f"## Failed trials ({len(meta['failed_trials'])})", "",
                   "Not scored: a trial that diverged, or that was lost while recording (its worker died on every "
@@ -157,20 +195,30 @@ def render_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
         lines += _failure_markdown(meta["failures"])
     if meta.get("per_network"):
         lines += _per_network_markdown(meta["per_network"])
+    for view in meta.get("per_network_by_budget") or ():
+        lines += _per_network_markdown(view, budget_suffix(view["budget"]))
     if meta.get("seen"):
         lines += seen_markdown(meta["seen"])
-    lines += ["", "Plots: `mae.png`, `kendall_tau.png`, and `mae_overhead.png` (MAE with each point shifted right by "
-              "its estimator's overhead in epochs, thesis Fig. 4.3; it moves with the measured timings). Every row "
-              "and the environment: `results.json`.", ""]
+    if budgets:
+        lines += ["", "Plots, one of each per budget (`-b<budget>` in the name, e.g. "
+                  f"`mae{budget_suffix(budgets[0])}.png`): `mae`, `kendall_tau`, and `mae_overhead` (MAE with each "
+                  "point shifted right by its estimator's overhead in epochs, thesis Fig. 4.3; it moves with the "
+                  "measured timings). Every row and the environment: `results.json`.", ""]
+    else:
+        lines += ["", "Plots: `mae.png`, `kendall_tau.png`, and `mae_overhead.png` (MAE with each point shifted right "
+                  "by its estimator's overhead in epochs, thesis Fig. 4.3; it moves with the measured timings). Every "
+                  "row and the environment: `results.json`.", ""]
     return "\n".join(lines)
 
 
-def _per_network_markdown(view: dict[str, Any]) -> list[str]:
-    """The per-network section (`fhbench.per_network`): abs error at a few epochs, settle epoch, speed-up."""
+def _per_network_markdown(view: dict[str, Any], suffix: str = "") -> list[str]:
+    """The per-network section (`fhbench.per_network`): abs error at a few epochs, settle epoch, speed-up.
+    `suffix` (train.budgets: "-b050") marks the view of one budget, in the heading and the plots' names."""
     checkpoints = list(view["checkpoints"])
     shown = [(epoch, checkpoints.index(epoch)) for epoch in view["table_epochs"] if epoch in checkpoints]
     several = any(len(n["trials"]) > 1 for n in view["networks"])
-    lines = ["", "## Per network", "",
+    heading = f"## Per network, budget {view['budget']} epochs" if suffix else "## Per network"
+    lines = ["", heading, "",
              f"Each network's estimates against its own final accuracy (thesis Figs 3.1, 4.1): the absolute error "
              f"in pp at a few epochs{' (mean ± std over its trials)' if several else ''}, and the "
              f"{view['definition']} (budget {view['budget']} epochs)."
@@ -192,10 +240,11 @@ def _per_network_markdown(view: dict[str, Any]) -> list[str]:
             lines.append(f"| `{network['config']}` ({', '.join(network['trials'])}) | {name} | "
                          + " | ".join(errors) + " | "
                          + ", ".join(e for e, _ in settles) + " | " + ", ".join(s for _, s in settles) + " |")
-    lines += ["", "Plots: `settle.png` (settle epoch per network and estimator), `abs_error_by_network.png` "
-              "(abs error against epoch, one panel per network) and one `trajectory-<trial>.png` per trial "
-              "(every estimate, the recorded accuracy curves and the final accuracy). The numbers, per trial and "
-              "checkpoint: `per_network` in `results.json`."]
+    lines += ["", f"Plots: `settle{suffix}.png` (settle epoch per network and estimator), "
+              f"`abs_error_by_network{suffix}.png` (abs error against epoch, one panel per network) and one "
+              "`trajectory-<trial>.png` per trial (every estimate, the recorded accuracy curves and the final "
+              "accuracy). The numbers, per trial and checkpoint: "
+              f"`{'per_network_by_budget' if suffix else 'per_network'}` in `results.json`."]
     return lines
 
 
@@ -215,12 +264,9 @@ def publish(root: str | Path, rows: Sequence[Row], header: dict[str, Any], extra
         "results.json": results_json(header, rows, extra),
         "leaderboard.csv": render_csv(rows),
         "leaderboard.md": render_markdown(rows, meta),
-        "mae.png": lambda path: plot_estimation(rows, "mae", meta, path),
-        "kendall_tau.png": lambda path: plot_estimation(rows, "kendall_tau", meta, path),
-        "mae_overhead.png": lambda path: plot_estimation(rows, "mae", meta, path, shift_by_overhead=True),
+        **estimation_plots(rows, meta),
+        **per_network_plots(meta),
     }
-    if extra.get("per_network"):
-        files.update(per_network_plots(meta))
     clash = sorted(set(files) & set(more_files or {}))
     if clash:
         raise ValueError(f"publish: files given twice: {', '.join(clash)}")

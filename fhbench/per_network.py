@@ -25,6 +25,10 @@ suites (16 to 100 sampled cells per repeat, checkpoints every few epochs) are sc
 architectures as before, and their leaderboards do not change.
 
 Rank-only estimators (a score, not an accuracy) have no abs error and are left out.
+
+In a suite with train.budgets each budget gets a view of its own (`fhbench.pipeline` passes one budget's
+records, its checkpoints and that budget): a (network, budget) is its own entry, its truth the final
+accuracy of that run and its speed-up that budget / settle epoch (results.json's "per_network_by_budget").
 """
 
 from __future__ import annotations

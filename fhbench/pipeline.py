@@ -95,11 +95,11 @@ def check_writable(folder: str | Path) -> None:
 
 
 def _check_planned(trace: TrialTrace, trial: Trial) -> None:
-    recorded = (trace.config, trace.manifest.get("seed"), trace.repeat, trace.manifest.get("index"))
-    planned = (trial.config, trial.seed, trial.repeat, trial.index)
+    recorded = (trace.config, trace.manifest.get("seed"), trace.repeat, trace.manifest.get("index"), trace.budget)
+    planned = (trial.config, trial.seed, trial.repeat, trial.index, trial.budget)
     if recorded != planned:
-        raise TraceError(f"trace {trace.path}: recorded (cell, seed, repeat, index) {recorded}, but the suite "
-                         f"plans {planned}")
+        raise TraceError(f"trace {trace.path}: recorded (cell, seed, repeat, index, budget) {recorded}, but the "
+                         f"suite plans {planned}")
 
 
 def check_conditions(traces: list[TrialTrace], device: torch.device, threads: int | None = None) -> None:
@@ -165,7 +165,7 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
         return _record_on_ray(suite, store, todo, splits, execution, device, report, progress)
     overall = progress.add_task("trials", total=len(todo)) if progress else None
     for trial in todo:
-        task = progress.add_task(f"  {trial.trial_id} {trial.config}", total=suite.train.epochs) if progress else None
+        task = progress.add_task(f"  {trial.trial_id} {trial.config}", total=trial.epochs(suite)) if progress else None
         advance = (lambda epoch, seconds: progress.update(task, completed=epoch, epoch_time=seconds)) \
             if progress else None
         status = record_trial(trial, suite, space, splits, store, device, on_epoch=advance)
@@ -250,7 +250,13 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
     records = run_estimators(estimators, complete, suite.checkpoints, on_step, device=device,
                              sealed_paths=truth.files, fail_fast=fail_fast)
     rank_only = frozenset(name for name, estimator in estimators.items() if is_rank_only(estimator))
-    rows = score(records, truths, _overhead_epoch_times(complete, device), suite.train.epochs, rank_only)
+    budgeted = bool(suite.train.budgets)  # rows, estimates and per-network views then carry their budget
+    rows = score(records, truths, _overhead_epoch_times(complete, device), suite.train.epochs, rank_only,
+                 by_budget=budgeted)
+
+    def budget_of(record) -> dict:
+        return {"budget": record.budget} if budgeted else {}
+
     configs = {t.trial_id: t.config for t in complete}
     header = results_header(
         "estimation", suite, estimators=describe_estimators(estimators, registry, suite.estimator_settings),
@@ -267,16 +273,25 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
         "failed_trials": failed_trials,
         "failed_estimate_rule": "a failed estimate counts as 0.0: its whole truth is error, ranked last",
         "truths": truths,
-        "failures": [{"estimator": r.estimator, "repeat": r.repeat, "checkpoint": r.checkpoint,
+        "failures": [{"estimator": r.estimator, "repeat": r.repeat, **budget_of(r), "checkpoint": r.checkpoint,
                       "trial_id": r.trial_id, "error": r.error} for r in records if r.error],
-        "estimates": [{"estimator": r.estimator, "repeat": r.repeat, "checkpoint": r.checkpoint,
+        "estimates": [{"estimator": r.estimator, "repeat": r.repeat, **budget_of(r), "checkpoint": r.checkpoint,
                        "trial_id": r.trial_id, "config": configs[r.trial_id], "estimate": r.estimate,
                        "overhead_s": r.overhead_s, "overhead_cpu_s": r.overhead_cpu_s,
                        "reference_cpu_s": r.reference_cpu_s} for r in records],
     }
+    if budgeted:
+        extra["budgets"] = list(suite.budgets)
     if per_network_applies(suite) and set(estimators) - rank_only:  # a handful of networks: each one's own error
-        extra["per_network"] = per_network(records, truths, configs, suite.checkpoints, suite.train.epochs,
-                                           rank_only=rank_only, curves=trial_curves(complete))
+        if budgeted:  # each (network, budget) its own entry: one view per budget, against that budget's truths
+            views = [per_network([r for r in records if r.budget == budget], truths, configs,
+                                 suite.checkpoints_for(budget), budget, rank_only=rank_only,
+                                 curves=trial_curves(t for t in complete if t.budget == budget))
+                     for budget in suite.budgets]
+            extra["per_network_by_budget"] = [view for view in views if view["trials"]]  # none: all diverged
+        else:
+            extra["per_network"] = per_network(records, truths, configs, suite.checkpoints, suite.train.epochs,
+                                               rank_only=rank_only, curves=trial_curves(complete))
     files = {}
     if suite.record.predictions:  # the harness's analysis, after scoring: it reads each trial's final model
         extra["seen"], files = seen_report(complete, suite, device=device)

@@ -18,7 +18,9 @@ What each plot says about itself, so that it can go into a paper as it is:
   result (before that a mean over the seeds that happen to have one is no mean), with the pool's floor;
 - the per-network views (`fhbench.per_network`, for suites of a handful of networks): one trajectory
   per trial (thesis Fig. 3.1: every estimate, the recorded accuracy and the final accuracy with its
-  1 pp band), the settle epoch per network, and the absolute error by epoch, one panel per network.
+  1 pp band), the settle epoch per network, and the absolute error by epoch, one panel per network;
+- a suite with train.budgets gets each estimation and per-network plot once per budget (mae-b050.png,
+  settle-b050.png, ...), the budget in its title: the budgets' epochs and truths differ.
 
 The files are byte-stable: the same input gives the same PNG bytes (no date, no software tag).
 `python -m fhbench.plots RESULTS_JSON OUT_DIR` redraws a published leaderboard's plots.
@@ -37,8 +39,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["KNOWN_STYLES", "per_network_plots", "plot_abs_error_by_network", "plot_estimation", "plot_regret",
-           "plot_settle", "plot_trajectory", "render_results", "style"]
+__all__ = ["KNOWN_STYLES", "estimation_plots", "per_network_plots", "plot_abs_error_by_network", "plot_estimation",
+           "plot_regret", "plot_settle", "plot_trajectory", "render_results", "style"]
 
 # The estimators fhbench ships: fixed colours (matplotlib's tab10) and markers, in every plot;
 # any other estimator gets one of the remaining colours from a hash of its name.
@@ -215,7 +217,10 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
                     ax.plot([x], [clip_top], marker="^", color=colour, markersize=9, clip_on=False)
 
     against = "epochs plus overhead" if shift_by_overhead else "epoch"
-    fig.suptitle(f"{suite.get('name', '?')} {suite.get('version', '?')}: {title} against {against}", fontsize=12)
+    budgets = {_row_budget(r) for r in rows} - {None}
+    of_budget = f", budget {budgets.pop()} epochs" if len(budgets) == 1 else ""  # train.budgets: one file per budget
+    fig.suptitle(f"{suite.get('name', '?')} {suite.get('version', '?')}: {title} against {against}{of_budget}",
+                 fontsize=12)
     ax.set_title(f"truth: {_truth_spec(meta.get('truth'))}", fontsize=9)
     if shift_by_overhead:
         ax.set_xlabel("epochs of training + the estimator's overhead in epochs (thesis Fig. 4.3)")
@@ -254,6 +259,26 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
 
 def _row_name(row: Any) -> str:
     return str(row.get("estimator") if isinstance(row, Mapping) else getattr(row, "estimator", "?"))
+
+
+def _row_budget(row: Any) -> int | None:
+    return row.get("budget") if isinstance(row, Mapping) else getattr(row, "budget", None)
+
+
+ESTIMATION_PLOTS = (("mae", "mae", False), ("kendall_tau", "kendall_tau", False), ("mae_overhead", "mae", True))
+
+
+def estimation_plots(rows: Sequence[Any], meta: Mapping[str, Any]) -> dict[str, Any]:
+    """{file name: draw(path)}: mae.png, kendall_tau.png and mae_overhead.png; in a suite with
+    train.budgets (rows that carry a budget) one of each per budget, named like mae-b050.png, since the
+    budgets' epochs and truths differ."""
+    from fhbench.suite import budget_suffix
+
+    budgets = sorted({_row_budget(r) for r in rows} - {None})
+    groups = [(budget_suffix(b), [r for r in rows if _row_budget(r) == b]) for b in budgets] or [("", rows)]
+    return {f"{stem}{suffix}.png": lambda path, mine=mine, metric=metric, shift=shift:
+            plot_estimation(mine, metric, meta, path, shift_by_overhead=shift)
+            for suffix, mine in groups for stem, metric, shift in ESTIMATION_PLOTS}
 
 
 # ---------------------------------------------------------------------------------------------- regret
@@ -365,13 +390,24 @@ _ABS_ERROR_FLOOR_PP = 0.01  # a log axis has no 0: smaller errors are drawn at t
 
 
 def per_network_plots(meta: Mapping[str, Any]) -> dict[str, Any]:
-    """{file name: draw(path)} for the per-network views of an estimation leaderboard."""
-    view = meta["per_network"]
-    files = {"settle.png": lambda path: plot_settle(view, meta, path),
-             "abs_error_by_network.png": lambda path: plot_abs_error_by_network(view, meta, path)}
-    for trial in view["trials"]:
-        files[f"trajectory-{trial['trial_id']}.png"] = \
-            lambda path, trial=trial: plot_trajectory(trial, view, meta, path)
+    """{file name: draw(path)} for the per-network views of an estimation leaderboard: "per_network", or
+    in a suite with train.budgets "per_network_by_budget" (one view per budget, its files named like
+    settle-b050.png; trajectory files are named by trial ids, which carry the budget)."""
+    from fhbench.suite import budget_suffix
+
+    if meta.get("per_network"):
+        views = [(meta["per_network"], "", "")]
+    else:
+        views = [(view, budget_suffix(view["budget"]), f", budget {view['budget']} epochs")
+                 for view in meta.get("per_network_by_budget") or ()]
+    files = {}
+    for view, suffix, note in views:
+        files[f"settle{suffix}.png"] = lambda path, view=view, note=note: plot_settle(view, meta, path, note=note)
+        files[f"abs_error_by_network{suffix}.png"] = \
+            lambda path, view=view, note=note: plot_abs_error_by_network(view, meta, path, note=note)
+        for trial in view["trials"]:
+            files[f"trajectory-{trial['trial_id']}.png"] = \
+                lambda path, trial=trial, view=view: plot_trajectory(trial, view, meta, path)
     return files
 
 
@@ -452,9 +488,9 @@ def _short(config: str, width: int = 22) -> str:
     return config if len(config) <= width else config[:width - 1] + "\u2026"
 
 
-def plot_settle(view: Mapping[str, Any], meta: Mapping[str, Any], path: str | Path) -> None:
+def plot_settle(view: Mapping[str, Any], meta: Mapping[str, Any], path: str | Path, *, note: str = "") -> None:
     """settle.png: per network (x) and estimator (colour), each trial's settle epoch with its speed-up;
-    "never" above the budget."""
+    "never" above the budget. `note` goes at the end of the title (which budget, under train.budgets)."""
     plt = _pyplot()
     budget = int(view["budget"])
     networks = view["networks"]
@@ -500,7 +536,7 @@ def plot_settle(view: Mapping[str, Any], meta: Mapping[str, Any], path: str | Pa
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8, loc="lower left")
     suite = meta.get("suite", {})
-    fig.suptitle(f"{suite.get('name', '?')} {suite.get('version', '?')}: settle epoch per network", fontsize=12)
+    fig.suptitle(f"{suite.get('name', '?')} {suite.get('version', '?')}: settle epoch per network{note}", fontsize=12)
     ax.set_title(f"truth: {_truth_spec(meta.get('truth'))}", fontsize=9)
     band = 100.0 * float(view.get("band", 0.01))
     caption = (f"One point per trial: the first checkpoint from which every estimate stays within {band:g} pp of\n"
@@ -511,9 +547,10 @@ def plot_settle(view: Mapping[str, Any], meta: Mapping[str, Any], path: str | Pa
     _save(fig, Path(path))
 
 
-def plot_abs_error_by_network(view: Mapping[str, Any], meta: Mapping[str, Any], path: str | Path) -> None:
+def plot_abs_error_by_network(view: Mapping[str, Any], meta: Mapping[str, Any], path: str | Path, *,
+                              note: str = "") -> None:
     """abs_error_by_network.png: one panel per network, each estimator's absolute error (pp, mean over
-    the network's trials) against epoch on a log axis, with the 1 pp line."""
+    the network's trials) against epoch on a log axis, with the 1 pp line. `note`: as in plot_settle."""
     plt = _pyplot()
     networks = view["networks"]
     checkpoints = np.array(view["checkpoints"], dtype=float)
@@ -552,7 +589,7 @@ def plot_abs_error_by_network(view: Mapping[str, Any], meta: Mapping[str, Any], 
         ax.set_xlabel("epoch")
     several = any(len(n["trials"]) > 1 for n in networks)
     suite = meta.get("suite", {})
-    fig.suptitle(f"{suite.get('name', '?')} {suite.get('version', '?')}: absolute error by epoch per network "
+    fig.suptitle(f"{suite.get('name', '?')} {suite.get('version', '?')}: absolute error by epoch per network{note} "
                  f"(truth: {_truth_spec(meta.get('truth'))})", fontsize=11)
     labels = list(handles) + [f"{band:g} pp"]
     from matplotlib.lines import Line2D
@@ -582,14 +619,9 @@ def render_results(results_json: str | Path, out_dir: str | Path) -> list[Path]:
         plot_regret(meta, out / "regret.png")
         written.append(out / "regret.png")
     elif meta.get("kind") == "estimation" or "rows" in meta:
-        for metric, name, shift in (("mae", "mae.png", False), ("kendall_tau", "kendall_tau.png", False),
-                                    ("mae", "mae_overhead.png", True)):
-            plot_estimation(meta["rows"], metric, meta, out / name, shift_by_overhead=shift)
+        for name, draw in {**estimation_plots(meta["rows"], meta), **per_network_plots(meta)}.items():
+            draw(out / name)
             written.append(out / name)
-        if meta.get("per_network"):
-            for name, draw in per_network_plots(meta).items():
-                draw(out / name)
-                written.append(out / name)
         if meta.get("seen"):  # the correctness maps need the traces: only the breakdown redraws from here
             from fhbench.seen import plot_breakdown
 

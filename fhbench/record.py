@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from fhbench.data import Splits, augment, normalize
 from fhbench.errors import SuiteError
 from fhbench.proxies import compute_proxies
-from fhbench.suite import Suite
+from fhbench.suite import Suite, budget_suffix
 from fhbench.traces import CURVES, MAX_PREDICTION_CLASSES, TEST_CURVES, TIMINGS, TraceStore
 
 
@@ -34,10 +34,19 @@ class Trial:
     index: int
     config: str
     seed: int
+    budget: int | None = None  # the epochs it trains for, its schedule ending there; None: train.epochs
+
+    def epochs(self, suite: Suite) -> int:
+        return self.budget or suite.train.epochs
 
 
 def plan_trials(suite: Suite, space) -> list[Trial]:
-    """The suite's trials: per repeat, `num_samples` distinct architectures and one training seed each."""
+    """The suite's trials: per repeat, `num_samples` distinct architectures and one training seed each.
+
+    With train.budgets each architecture is trained once per budget, as trial `r<repeat>-<index>-b<budget>`.
+    Its budgets share its seed (the same initial weights and batch order), so they differ in the
+    learning-rate schedule alone, as in appendix A.2, which trains the same network for each budget.
+    Without budgets the ids are `r<repeat>-<index>` as always."""
     trials = []
     for repeat in range(suite.estimate.repeats):
         if suite.space.cells:
@@ -47,7 +56,11 @@ def plan_trials(suite: Suite, space) -> list[Trial]:
             cells = space.sample_distinct(rng, suite.space.num_samples)
         for index, cell in enumerate(cells):
             seed = int(np.random.SeedSequence([suite.train.seed, repeat, index]).generate_state(1)[0])
-            trials.append(Trial(f"r{repeat}-{index:03d}", repeat, index, str(cell), seed))
+            trial_id = f"r{repeat}-{index:03d}"
+            if not suite.train.budgets:
+                trials.append(Trial(trial_id, repeat, index, str(cell), seed, suite.train.epochs))
+            for budget in suite.train.budgets:
+                trials.append(Trial(trial_id + budget_suffix(budget), repeat, index, str(cell), seed, budget))
     return trials
 
 
@@ -133,9 +146,9 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
     val_x, val_y = splits.val.images.to(device), splits.val.labels.to(device)
     test_x, test_y = splits.test.images.to(device), splits.test.labels.to(device)
     mean, std = splits.mean, splits.std
-    n, batch_size, budget = len(train_x), suite.train.batch_size, suite.train.epochs
+    n, batch_size, budget = len(train_x), suite.train.batch_size, trial.epochs(suite)
     steps_per_epoch = math.ceil(n / batch_size)
-    total_steps = budget * steps_per_epoch
+    total_steps = budget * steps_per_epoch  # the schedule ends at the trial's own budget
     kept = suite.kept_epochs()
     n_keep = suite.record.kept_train_images(n)
     checkpoints = set(suite.checkpoints) | {budget}
@@ -251,7 +264,7 @@ def _trial_meta(trial: Trial, suite: Suite, space, splits: Splits, conditions: d
         "repeat": trial.repeat,
         "index": trial.index,
         "seed": trial.seed,
-        "budget": suite.train.epochs,
+        "budget": trial.epochs(suite),
         "num_classes": splits.num_classes,
         "feature_dim": space.feature_dim_of(space.parse(trial.config)),
         "space": suite.space.name,

@@ -1,4 +1,6 @@
 """Scoring: per estimator and checkpoint, error and rank agreement against the true final accuracy.
+In a suite with train.budgets, per estimator, budget and checkpoint: a budget's rows score its trials
+against their own final accuracy (at the end of that budget), and rank them among themselves.
 
 Each metric is computed within a repeat (one population of sampled architectures) and then
 summarised as mean and population standard deviation (ddof=0) over the suite's repeats.
@@ -67,9 +69,13 @@ class Row:
     overhead_ref_mean: float = math.nan
     overhead_ref_std: float = math.nan
     rank_only: bool = False
+    budget: int | None = None  # set only in suites with train.budgets: the budget the row's trials trained for
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if self.budget is None:
+            data.pop("budget")  # the rows of single-budget suites, and their results.json, stay as they were
+        return data
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -93,16 +99,24 @@ def reference_cpu_s(records: Sequence[EstimateRecord]) -> float:
 
 
 def score(records: Sequence[EstimateRecord], truths: dict[str, float], epoch_times: dict[str, float],
-          budget: int, rank_only: frozenset[str] = frozenset()) -> list[Row]:
+          budget: int, rank_only: frozenset[str] = frozenset(), *, by_budget: bool = False) -> list[Row]:
     """`truths` and `epoch_times` are per trial id; an epoch time is NaN where the trial was recorded
     on another kind of device than the estimators ran on. `rank_only` names the estimators scored
-    without MAE (see the module docstring)."""
+    without MAE (see the module docstring).
+
+    With `by_budget` (a suite with train.budgets) the rows are per estimator, budget (each record's own)
+    and checkpoint, each against the truths of that budget's trials, with `budget_fraction` relative to
+    that budget; `budget` is then unused."""
     reference = reference_cpu_s(records)
-    groups: dict[tuple[str, int], dict[int, list[EstimateRecord]]] = defaultdict(lambda: defaultdict(list))
+    groups: dict[tuple[str, int | None, int], dict[int, list[EstimateRecord]]] = \
+        defaultdict(lambda: defaultdict(list))
     for record in records:
-        groups[(record.estimator, record.checkpoint)][record.repeat].append(record)
+        if by_budget and record.budget is None:
+            raise ValueError(f"score by budget: the record of {record.estimator} on {record.trial_id} has no budget")
+        key = (record.estimator, record.budget if by_budget else None, record.checkpoint)
+        groups[key][record.repeat].append(record)
     rows = []
-    for (estimator, epoch), by_repeat in groups.items():
+    for (estimator, row_budget, epoch), by_repeat in groups.items():
         per_repeat: dict[str, list[float]] = defaultdict(list)
         n_failed = n_all = 0
         for repeat_records in by_repeat.values():
@@ -122,9 +136,9 @@ def score(records: Sequence[EstimateRecord], truths: dict[str, float], epoch_tim
             cpu = [r.overhead_cpu_s for r in repeat_records if math.isfinite(r.overhead_cpu_s)]
             per_repeat["cpu"].append(float(np.mean(cpu)) if cpu else math.nan)
             per_repeat["ref"].append(per_repeat["cpu"][-1] / reference)
-        rows.append(Row(estimator, epoch, epoch / budget, *_mean_std(per_repeat["mae"]),
+        rows.append(Row(estimator, epoch, epoch / (row_budget or budget), *_mean_std(per_repeat["mae"]),
                         *_mean_std(per_repeat["tau"]), *_mean_std(per_repeat["rho"]),
                         *_mean_std(per_repeat["sec"]), *_mean_std(per_repeat["ep"]), n_all - n_failed, n_failed,
                         (n_all - n_failed) / n_all, *_mean_std(per_repeat["cpu"]), *_mean_std(per_repeat["ref"]),
-                        estimator in rank_only))
-    return sorted(rows, key=lambda row: (row.epoch, row.estimator))
+                        estimator in rank_only, row_budget))
+    return sorted(rows, key=lambda row: (row.budget or 0, row.epoch, row.estimator))

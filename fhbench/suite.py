@@ -62,6 +62,9 @@ class TrainSettings:
     record_test: bool = True
     seed: int = 0
     lr_per_model: tuple[tuple[str, float], ...] = ()  # space cnn: (model, initial lr) pairs overriding lr
+    # Appendix A.2's budgets: every planned network is trained once per budget (epochs, increasing, the last
+    # train.epochs), each run with its own schedule ending at its own budget. Empty: one budget, train.epochs.
+    budgets: tuple[int, ...] = ()
 
     def lr_for(self, config: str) -> float:
         """The initial learning rate of a trial with this config string: its model's entry in
@@ -125,8 +128,13 @@ SPACES = SPACE_NAMES
 
 # Settings added after suites were published. They are left out of the hashed and published settings
 # while they hold their defaults, so adding them changed no suite hash and no trace store's path.
-_LATE_DEFAULTS = {"space": {"width": 1.0}, "train": {"lr_per_model": ()},
+_LATE_DEFAULTS = {"space": {"width": 1.0}, "train": {"lr_per_model": (), "budgets": ()},
                   "record": {"proxies": False, "predictions": False}}
+
+
+def budget_suffix(budget: int) -> str:
+    """What the id of a trial (and the name of a per-budget file) ends with under train.budgets: "-b050"."""
+    return f"-b{budget:03d}"
 
 
 def _settings_dict(section: str, settings) -> dict[str, Any]:
@@ -191,6 +199,16 @@ class Suite:
     @property
     def checkpoints(self) -> tuple[int, ...]:
         return self.estimate.epochs(self.train.epochs)
+
+    @property
+    def budgets(self) -> tuple[int, ...]:
+        """The epochs each planned network is trained for, one trial per budget: train.budgets, or
+        train.epochs alone."""
+        return self.train.budgets or (self.train.epochs,)
+
+    def checkpoints_for(self, budget: int) -> tuple[int, ...]:
+        """The checkpoints a trial of this budget is estimated at: the suite's, up to its budget."""
+        return tuple(c for c in self.checkpoints if c <= budget)
 
     def kept_epochs(self) -> frozenset[int]:
         """The epochs whose features some estimator can use: the window before each checkpoint."""
@@ -405,8 +423,39 @@ def _validate(suite: Suite, fail) -> list[str]:
     _no_duplicates(suite.estimate.estimators, "estimate.estimators", fail)
     if suite.space.cells and len(suite.space.cells) != suite.space.num_samples:
         raise fail("space.cells", f"exactly space.num_samples ({suite.space.num_samples}) cells")
+    warnings = _validate_budgets(suite, fail)
     if suite.search is not None:
-        return _validate_search(suite, fail)
+        return warnings + _validate_search(suite, fail)
+    return warnings
+
+
+def _validate_budgets(suite: Suite, fail) -> list[str]:
+    """train.budgets: increasing epochs up to train.epochs, each one a checkpoint, so that every budget
+    has its final estimate (the one at its own end) and its truth's test accuracy is recorded there."""
+    budgets, epochs = suite.train.budgets, suite.train.epochs
+    if not budgets:
+        return []
+    for budget in budgets:
+        if not 1 <= budget <= epochs:
+            raise fail("train.budgets", f"epochs within 1..train.epochs ({epochs}), got {budget}")
+    _no_duplicates(budgets, "train.budgets", fail)
+    if list(budgets) != sorted(budgets):
+        raise fail("train.budgets", f"increasing epochs, got {list(budgets)}")
+    if budgets[-1] != epochs:
+        raise fail("train.budgets", f"the longest budget equal to train.epochs ({epochs}), got {budgets[-1]}")
+    missing = [b for b in budgets if b not in suite.checkpoints]
+    if missing:
+        raise fail("train.budgets", f"each budget a checkpoint (its final estimate is made at its end: let "
+                                    f"estimate.every or estimate.checkpoints include it), got {missing[0]}")
+    if suite.search is not None:
+        raise fail("train.budgets", "none in a search suite: a search trains to its own budgets on the schedule of "
+                                    "train.epochs (appendix A.3.2)")
+    if suite.record.predictions:
+        raise fail("train.budgets", "none with record.predictions (fhbench.seen reads every trial at all of the "
+                                    "suite's checkpoints, past a shorter budget's end)")
+    if suite.train.lr_schedule == "constant" and len(budgets) > 1:
+        return [f"{suite.path}: with train.lr_schedule 'constant' the budgets differ in length only: a trial of a "
+                f"shorter budget repeats the first epochs of a longer one (the same network and seed)"]
     return []
 
 
@@ -457,10 +506,11 @@ def _validate_cnn(suite: Suite, fail) -> None:
                              "only (fhbench.search.pool)")
 
 
-def _no_duplicates(names: tuple[str, ...], key: str, fail) -> None:
+def _no_duplicates(names: tuple, key: str, fail) -> None:
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
-        raise fail(key, f"distinct names, got '{repeated[0]}' more than once")
+        what = "names" if isinstance(repeated[0], str) else "values"
+        raise fail(key, f"distinct {what}, got {repeated[0]!r} more than once")
 
 
 def _validate_truth(suite: Suite, key: str, text: str, fail) -> None:
