@@ -262,6 +262,8 @@ def parse_suite(raw: dict[str, Any], source: str = "<suite>") -> Suite:
         table = raw.pop(key, {})
         if not isinstance(table, dict):
             raise fail(key, "a table")
+        if key == "train" and table.get("budgets", None) == []:  # written out empty: a mistake, not "unset"
+            raise fail("train.budgets", "at least one budget (leave the key out for train.epochs alone)")
         sections[key] = _parse_section(cls, table, key, fail)
     if sections["space"].name == "cnn" and "num_samples" not in space_table:
         sections["space"] = replace(sections["space"], num_samples=_cnn_pool_size(sections["space"]))

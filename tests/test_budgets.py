@@ -60,8 +60,8 @@ def test_a_suite_without_budgets_plans_the_ids_and_hashes_it_always_did(tmp_path
     assert [t.trial_id for t in trials] == ["r0-000", "r0-001", "r0-002"] and {t.budget for t in trials} == {4}
     empty = _plain_suite(tmp_path)
     empty.write_text(empty.read_text().replace("seed = 0\n\n[record]", "seed = 0\nbudgets = []\n\n[record]"))
-    explicit = load_suite(empty)  # the default written out: neither hash moves, nothing is published
-    assert (explicit.hash, explicit.record_hash) == (plain.hash, plain.record_hash)
+    with pytest.raises(SuiteError, match=r"key 'train.budgets'.*at least one budget"):
+        load_suite(empty)  # written out empty: a mistake (the bad input), not the default
     assert "budgets" not in plain.to_dict()["train"] and plain.budgets == (4,)
     budgets = load_suite(_budget_suite(tmp_path))
     assert budgets.record_hash != plain.record_hash and list(budgets.to_dict()["train"]["budgets"]) == [2, 4]
