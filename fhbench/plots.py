@@ -94,6 +94,7 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> None:
+    """No software tag, no date: the same numbers give the same bytes."""
     fig.savefig(path, format="png", metadata={"Software": None})
     _pyplot().close(fig)
 

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from fhbench.errors import TraceError
+from fhbench.plots import _pyplot, _save  # one matplotlib setup and one byte-stable PNG writer
 
 OUTCOMES = ("both_right", "only_current_right", "only_final_right", "both_wrong")
 _LABELS = {"both_right": "both right (TP)", "only_current_right": "only current right (FP)",
@@ -201,21 +202,6 @@ def seen_markdown(results: dict[str, Any]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- plots
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> None:
-    """No software tag, no date: the same numbers give the same bytes."""
-    fig.savefig(path, format="png", metadata={"Software": None})
-    _pyplot().close(fig)
-
 
 def _edges(epochs: Sequence[int]) -> np.ndarray:
     """Column edges on the epoch axis: epoch e spans (previous epoch, e], the first starts at 0."""

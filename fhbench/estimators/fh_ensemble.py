@@ -10,6 +10,16 @@ import torch
 from fhbench.estimators.probes import ProbeSettings, ensemble_probabilities, train_probes
 
 
+def window_epochs(trial, window: int) -> list[int]:
+    """The epochs of the `window` most recent ones whose features the view holds (A.1's K)."""
+    first = trial.epoch - window + 1
+    epochs = [e for e in trial.kept_epochs if e >= first]
+    if not epochs:
+        raise ValueError(f"no saved features in epochs {max(first, 1)}..{trial.epoch} "
+                         f"(the suite's record.window must cover the estimator's window)")
+    return epochs
+
+
 class FeatureHistoryEnsemble:
     """One linear probe per epoch of the last `window` epochs, each initialised from the classifier
     saved at that epoch and re-fit on that epoch's training features; the estimate is the accuracy of
@@ -32,12 +42,7 @@ class FeatureHistoryEnsemble:
         """Nothing to learn across trials: each estimate uses its own trial's history only."""
 
     def epochs_used(self, trial) -> list[int]:
-        first = trial.epoch - self.window + 1
-        epochs = [e for e in trial.kept_epochs if e >= first]
-        if not epochs:
-            raise ValueError(f"no saved features in epochs {max(first, 1)}..{trial.epoch} "
-                             f"(the suite's record.window must cover the estimator's window)")
-        return epochs
+        return window_epochs(trial, self.window)
 
     def estimate(self, trial) -> float:
         predicted = self._predicted(trial)

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 
 import torch
 
+from fhbench.estimators.fh_ensemble import window_epochs
+
 
 class RidgeHistoryEnsemble:
     name = "fh-ridge"
@@ -36,12 +38,7 @@ class RidgeHistoryEnsemble:
         """Nothing to learn across trials."""
 
     def epochs_used(self, trial) -> list[int]:
-        first = trial.epoch - self.window + 1
-        epochs = [e for e in trial.kept_epochs if e >= first]
-        if not epochs:
-            raise ValueError(f"no saved features in epochs {max(first, 1)}..{trial.epoch} "
-                             f"(the suite's record.window must cover the estimator's window)")
-        return epochs
+        return window_epochs(trial, self.window)
 
     @torch.no_grad()
     def estimate(self, trial) -> float:
