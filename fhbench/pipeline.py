@@ -160,7 +160,8 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
     for trial in todo:
         store.forget(trial.trial_id)  # a lost trial opened above is replaced by a Ray task, not through `store`
     splits = load_suite_splits(suite, data_dir, download)
-    check_prediction_classes(suite, splits.num_classes)  # before any trial starts, here or on Ray
+    if suite.record.predictions:  # before any trial starts, here or on Ray
+        check_prediction_classes(suite, splits.num_classes)
     if execution is not None:
         return _record_on_ray(suite, store, todo, splits, execution, device, report, progress)
     overall = progress.add_task("trials", total=len(todo)) if progress else None

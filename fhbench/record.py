@@ -158,7 +158,7 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
     # Zero-cost proxies of the untrained network on the first minibatch of the split, un-augmented and
     # unshuffled: computed on a copy under their own seed, so training below is bitwise unchanged.
     proxies = None
-    if capture and getattr(suite.record, "proxies", False):
+    if capture and suite.record.proxies:
         proxies = compute_proxies(model, normalize(train_x[:batch_size], mean, std), train_y[:batch_size])
 
     copy_stream = torch.cuda.Stream(device) if device.type == "cuda" and capture else None
