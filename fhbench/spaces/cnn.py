@@ -56,7 +56,7 @@ _MOBILENETV2_CIFAR_STAGES = [[1, 16, 1, 1], [6, 24, 2, 1], [6, 32, 3, 2], [6, 64
 _MOBILENETV2_LAST = 1280
 
 
-def _width_text(width: float) -> str:
+def width_text(width: float) -> str:
     text = repr(float(width))  # the shortest text that reads back as the same float
     return text[:-2] if text.endswith(".0") else text
 
@@ -112,7 +112,7 @@ class CnnConfig:
             raise ConfigError(f"bad CNN config {text!r}: {err}") from None
 
     def to_string(self) -> str:
-        return f"{self.model}@w{_width_text(self.width)}"
+        return f"{self.model}@w{width_text(self.width)}"
 
     def __str__(self) -> str:
         return self.to_string()
@@ -199,7 +199,7 @@ class CnnSpace:
                 raise ConfigError(f"{what} must be a positive integer, got {value!r}")
         builders = {"vgg16": _vgg16, "resnet18": _resnet, "resnet50": _resnet, "mobilenetv2": _mobilenetv2}
         body, classifier = builders[config.model](config, num_classes, in_channels)
-        return _network_class()(body, classifier, config)
+        return network_class()(body, classifier, config)
 
     @staticmethod
     def _check(config: object) -> CnnConfig:
@@ -209,7 +209,7 @@ class CnnSpace:
 
 
 @functools.cache
-def _network_class():
+def network_class():
     """Defined on first use so that importing this module (the suite loader does) imports no torch."""
     import torch
     from torch import nn
@@ -231,7 +231,7 @@ def _network_class():
     return CnnNetwork
 
 
-def _he_init_convs(module) -> None:
+def he_init_convs(module) -> None:
     """torchvision's initialisation of the convs of all three families: He-normal with fan-out."""
     from torch import nn
 
@@ -243,27 +243,35 @@ def _he_init_convs(module) -> None:
 
 
 def _resnet(config: CnnConfig, num_classes: int, in_channels: int):
+    block_name, blocks, _ = _RESNET_STAGES[config.model]
+    planes = [scale_channels(p, config.width) for p in _RESNET_PLANES]
+    return cifar_resnet(block_name, blocks, planes, num_classes, in_channels)
+
+
+def cifar_resnet(block_name: str, blocks: Sequence[int], planes: Sequence[int], num_classes: int,
+                 in_channels: int = 3):
+    """torchvision's ResNet in the CIFAR form with these stages: (body, classifier), where the body ends at
+    the pooled features. Builds as `fhbench.spaces.cnn` builds ResNet-18/50, in the same order of random
+    draws, so a seed gives the same weights for the same network from either space."""
     from torch import nn
     from torchvision.models import resnet
 
-    block_name, blocks, expansion = _RESNET_STAGES[config.model]
     block = getattr(resnet, block_name)
     net = resnet.ResNet(block, list(blocks), num_classes=num_classes)
-    planes = [scale_channels(p, config.width) for p in _RESNET_PLANES]
     net.conv1 = nn.Conv2d(in_channels, planes[0], 3, stride=1, padding=1, bias=False)
     net.maxpool = nn.Identity()
     rebuilt = [net.conv1]
-    if config.width != 1.0:
+    if tuple(planes) != tuple(_RESNET_PLANES):  # torchvision built the stages at its own widths
         net.bn1 = net._norm_layer(planes[0])
         net.inplanes = planes[0]  # _make_layer reads the input width here and advances it stage by stage
         for index, (stage_planes, count) in enumerate(zip(planes, blocks)):
             layer = net._make_layer(block, stage_planes, count, stride=1 if index == 0 else 2)
             setattr(net, f"layer{index + 1}", layer)
             rebuilt.append(layer)
-        net.fc = nn.Linear(planes[-1] * expansion, num_classes)  # nn.Linear's default init, as torchvision's fc
+        net.fc = nn.Linear(planes[-1] * block.expansion, num_classes)
     for module in rebuilt:
-        _he_init_convs(module)
-    classifier, net.fc = net.fc, nn.Identity()  # the body's forward now ends at the pooled features
+        he_init_convs(module)
+    classifier, net.fc = net.fc, nn.Identity()
     return net, classifier
 
 
@@ -279,7 +287,7 @@ def _vgg16(config: CnnConfig, num_classes: int, in_channels: int):
     for layer in features:
         if isinstance(layer, nn.MaxPool2d):
             layer.ceil_mode = True
-    _he_init_convs(features)  # BatchNorm layers start at 1 and 0 already
+    he_init_convs(features)  # BatchNorm layers start at 1 and 0 already
     body = nn.Sequential(features, nn.AdaptiveAvgPool2d(1), nn.Flatten())
     classifier = nn.Linear(layout[-2], num_classes)
     nn.init.normal_(classifier.weight, 0.0, 0.01)
@@ -295,7 +303,7 @@ def _mobilenetv2(config: CnnConfig, num_classes: int, in_channels: int):
                       inverted_residual_setting=[list(stage) for stage in _MOBILENETV2_CIFAR_STAGES])
     stem = net.features[0][0]
     net.features[0][0] = nn.Conv2d(in_channels, stem.out_channels, 3, stride=1, padding=1, bias=False)
-    _he_init_convs(net.features[0][0])
+    he_init_convs(net.features[0][0])
     classifier = net.classifier[-1]  # torchvision's Linear (already N(0, 0.01)), without the dropout
     net.classifier = nn.Identity()
     return net, classifier
