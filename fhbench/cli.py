@@ -72,10 +72,10 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--data-dir", default=None, help="dataset folder (default: $FHBENCH_DATA)")
             p.add_argument("--download", action="store_true", help="let torchvision download CIFAR")
             p.add_argument("--workers", type=int, default=None, metavar="N",
-                           help="record N trials at once as Ray tasks on a local Ray instance fhbench starts "
-                                "and stops (default: one process, no Ray)")
+                           help="N trials (or, with search --live, N search workers) at once on a local Ray "
+                                "instance fhbench starts and stops (default: one process, no Ray)")
             p.add_argument("--ray", default=None, metavar="ADDRESS",
-                           help="record on an existing Ray cluster (host:port, ray://host:port or auto); a "
+                           help="run on an existing Ray cluster (host:port, ray://host:port or auto); a "
                                 "multi-node cluster needs the trace store on a shared filesystem")
             p.add_argument("--cpus-per-trial", type=int, default=None, metavar="N",
                            help="with --workers/--ray: CPUs (and torch threads) per trial (default: 1)")
