@@ -4,8 +4,10 @@ Runs one live search (`--algorithm`, default HyperBand, one iteration, estimator
 search suite's pool twice in one run: in this process with `--threads` torch threads, then on `--workers`
 Ray workers of one thread each (Ray's start-up and shutdown included). Prints and writes both wall
 times, the jobs, the epochs trained and the clock's simulated time (which charges the workers' measured
-costs as W parallel workers). The two searches make the same decisions for HyperBand and random search
-(their choices do not depend on the order of completions), so the same epochs are trained.
+costs as W parallel workers). HyperBand and random search train the same number of epochs whatever they
+promote, so the two runs do the same work; at the same threads per trial they would also promote the
+same configs (tested), but here the one-process run trains at `--threads` threads, whose floating-point
+results differ from one thread's, so a near tie can promote another config ("same jobs" says whether it did).
 
     python benchmarks/parallel_search.py suites/nb201-search-cpu.toml --data-dir ../shared/data \
         --workers 2 --threads 2 --out benchmarks/results/parallel_search_cpu.json
