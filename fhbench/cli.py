@@ -476,6 +476,7 @@ def _live(args, suite, device, console) -> None:
     from fhbench.pipeline import load_suite_splits
     from fhbench.progress import MessageProgress
     from fhbench.publish import environment
+    from fhbench.pipeline import open_store
     from fhbench.search.live import live_search_and_publish
 
     if suite.search is None:
@@ -490,7 +491,8 @@ def _live(args, suite, device, console) -> None:
             suite, splits=splits, device=device, algorithm=args.algorithm, estimator=args.estimator,
             seed=args.seed, iterations=args.iterations, leaderboard_root=args.leaderboard,
             environment=environment(str(device), torch.get_num_threads()), on_note=progress.note,
-            nb201_file=_nb201_file(args), execution=args.execution)
+            nb201_file=_nb201_file(args), execution=args.execution,
+            store=open_store(suite, args.traces) if args.execution is not None else None)
     out, run, cell = result[0], result[1], result[2]
     _say(console, f"{len(run.jobs)} jobs in {run.simulated_time_s:.1f} s")
     _say(console, f"best architecture: {cell}")

@@ -164,3 +164,41 @@ def test_replay_refuses_workers_and_live_checks_them(tmp_path, capsys, monkeypat
     assert_one_line_error(cli(capsys, "search", suite, "--live", "--workers", "0"), "--workers")
     assert_one_line_error(cli(capsys, "search", suite, "--live", "--workers", "2", "--device", "cpu",
                               "--gpus-per-trial", "0.5"), "--gpus-per-trial 0.5 with --device cpu")
+
+
+def test_a_killed_live_search_driver_leaves_nothing_running_after_a_rerun(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_end_to_end import _descendants, _still_running
+
+    suite = write(tmp_path)
+    command = [sys.executable, "-m", "fhbench.cli", "search", str(suite), "--live", "--workers", "2",
+               "--algorithm", "random", "--estimator", "original", "--leaderboard", "lb"]
+    process = subprocess.Popen(command + ["--iterations", "1"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    root, store, ray_processes = tmp_path / "traces" / "tinysearch", None, {}
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        store = next(root.glob("*"), None) if root.exists() else None
+        if store and (store / ".ray-run.json").exists():
+            time.sleep(1.0)  # the workers are up and training
+            ray_processes = _descendants(process.pid)
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, "the search finished before its driver could be killed"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    record = json.loads((store / ".ray-run.json").read_text())
+    assert record["driver_pid"] == process.pid and record["kind"] == "live search" and ray_processes
+    assert not (tmp_path / "lb").exists()  # nothing half-published
+
+    result = run_cli(*command[3:], cwd=tmp_path, timeout=600)  # the same command again
+    assert result.returncode == 0, result.stderr
+    assert f"driver pid {process.pid}" in result.stdout
+    assert not (store / ".ray-run.json").exists()
+    left = [pid for pid, started in ray_processes.items() if _still_running(pid, started)]
+    assert left == [], f"processes of the killed search's Ray instance still run: {left}"

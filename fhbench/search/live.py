@@ -173,7 +173,8 @@ def live_search(algorithm: SearchAlgorithm, backend, *, seed: int, workers: int 
 def live_search_and_publish(suite, *, splits, device: torch.device, algorithm: str, estimator: str, seed: int,
                             iterations: int, leaderboard_root: str | Path, environment: dict,
                             on_note: Callable[[str], None] | None = None,
-                            nb201_file: str | None = None, execution=None) -> tuple[Path, SearchRun, str, dict]:
+                            nb201_file: str | None = None, execution=None,
+                            store=None) -> tuple[Path, SearchRun, str, dict]:
     """`fhbench search --live`: one search for real over the suite's pool, published through the
     publishing layer under `<leaderboard_root>/<suite>/live/<algorithm>-<estimator>-seed<seed>/`.
     Returns (that directory, the run, the incumbent's cell, what is known of the incumbent: see
@@ -181,7 +182,8 @@ def live_search_and_publish(suite, *, splits, device: torch.device, algorithm: s
 
     Without `execution` the search has one worker, in this process. With it (`fhbench.execution.Execution`)
     it runs on Ray (`fhbench.search.parallel`): `execution.workers` workers, or for a cluster
-    (`execution.address`) the suite's [search] workers."""
+    (`execution.address`) the suite's [search] workers, holding `store` (the suite's trace store) so that
+    a rerun after a killed driver stops its leftover Ray processes."""
     from fhbench.errors import FhbenchError
     from fhbench.estimators import available_estimators, create_estimator
     from fhbench.estimators.registry import describe_estimators
@@ -216,9 +218,14 @@ def live_search_and_publish(suite, *, splits, device: torch.device, algorithm: s
         from fhbench.search.parallel import RayLiveBackend
 
         workers = execution.workers if execution.workers is not None else spec.workers
+        if store is not None:
+            from fhbench.execution import stop_dead_run
+
+            store.lock()
+            stop_dead_run(store, on_note or print)
         backend = RayLiveBackend(suite, splits, pool, estimator=estimator, settings=settings,
                                  sealed_paths=truth_files, execution=execution, workers=workers,
-                                 device_type=device.type, cuda_available=torch.cuda.is_available())
+                                 device_type=device.type, cuda_available=torch.cuda.is_available(), store=store)
     with backend as backend:
         run = live_search(search, backend, seed=seed, workers=workers, on_note=on_note)
         if run.incumbent is None:

@@ -17,9 +17,17 @@ replay of the same measured costs with the same W makes the same decisions (test
 What is not the serial live search: a population-level estimator (LCNet) is fit on the runs its own
 worker has trained, not on every run of the search. A worker that dies takes its runs with it: the
 search stops with one line naming the job (its results until then are not published).
+
+A killed driver (kill -9) leaves some of its local Ray instance's processes running. So the search holds
+the suite's trace store (`TraceStore.lock`) and names its Ray session in the store's run record, as a
+parallel recording does; the next run of either on that store stops the leftovers
+(`fhbench.execution.stop_dead_run`) before it starts.
 """
 
 from __future__ import annotations
+
+import os
+import socket
 
 from fhbench.errors import FhbenchError
 from fhbench.search.algorithms import Job
@@ -55,13 +63,19 @@ class RayLiveBackend:
     context manager: leaving stops the actors, and the Ray instance if this backend started it."""
 
     def __init__(self, suite, splits, pool, *, estimator: str, settings: dict, sealed_paths: tuple, execution,
-                 workers: int, device_type: str, cuda_available: bool):
-        from fhbench.execution import check_resources, gpus_per_trial, start_ray
+                 workers: int, device_type: str, cuda_available: bool, store=None):
+        from fhbench.execution import _start_ray, check_resources, gpus_per_trial
 
         gpus = gpus_per_trial(execution, device_type, cuda_available)  # before Ray starts: a bad share is one line
         self.estimator, self.pool = estimator, pool
-        self._started = start_ray(execution, gpus_wanted=gpus > 0)
+        self._store, self._token = store, None
+        self._started, session_dir = _start_ray(execution, gpus_wanted=gpus > 0)
         import ray
+
+        if store is not None:  # the store's run record names this Ray instance, for a rerun after kill -9
+            self._token = store.begin_run({"driver_pid": os.getpid(), "host": socket.gethostname(),
+                                           "session_dir": session_dir, "address": execution.address,
+                                           "kind": "live search"})
 
         try:
             check_resources(execution, gpus)
@@ -125,6 +139,9 @@ class RayLiveBackend:
         if self._started:
             ray.shutdown()
             self._started = False
+        if self._token is not None:
+            self._store.end_run(self._token)
+            self._token = None
 
     def __enter__(self) -> RayLiveBackend:
         return self
