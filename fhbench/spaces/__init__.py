@@ -3,9 +3,24 @@ the searches use; it imports torch only through the space it builds."""
 
 from __future__ import annotations
 
+import operator
+
 from fhbench.errors import ConfigError, SuiteError
 
 SPACE_NAMES = ("nb201", "cnn")
+
+
+def as_count(value: object, what: str, low: int = 1) -> int:
+    """Accept only real integers (not bools or floats) so that a typo in a config fails loudly."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{what} must be an integer, got {value!r}")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise ConfigError(f"{what} must be an integer, got {type(value).__name__} {value!r}") from None
+    if number < low:
+        raise ConfigError(f"{what} must be >= {low}, got {number}")
+    return number
 
 
 def make_space(settings, source: str = "<suite>"):

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import functools
 import math
-import operator
 import re
 import types
 from collections.abc import Sequence
@@ -54,6 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fhbench.errors import ConfigError
+from fhbench.spaces import as_count
 
 OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
        "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
@@ -193,18 +193,6 @@ class DartsGenotype:
         return vector.ravel()
 
 
-def _count(value: object, what: str, low: int) -> int:
-    if isinstance(value, bool):
-        raise ConfigError(f"{what} must be an integer, got {value!r}")
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise ConfigError(f"{what} must be an integer, got {type(value).__name__} {value!r}") from None
-    if number < low:
-        raise ConfigError(f"{what} must be >= {low}, got {number}")
-    return number
-
-
 def reduction_indices(cells: int) -> tuple[int, int]:
     """The positions of the two reduction cells, at 1/3 and 2/3 of the depth as in DARTS."""
     return cells // 3, 2 * cells // 3
@@ -225,9 +213,9 @@ class DartsSpace:
 
     def __init__(self, channels: int = SEARCH_SETTINGS["channels"], cells: int = SEARCH_SETTINGS["cells"],
                  auxiliary: bool = True, drop_path: float = DARTS_DROP_PATH, allow_none: bool = False) -> None:
-        self.channels = _count(channels, "channels", 1)
+        self.channels = as_count(channels, "channels", 1)
         # 3 cells is the least that holds both reductions after a normal cell.
-        self.cells = _count(cells, "cells", 3)
+        self.cells = as_count(cells, "cells", 3)
         for what, flag in (("auxiliary", auxiliary), ("allow_none", allow_none)):
             if not isinstance(flag, bool):
                 raise ConfigError(f"{what} must be true or false, got {flag!r}")
@@ -268,7 +256,7 @@ class DartsSpace:
         return DartsGenotype(self._sample_cell(rng), self._sample_cell(rng))
 
     def sample_distinct(self, rng: np.random.Generator, n: int) -> list[DartsGenotype]:
-        n = _count(n, "number of DARTS genotypes to sample", 1)
+        n = as_count(n, "number of DARTS genotypes to sample", 1)
         if n > self.num_configs:
             raise ConfigError(f"cannot sample {n} distinct DARTS genotypes, the space has {self.num_configs}")
         found: dict[DartsGenotype, None] = {}  # keeps the order of first draws
@@ -287,8 +275,8 @@ class DartsSpace:
         leaves the auxiliary tower's logits in `aux_logits`."""
         genotype = self._check(genotype)
         return _torch_parts().DartsNetwork(
-            genotype, self.channels, self.cells, _count(num_classes, "num_classes", 1),
-            _count(in_channels, "in_channels", 1), self.auxiliary, self.drop_path)
+            genotype, self.channels, self.cells, as_count(num_classes, "num_classes", 1),
+            as_count(in_channels, "in_channels", 1), self.auxiliary, self.drop_path)
 
     def _check(self, genotype: object) -> DartsGenotype:
         if not isinstance(genotype, DartsGenotype):

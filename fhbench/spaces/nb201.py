@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -11,25 +10,13 @@ import torch
 from torch import nn
 
 from fhbench.errors import ConfigError
+from fhbench.spaces import as_count
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 """(target node, source node) of each edge, in the order of the canonical string."""
 NUM_CELLS = len(OPS) ** len(EDGES)
 _NUM_NODES = 4
-
-
-def _as_count(value: object, what: str, low: int = 1) -> int:
-    """Accept only real integers (not bools or floats) so that a typo in a config fails loudly."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{what} must be an integer, got {value!r}")
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise ConfigError(f"{what} must be an integer, got {type(value).__name__} {value!r}") from None
-    if number < low:
-        raise ConfigError(f"{what} must be >= {low}, got {number}")
-    return number
 
 
 def _bad_string(text: str, why: str) -> ConfigError:
@@ -109,7 +96,7 @@ class Nb201Cell:
 
     @classmethod
     def from_index(cls, index: int) -> Nb201Cell:
-        index = _as_count(index, "NAS-Bench-201 cell index", low=0)
+        index = as_count(index, "NAS-Bench-201 cell index", low=0)
         if index >= NUM_CELLS:
             raise ConfigError(f"NAS-Bench-201 cell index must be in 0..{NUM_CELLS - 1}, got {index}")
         digits = []
@@ -231,8 +218,8 @@ class Nb201Space:
     name = "nb201"
 
     def __init__(self, channels: int = 16, cells_per_stage: int = 5) -> None:
-        self.channels = _as_count(channels, "channels")
-        self.cells_per_stage = _as_count(cells_per_stage, "cells_per_stage")
+        self.channels = as_count(channels, "channels")
+        self.cells_per_stage = as_count(cells_per_stage, "cells_per_stage")
 
     def __repr__(self) -> str:
         return f"Nb201Space(channels={self.channels}, cells_per_stage={self.cells_per_stage})"
@@ -248,7 +235,7 @@ class Nb201Space:
         return Nb201Cell.from_index(int(rng.integers(NUM_CELLS)))
 
     def sample_distinct(self, rng: np.random.Generator, n: int) -> list[Nb201Cell]:
-        n = _as_count(n, "number of cells to sample")
+        n = as_count(n, "number of cells to sample")
         if n > NUM_CELLS:
             raise ConfigError(f"cannot sample {n} distinct NAS-Bench-201 cells, the space has {NUM_CELLS}")
         return [Nb201Cell.from_index(int(i)) for i in rng.choice(NUM_CELLS, size=n, replace=False)]
@@ -266,6 +253,6 @@ class Nb201Space:
             cell,
             self.channels,
             self.cells_per_stage,
-            _as_count(num_classes, "num_classes"),
-            _as_count(in_channels, "in_channels"),
+            as_count(num_classes, "num_classes"),
+            as_count(in_channels, "in_channels"),
         )
