@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from fhbench.errors import DataError
 
 DATASETS = ("digits", "cifar10", "cifar100", "cifar10-jpeg")
-AUGMENTATIONS = ("none", "crop-flip")
+AUGMENTATIONS = ("none", "crop-flip", "randaugment")
 CROP_PADDING = 4
 
 _TORCHVISION_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
@@ -127,14 +127,20 @@ def normalize(images_uint8: torch.Tensor, mean, std) -> torch.Tensor:
 
 
 def augment(images: torch.Tensor, kind: str, generator: torch.Generator,
-            padding: int = CROP_PADDING) -> torch.Tensor:
+            padding: int = CROP_PADDING, *, n: int = 0, m: int = 0, cutout_fill=0) -> torch.Tensor:
     """Augment a (N, C, H, W) batch on its own device.
 
     The random draws come from a CPU generator, so a seed gives the same augmentation on any device.
-    `padding` is the crop's zero padding: 4 for 32x32 CIFAR (the usual setting).
+    `padding` is the crop's zero padding: 4 for 32x32 CIFAR (the usual setting). "randaugment" is
+    fhbench.randaugment's A.5 recipe with N = `n`, M = `m` and Cutout filling with `cutout_fill`
+    (uint8 pixels: the train mean, so that the square is zero after `normalize`).
     """
     if kind == "none":
         return images
+    if kind == "randaugment":
+        from fhbench.randaugment import randaugment_pipeline  # it imports this module
+
+        return randaugment_pipeline(images, n, m, generator, padding=padding, cutout_fill=cutout_fill)
     if kind != "crop-flip":
         raise DataError(f"unknown augmentation {kind!r}: expected one of {', '.join(AUGMENTATIONS)}")
     n, c, h, w = images.shape

@@ -25,13 +25,13 @@ from fhbench.record import Trial, check_prediction_classes, plan_trials, record_
 from fhbench.score import reference_cpu_s, score
 from fhbench.seen import seen_report
 from fhbench.spaces import make_space as space_from_settings
-from fhbench.suite import Suite
+from fhbench.suite import Suite, image_shape
 from fhbench.traces import TraceStore, TrialTrace, recording_summary, traces_hash
 from fhbench.truth import load_truth, parse_truth
 
 
 def make_space(suite: Suite):
-    return space_from_settings(suite.space, suite.path)
+    return space_from_settings(suite.space, suite.path, *image_shape(suite.data))
 
 
 def open_store(suite: Suite, traces_root: str | Path) -> TraceStore:

@@ -139,6 +139,11 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
     generator = torch.Generator().manual_seed(trial.seed)
     config = space.parse(trial.config)
     model = space.build(config, splits.num_classes, in_channels=splits.train.images.shape[1]).to(device)
+    # DARTS networks raise path dropout over training; at 0 until the first epoch, so that the proxies
+    # below see a network without randomness (fhbench.spaces.darts).
+    drop_path_schedule = getattr(model, "schedule_drop_path", None)
+    if drop_path_schedule is not None:
+        drop_path_schedule(0.0)
     base_lr = suite.train.lr_for(trial.config)  # per model in space cnn (A.2), else train.lr
     optimizer = torch.optim.SGD(model.parameters(), lr=base_lr, momentum=suite.train.momentum,
                                 weight_decay=suite.train.weight_decay)
@@ -154,6 +159,11 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
     checkpoints = set(suite.checkpoints) | {budget}
     feature_dtype = getattr(torch, suite.record.precision)
     padding = max(1, train_x.shape[-1] // 8)  # 4 for 32x32 images, scaled for downsampled ones
+    augment_options = {}
+    if suite.data.augment == "randaugment":
+        # Cutout fills with the train mean in uint8 pixels (mean is on the [0, 1] scale): zero once normalized.
+        augment_options = {"n": suite.data.randaugment_n, "m": suite.data.randaugment_m,
+                           "cutout_fill": tuple(round(255 * v) for v in mean)}
 
     # Zero-cost proxies of the untrained network on the first minibatch of the split, un-augmented and
     # unshuffled: computed on a copy under their own seed, so training below is bitwise unchanged.
@@ -166,6 +176,8 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
     for epoch in range(1, budget + 1):
         start = time.perf_counter()
         model.train()
+        if drop_path_schedule is not None:
+            drop_path_schedule((epoch - 1) / budget)  # DARTS: epoch/epochs, counted from 0, each epoch's start
         keep_features = capture and epoch in kept
         train_features = torch.empty(n_keep, space.feature_dim_of(config), device=device) if keep_features else None
         loss_sum = torch.zeros((), device=device)
@@ -177,12 +189,16 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
             for group in optimizer.param_groups:
                 group["lr"] = lr
             index = order[start_index:start_index + batch_size]
-            x = normalize(augment(train_x[index], suite.data.augment, generator, padding), mean, std)
+            x = normalize(augment(train_x[index], suite.data.augment, generator, padding, **augment_options),
+                          mean, std)
             y = train_y[index]
             features, logits = model(x)
             loss = F.cross_entropy(logits, y)
+            # DARTS's auxiliary tower adds to the gradient only: train_loss stays the main loss.
+            aux_logits = getattr(model, "aux_logits", None)
+            total_loss = loss if aux_logits is None else loss + model.auxiliary_weight * F.cross_entropy(aux_logits, y)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            total_loss.backward()
             optimizer.step()
             step += 1
             with torch.no_grad():

@@ -38,6 +38,11 @@ class SpaceSettings:
     sample_seed: int = 0
     cells: tuple[str, ...] = ()  # fixed architectures instead of sampling, if given
     width: float = 1.0  # space cnn: the width multiplier of every network (a config's own '@w' wins)
+    macs_limit: float = 0.0  # space resnet_scaling: the MAC limit as a multiple of ResNet-18's (0: none)
+    num_cells: int = 0  # space darts: cells per network (0: unset; darts requires it)
+    auxiliary: bool = False  # space darts: train with the auxiliary tower's loss (weight 0.4)
+    drop_path: float = 0.0  # space darts: the final path-dropout rate, raised linearly from 0 over training
+    allow_none: bool = False  # space darts: sample the 'none' op too
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ class DataSettings:
     split_seed: int = 0
     augment: str = "crop-flip"
     resize: int | None = None  # area-downsample images to resize x resize (None: native size)
+    randaugment_n: int = 0  # data.augment "randaugment": operations per image (0: unset; required there)
+    randaugment_m: int = 0  # data.augment "randaugment": their magnitude, 0..30
 
 
 @dataclass(frozen=True)
@@ -122,13 +129,19 @@ class SearchSettings:
 ALGORITHMS = ("random", "hyperband", "bohb")
 SCHEDULES = ("linear", "constant")
 PRECISIONS = ("float16", "float32")
-AUGMENTS = ("none", "crop-flip")
+AUGMENTS = ("none", "crop-flip", "randaugment")
 DATASETS = ("digits", "cifar10", "cifar100", "cifar10-jpeg")  # fhbench.data.DATASETS, without its imports
+# Native image side and class count per dataset, so that spaces measuring sizes need no data at load.
+DATASET_SHAPES = {"digits": (8, 10), "cifar10": (32, 10), "cifar100": (32, 100), "cifar10-jpeg": (32, 10)}
+DARTS_KEYS = ("num_cells", "auxiliary", "drop_path", "allow_none")
 SPACES = SPACE_NAMES
 
 # Settings added after suites were published. They are left out of the hashed and published settings
 # while they hold their defaults, so adding them changed no suite hash and no trace store's path.
-_LATE_DEFAULTS = {"space": {"width": 1.0}, "train": {"lr_per_model": (), "budgets": ()},
+_LATE_DEFAULTS = {"space": {"width": 1.0, "macs_limit": 0.0, "num_cells": 0, "auxiliary": False, "drop_path": 0.0,
+                            "allow_none": False},
+                  "data": {"randaugment_n": 0, "randaugment_m": 0},
+                  "train": {"lr_per_model": (), "budgets": ()},
                   "record": {"proxies": False, "predictions": False}}
 
 
@@ -167,6 +180,7 @@ class Suite:
         data.pop("path")
         data.pop("warnings")
         data["space"] = _settings_dict("space", self.space)
+        data["data"] = _settings_dict("data", self.data)
         data["train"] = _settings_dict("train", self.train)
         data["record"] = _settings_dict("record", self.record)
         if self.search is None:
@@ -187,7 +201,7 @@ class Suite:
         data = {
             "format": RECORD_FORMAT,
             "space": _settings_dict("space", self.space),
-            "data": asdict(self.data),
+            "data": _settings_dict("data", self.data),
             "train": _settings_dict("train", self.train),
             "record": _settings_dict("record", self.record),
             "checkpoints": list(self.checkpoints),
@@ -257,6 +271,7 @@ def parse_suite(raw: dict[str, Any], source: str = "<suite>") -> Suite:
         raise fail("description", "a string")
 
     space_table = raw.get("space", {})
+    data_table = raw.get("data", {})
     sections = {}
     for key, cls in _SECTIONS.items():
         table = raw.pop(key, {})
@@ -267,6 +282,7 @@ def parse_suite(raw: dict[str, Any], source: str = "<suite>") -> Suite:
         sections[key] = _parse_section(cls, table, key, fail)
     if sections["space"].name == "cnn" and "num_samples" not in space_table:
         sections["space"] = replace(sections["space"], num_samples=_cnn_pool_size(sections["space"]))
+    _check_randaugment_keys(sections["data"], data_table, fail)
 
     search = None
     if "search" in raw:
@@ -402,6 +418,9 @@ def _validate(suite: Suite, fail) -> list[str]:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise fail(key, f"one of {', '.join(allowed)}, got '{value}'")
+    _validate_space_keys(suite, fail)
+    if suite.data.augment == "randaugment":
+        _validate_randaugment(suite, fail)
     if suite.space.name == "nb201" and suite.space.num_samples > NB201_CELLS:
         raise fail("space.num_samples", f"at most {NB201_CELLS} (NAS-Bench-201's distinct cells), "
                                         f"got {suite.space.num_samples}")
@@ -425,6 +444,8 @@ def _validate(suite: Suite, fail) -> list[str]:
     _no_duplicates(suite.estimate.estimators, "estimate.estimators", fail)
     if suite.space.cells and len(suite.space.cells) != suite.space.num_samples:
         raise fail("space.cells", f"exactly space.num_samples ({suite.space.num_samples}) cells")
+    if suite.space.name in ("darts", "resnet_scaling"):
+        _validate_built_space(suite, fail)
     warnings = _validate_budgets(suite, fail)
     if suite.search is not None:
         return warnings + _validate_search(suite, fail)
@@ -506,6 +527,84 @@ def _validate_cnn(suite: Suite, fail) -> None:
     if suite.search is not None:
         raise fail("search", "no [search] table for space cnn: the search pool encodes NAS-Bench-201 cells "
                              "only (fhbench.search.pool)")
+
+
+def image_shape(data: DataSettings) -> tuple[int, int]:
+    """(image side, class count) of the suite's data as training sees it: what space resnet_scaling
+    measures its MAC limit at."""
+    side, classes = DATASET_SHAPES[data.dataset]
+    return data.resize or side, classes
+
+
+def _check_randaugment_keys(data: DataSettings, table: dict[str, Any], fail) -> None:
+    """Keys written out, not values: M = 0 is a real magnitude, so an omitted M is told from a set one
+    only by the table."""
+    keys = [k for k in ("randaugment_n", "randaugment_m") if k in table]
+    if data.augment != "randaugment" and keys:
+        raise fail(f"data.{keys[0]}", f"the key left out with data.augment '{data.augment}': it sets "
+                                      "RandAugment (data.augment = \"randaugment\")")
+    if data.augment == "randaugment":
+        for key, what in (("randaugment_n", "N, operations per image, 1..3"), ("randaugment_m", "M, 0..30")):
+            if key not in table:
+                raise fail(f"data.{key}", f"RandAugment's {what}, required with data.augment 'randaugment'")
+
+
+def _validate_randaugment(suite: Suite, fail) -> None:
+    from fhbench.randaugment import M_RANGE, N_RANGE, check_settings  # imports no torch
+
+    # check_settings checks both: each is checked beside a valid other so that the error names its key.
+    for key, n, m in (("data.randaugment_n", suite.data.randaugment_n, M_RANGE.start),
+                      ("data.randaugment_m", N_RANGE.start, suite.data.randaugment_m)):
+        try:
+            check_settings(n, m)
+        except ValueError as err:
+            raise fail(key, f"a valid setting ({err})") from None
+
+
+def _validate_space_keys(suite: Suite, fail) -> None:
+    """Settings of one space are refused elsewhere, where they would silently mean nothing."""
+    space = suite.space
+    if space.macs_limit < 0:
+        raise fail("space.macs_limit", f"a multiple of ResNet-18's MACs > 0 (0: no limit), got {space.macs_limit}")
+    if space.name != "resnet_scaling" and space.macs_limit != SpaceSettings.macs_limit:
+        raise fail("space.macs_limit", f"0 (unset) for space {space.name}: it limits space resnet_scaling")
+    if space.name != "darts":
+        for key in DARTS_KEYS:
+            if getattr(space, key) != getattr(SpaceSettings, key):
+                raise fail(f"space.{key}", f"unset for space {space.name}: it shapes the networks of space darts, "
+                                           f"got {getattr(space, key)}")
+    unused = {"darts": ("cells_per_stage",), "resnet_scaling": ("channels", "cells_per_stage")}.get(space.name, ())
+    for key in unused:
+        if getattr(space, key) != getattr(SpaceSettings, key):
+            raise fail(f"space.{key}", f"unset for space {space.name} (it shapes NAS-Bench-201 networks), "
+                                       f"got {getattr(space, key)}")
+
+
+def _validate_built_space(suite: Suite, fail) -> None:
+    """Spaces darts and resnet_scaling: their settings (make_space names the key), listed configs that
+    parse, are distinct and fit the MAC limit, and the truths and searches they can have."""
+    from fhbench.errors import ConfigError
+    from fhbench.spaces import make_space  # imports no torch for these spaces
+    from fhbench.truth import parse_truth
+
+    space = make_space(suite.space, suite.path, *image_shape(suite.data))
+    configs = []
+    for text in suite.space.cells:
+        try:
+            config = space.parse(text)
+            if suite.space.name == "resnet_scaling":
+                space.check_within(config)
+        except ConfigError as err:
+            raise fail("space.cells", f"configs of space {suite.space.name} ({err})") from None
+        if config in configs:
+            raise fail("space.cells", f"distinct configs, got {config} twice")
+        configs.append(config)
+    if not parse_truth(suite.estimate.truth).own_run:
+        raise fail("estimate.truth", f"final_test_acc or final_val_acc for space {suite.space.name} (the truth "
+                                     f"tables hold NAS-Bench-201 cells), got '{suite.estimate.truth}'")
+    if suite.search is not None:
+        raise fail("search", f"no [search] table for space {suite.space.name}: the search pool encodes "
+                             "NAS-Bench-201 cells only (fhbench.search.pool)")
 
 
 def _no_duplicates(names: tuple, key: str, fail) -> None:

@@ -267,8 +267,9 @@ def test_make_space_from_suite_settings():
     assert make_space(SpaceSettings(channels=8)).channels == 8
     with pytest.raises(SuiteError, match="s.toml: key 'space.cells'"):
         make_space(SpaceSettings(name="cnn", cells=("resnet19",)), "s.toml")
-    with pytest.raises(SuiteError, match="key 'space.name': expected one of nb201, cnn, got 'darts'"):
-        make_space(SpaceSettings(name="darts"))
+    with pytest.raises(SuiteError, match="key 'space.name': expected one of nb201, cnn, darts, resnet_scaling, "
+                                         "got 'nasbench101'"):
+        make_space(SpaceSettings(name="nasbench101"))
 
 
 def test_configs_parse_without_torch():

@@ -135,7 +135,7 @@ def test_names_up_to_the_limit_pass():
     ({"name": "x", "version": "1", "train": {"lr_schedule": "cosine"}}, "train.lr_schedule"),
     ({"name": "x", "version": "1", "data": {"augment": "mixup"}}, "data.augment"),
     ({"name": "x", "version": "1", "data": {"dataset": "imagenet"}}, "data.dataset"),
-    ({"name": "x", "version": "1", "space": {"name": "darts"}}, "space.name"),
+    ({"name": "x", "version": "1", "space": {"name": "nasbench101"}}, "space.name"),
     ({"name": "x", "version": "1", "space": {"num_samples": 15626}}, "space.num_samples"),
     ({"name": "x", "version": "1", "train": {"epochs": 5}, "estimate": {"every": 10}}, "estimate.every"),
     ({"name": "x", "version": "1", "estimate": {"checkpoints": [20, 10]}}, "estimate.checkpoints"),
