@@ -20,8 +20,11 @@ import sys
 import threading
 from collections.abc import Iterable, Iterator
 
-SEALED_NAMES = frozenset({"test.npz", "manifest.json", "results.json", "estimates.json"})
-"""Files that hold or lead to test accuracies or truths: a trial's test split and manifest, published results."""
+SEALED_NAMES = frozenset({"test.npz", "manifest.json", "results.json", "estimates.json", "curves.npz",
+                          "timings.npz", "labels.npz", "classifier.npz", "predictions.npz"})
+"""Files that hold or lead to test accuracies or truths: a trial's test split and manifest, published
+results, and the trial's whole-run files (its last validation accuracy is the final_val_acc truth). A
+view copies what it may see of those before any estimator runs; only feature files are read later."""
 
 # Process-wide, not per context: a thread the estimator starts (a new context) must be sealed too.
 _forbidden: frozenset[str] | None = None

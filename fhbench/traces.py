@@ -545,8 +545,8 @@ class TraceView:
         self.proxies = None if proxies is None else dict(proxies.values)
         self.proxy_errors = {} if proxies is None else dict(proxies.errors)
         self.proxy_seconds = {} if proxies is None else dict(proxies.seconds)
-        self._prediction_file = predictions
-        self._predictions: np.ndarray | None = None  # read on first use: most estimators never ask
+        # copied now, cut at `epoch`: the file holds every epoch and is sealed while estimators run
+        self._predictions = None if predictions is None else predictions.read()
 
     def _check(self, epoch: int) -> None:
         if epoch > self.epoch:
@@ -584,15 +584,13 @@ class TraceView:
 
     @property
     def has_predictions(self) -> bool:
-        return self._prediction_file is not None
+        return self._predictions is not None
 
     def predictions(self, epoch: int) -> torch.Tensor:
         """The arg-max class of every validation image after `epoch` (int64, like `labels("val")`)."""
         self._check(epoch)
-        if self._prediction_file is None:
-            raise KeyError(f"trace {self.trial_id}: no predictions recorded (the suite's record.predictions is off)")
         if self._predictions is None:
-            self._predictions = self._prediction_file.read()
+            raise KeyError(f"trace {self.trial_id}: no predictions recorded (the suite's record.predictions is off)")
         return torch.from_numpy(self._predictions[epoch - 1].astype(np.int64))
 
 

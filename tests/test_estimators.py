@@ -145,6 +145,23 @@ class OpensTheTestFile:
         raise AssertionError("the view's private state changed: update this cheat")
 
 
+class OpensTheFullCurves:
+    """Reads the trial's whole validation curve from disk: its last value is the truth of final_val_acc."""
+
+    name, version = "opens-curves", "1"
+
+    def fit(self, population):
+        pass
+
+    def estimate(self, trial):
+        for value in vars(trial).values():
+            files = getattr(value, "_files", None)
+            if files:
+                path = next(iter(files.values()))[0].parents[1] / "curves.npz"
+                return float(np.load(path)["val_acc"][trial.budget - 1])
+        raise AssertionError("the view's private state changed: update this cheat")
+
+
 class ReachesForTheTrace:
     name, version = "reaches-trace", "1"
 
@@ -155,9 +172,9 @@ class ReachesForTheTrace:
         return float(trial._trace.test_curve()[-1])
 
 
-@pytest.mark.parametrize("cheat", [ReadsTheTestCurve, OpensTheTestFile, ReachesForTheTrace])
+@pytest.mark.parametrize("cheat", [ReadsTheTestCurve, OpensTheTestFile, OpensTheFullCurves, ReachesForTheTrace])
 def test_a_cheating_estimator_fails_the_check_and_cannot_score(tmp_path, cheat):
-    with pytest.raises(AssertionError, match="test split|AttributeError"):
+    with pytest.raises(AssertionError, match="test split|AttributeError|sealed"):
         check_estimator(cheat)
     traces = synthetic_population(tmp_path, n_trials=6, budget=4)
     truths = {t.trial_id: float(t.test_curve()[-1]) for t in traces}
