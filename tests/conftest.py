@@ -99,3 +99,15 @@ def shared_data() -> Path:
     if not value or not (Path(value) / "cifar10-jpeg").is_dir():
         pytest.skip("FHBENCH_DATA not set to a folder with cifar10-jpeg/: real CIFAR-10 tests need ../shared/data")
     return Path(value)
+
+
+@pytest.fixture
+def one_thread():
+    """torch at one thread for the test: small networks on 2 shared cores run fastest so (a second
+    OpenMP thread only spins), and the CPU clock of overheads is exact there (fhbench.estimate)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -18,13 +18,7 @@ from fhbench.spaces.cnn import MODELS, CnnConfig, CnnSpace
 from fhbench.suite import SpaceSettings
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small forward passes on 2 shared cores: a second OpenMP thread only spins (7x slower here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small nets run fastest on one thread
 
 
 def _params(model: nn.Module) -> int:

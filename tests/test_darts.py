@@ -26,12 +26,7 @@ DARTS_V2_TEXT = ("normal=sep_conv_3x3~0,sep_conv_3x3~1|sep_conv_3x3~0,sep_conv_3
                  "max_pool_3x3~0,skip_connect~2|max_pool_3x3~1,skip_connect~2")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small nets run fastest on one thread
 
 
 def _tiny(**settings):

@@ -291,15 +291,6 @@ class Spins:
         return 0.5
 
 
-@pytest.fixture
-def one_thread():
-    """The CPU clock is exact at one torch thread (see fhbench.estimate); CI scores so."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_overhead_is_timed_on_the_cpu_clock_beside_the_wall_clock_in_reference_units(tmp_path, one_thread):

@@ -10,12 +10,7 @@ from fhbench.spaces.nb201 import NUM_CELLS, OPS, Nb201Cell, Nb201Space, all_cell
 CANONICAL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small nets run fastest on one thread
 
 
 def test_canonical_string_parses_in_edge_order():

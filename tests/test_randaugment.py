@@ -34,12 +34,7 @@ TORCHVISION_NAMES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small nets run fastest on one thread
 
 
 def images(batch: int, size: int = 32, channels: int = 3, seed: int = 0) -> torch.Tensor:

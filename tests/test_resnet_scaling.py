@@ -21,13 +21,7 @@ RESNET18_MACS = 555_468_800  # 32x32, 100 classes
 RESNET18_PARAMS = 11_220_132
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Two cores shared with other jobs: a second OpenMP thread only spins."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small nets run fastest on one thread
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,7 @@ SMALLEST_RESNET = "d1-1-1-1_w0.5-0.5-0.5-0.5"  # the space's smallest config: a 
 DARTS_SPACE = 'name = "darts"\nchannels = 4\nnum_cells = 3\nauxiliary = true\ndrop_path = 0.2\n'
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small nets run fastest on one thread
 
 
 def _suite_file(tmp_path, name, space=NB201_SPACE, *, augment="none", data="", batch_size=64, epochs=2):
