@@ -95,7 +95,19 @@ class _Display:
             self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
-class RecordingProgress:
+class _Shown:
+    """A context that shows `self.display` while it is entered."""
+
+    def __enter__(self):
+        self.display.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.display.stop()
+        return False
+
+
+class RecordingProgress(_Shown):
     """Recording progress (see the module docstring). `images_per_epoch` is the number of training
     images one epoch passes over (the suite's train split); `clock` is for tests."""
 
@@ -123,14 +135,6 @@ class RecordingProgress:
         self.failed = 0
 
     # --- the protocol record_suite drives
-
-    def __enter__(self):
-        self.display.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.display.stop()
-        return False
 
     def add_task(self, description: str, total: int | None = None, *, seconds_ago: float = 0.0, **_) -> int:
         """The first task counts trials (the run starts); each later one is a trial, which started
@@ -295,21 +299,13 @@ class ScoringProgress:
         return out
 
 
-class MessageProgress:
+class MessageProgress(_Shown):
     """A status line naming the search replay's latest message, or plain lines off a terminal."""
 
     def __init__(self, console, title: str, *, live: bool | None = None):
         self.title = title
         self.message = ""
         self.display = _Display(console, self.lines, live)
-
-    def __enter__(self):
-        self.display.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.display.stop()
-        return False
 
     def note(self, text: str) -> None:
         self.message = str(text)

@@ -268,6 +268,7 @@ class TrialTrace:
                                  f"{self.epochs_completed} (epochs_completed in manifest.json)")
         self._labels: dict[str, np.ndarray] | None = None
         self._classifier: dict[str, np.ndarray] | None = None
+        self._predictions: np.ndarray | None = None
 
     # -- checking ---------------------------------------------------------------------------------
     def _fail(self, why: str) -> TraceError:
@@ -421,8 +422,18 @@ class TrialTrace:
         return PREDICTIONS_FILE in self.manifest["files"]
 
     def predictions(self) -> np.ndarray:
-        """Every epoch's arg-max validation predictions, (epochs_completed, n_val) uint8 (record.predictions)."""
-        return _PredictionFile(self, self.epochs_completed).read()
+        """Every epoch's arg-max validation predictions, (epochs_completed, n_val) uint8 (record.predictions);
+        read and checked once, then kept like the labels and classifiers."""
+        if not self.has_predictions:
+            raise KeyError(f"trace {self.path} holds no predictions (recorded without record.predictions)")
+        if self._predictions is None:
+            values = self._load(PREDICTIONS_FILE).get("val")
+            shape = (self.epochs_completed, int(self.manifest["shapes"]["val"]))
+            if values is None or values.dtype != np.uint8 or values.shape != shape:
+                raise TraceError(f"trace {self.path}: {PREDICTIONS_FILE} holds no uint8 'val' array of shape "
+                                 f"{shape} (epochs_completed, n_val)")
+            self._predictions = values
+        return self._predictions
 
     def labels(self, split: str) -> torch.Tensor:
         if split not in SPLITS:
@@ -446,7 +457,7 @@ class TrialTrace:
                          labels={split: labels[split] for split in SPLITS},
                          classifier=(classifier["W"], classifier["b"]),
                          features=_FeatureFiles(self, epoch), proxies=self.proxies,
-                         predictions=_PredictionFile(self, epoch) if self.has_predictions else None)
+                         predictions=self.predictions()[:epoch] if self.has_predictions else None)
 
 
 class _FeatureFiles:
@@ -474,26 +485,6 @@ class _FeatureFiles:
         return torch.from_numpy(arrays[split].astype(np.float32))
 
 
-class _PredictionFile:
-    """Reads a trial's predictions cut at an epoch: a path and a checksum, no other trace state."""
-
-    def __init__(self, trace: TrialTrace, last_epoch: int):
-        self._trial = str(trace.path)
-        if not trace.has_predictions:
-            raise KeyError(f"trace {self._trial} holds no predictions (recorded without record.predictions)")
-        self._path, self._digest = trace.path / PREDICTIONS_FILE, trace.manifest["files"][PREDICTIONS_FILE]
-        self._shape = (trace.epochs_completed, int(trace.manifest["shapes"]["val"]))
-        self._last_epoch = last_epoch
-
-    def read(self) -> np.ndarray:
-        """(last_epoch, n_val) uint8: a copy, so nothing of later epochs stays referenced."""
-        values = _read_npz(self._path, self._digest, PREDICTIONS_FILE, self._trial).get("val")
-        if values is None or values.dtype != np.uint8 or values.shape != self._shape:
-            raise TraceError(f"trace {self._trial}: {PREDICTIONS_FILE} holds no uint8 'val' array of shape "
-                             f"{self._shape} (epochs_completed, n_val)")
-        return values[:self._last_epoch].copy()
-
-
 class MemoryFeatures:
     """Features held in memory (a live run): {epoch: (train, val)}, readable like feature files."""
 
@@ -517,7 +508,7 @@ class TraceView:
     """One trial as an estimator may see it at epoch `epoch`: training and validation data up to that
     epoch, and nothing else.
 
-    The view holds copies cut at `epoch` and readers of the feature files and predictions up to `epoch`;
+    The view holds copies cut at `epoch` (predictions included) and a reader of the feature files up to `epoch`;
     it keeps no reference to the trace, the test split or the truth, so nothing behind it leads there.
     Reads past `epoch` raise LookAheadError; asking for test data raises TruthAccessError.
 
@@ -528,7 +519,7 @@ class TraceView:
     def __init__(self, *, trial_id: str, config: str, config_vector: np.ndarray, budget: int, epoch: int,
                  curves: dict[str, np.ndarray], labels: dict[str, np.ndarray],
                  classifier: tuple[np.ndarray, np.ndarray], features, proxies: ProxyResult | None = None,
-                 predictions: _PredictionFile | None = None):
+                 predictions: np.ndarray | None = None):
         self.trial_id = trial_id
         self.config = config
         self.config_vector = np.array(config_vector, dtype=np.float64)
@@ -545,8 +536,8 @@ class TraceView:
         self.proxies = None if proxies is None else dict(proxies.values)
         self.proxy_errors = {} if proxies is None else dict(proxies.errors)
         self.proxy_seconds = {} if proxies is None else dict(proxies.seconds)
-        # copied now, cut at `epoch`: the file holds every epoch and is sealed while estimators run
-        self._predictions = None if predictions is None else predictions.read()
+        # a copy cut at `epoch`: the file holds every epoch and is sealed while estimators run
+        self._predictions = None if predictions is None else np.array(predictions[:epoch])
 
     def _check(self, epoch: int) -> None:
         if epoch > self.epoch:
