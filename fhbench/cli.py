@@ -1,5 +1,5 @@
-"""The `fhbench` command: run, record, score, search, verify, reproduce, compare, publish, estimators,
-check-estimators.
+"""The `fhbench` command: run, record, score, search, evaluate, verify, reproduce, compare, publish,
+estimators, check-estimators.
 
 A thin layer: it parses and checks the arguments, loads and validates the suite *before* torch is
 imported (so a user error answers at once), then calls the pipeline's functions, which hold the
@@ -107,6 +107,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="only with --live: the search's seed, >= 0 (default: 0)")
     p.add_argument("--iterations", type=int, default=None,
                    help="only with --live: HyperBand iterations to run, >= 1 (default: 1)")
+
+    p = sub.add_parser("evaluate", help="retrain a DARTS genotype at the suite's [evaluate] scale (Table 4.2): "
+                                        "test error, params, search cost in GPU- or CPU-days")
+    p.add_argument("suite", help="a suite TOML file of space darts")
+    p.add_argument("genotype", nargs="?", default=None,
+                   help="a DARTS genotype string, 'normal=op~i,op~j|...;reduce=...' (or --winner)")
+    p.add_argument("--winner", action="store_true",
+                   help="evaluate the best configuration the suite's published searches chose (the one with the "
+                        "highest accuracy, as A.4 picks the best of its searches), read from <leaderboard>/<suite>/"
+                        "<version>/results.json, with that search's time and workers as its cost")
+    p.add_argument("--leaderboard", default=DEFAULT_RUNS,
+                   help=f"output root: writes <root>/<suite>/<version>/evaluate-<id>.json (default: ./{DEFAULT_RUNS})")
+    p.add_argument("--data-dir", default=None, help="dataset folder (default: $FHBENCH_DATA)")
+    p.add_argument("--download", action="store_true", help="let torchvision download CIFAR")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    p.add_argument("--threads", type=int, default=None, help=_THREADS_HELP)
+    p.add_argument("--search-seconds", type=float, default=None, metavar="S",
+                   help="the search's wall time in seconds, for its cost in device-days")
+    p.add_argument("--search-workers", type=int, default=None, metavar="W",
+                   help="devices the search ran on at once (default with --search-seconds: 1)")
 
     p = sub.add_parser("verify", help="check every trace of a suite in full (manifests, files, checksums)")
     p.add_argument("suite", help="a suite TOML file")
@@ -502,6 +522,34 @@ def _live(args, suite, device, console) -> None:
     _say(console, f"live search written to {out}")
 
 
+def _is_declared(suite) -> bool:
+    from fhbench.search.declared import is_declared
+
+    return is_declared(suite)
+
+
+def _declared(args, suite, device, console) -> None:
+    """A declared search suite (spaces darts, resnet_scaling, randaugment): `run` trains its searches live
+    and replays them, `search` replays what earlier runs recorded; it has nothing to record beforehand."""
+    from fhbench.data import resolve_data_dir
+    from fhbench.pipeline import open_store, run_declared
+    from fhbench.progress import MessageProgress
+
+    if args.command == "record":
+        raise FhbenchError(f"{args.suite}: space {suite.space.name} is searched live, which records what it trains: "
+                           f"`fhbench run {args.suite}`")
+    if args.command == "search" and args.live:
+        raise FhbenchError(f"{args.suite}: space {suite.space.name} is always searched live: `fhbench run "
+                           f"{args.suite}` runs every search of its [search] table")
+    live = args.command == "run"
+    with MessageProgress(console, "live searches" if live else "replaying") as progress:
+        out, rows = run_declared(suite, open_store(suite, args.traces), args.leaderboard,
+                                 data_dir=resolve_data_dir(args.data_dir), device=device, live=live,
+                                 execution=args.execution, download=args.download, on_note=progress.note)
+    _say(console, (out / "leaderboard.md").read_text())
+    _say(console, f"leaderboard written to {out}")
+
+
 def _verify(args, suite, console) -> int:
     from fhbench.pipeline import open_store, verify_suite
 
@@ -653,7 +701,9 @@ def _suite_command(args, console) -> int:
             check_writable(args.leaderboard)  # before hours of training, not after
         start = time.perf_counter()
         lost = []
-        if args.command == "search" and args.live:
+        if _is_declared(suite):
+            _declared(args, suite, device, console)
+        elif args.command == "search" and args.live:
             _live(args, suite, device, console)
         else:
             store = open_store(suite, args.traces)
@@ -667,6 +717,48 @@ def _suite_command(args, console) -> int:
     if lost:
         print(f"fhbench: error: {_lost_line(lost, args.command)}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _evaluate(args, console) -> int:
+    """`fhbench evaluate SUITE GENOTYPE`: the suite, the genotype and the flags are checked before torch."""
+    from fhbench.evaluate import evaluate_genotype, parse_genotype, search_cost, summary_line, write_result
+    from fhbench.suite import load_suite
+
+    suite = load_suite(args.suite)
+    for warning in suite.warnings:
+        print(f"fhbench: warning: {warning}", file=sys.stderr)
+    if (args.genotype is None) == (not args.winner):
+        raise FhbenchError("evaluate: give a GENOTYPE or --winner (one of the two)")
+    if args.winner:
+        from fhbench.search.table import best_winner
+
+        best = best_winner(Path(args.leaderboard) / suite.name / suite.version / "results.json")
+        args.genotype = best["incumbent"]
+        if args.search_seconds is None:
+            args.search_seconds, args.search_workers = best["clock_s"], best["workers"]
+        _say(console, f"the winner of {best['target']}, {best['algorithm']} with {best['estimator']}, seed "
+                      f"{best['seed']}: {args.genotype}")
+    parse_genotype(suite, args.genotype)  # a genotype that does not parse: one line, exit 2
+    search_cost(args.search_seconds, args.search_workers, "cpu")  # the flags' checks
+
+    import torch
+
+    from fhbench.data import resolve_data_dir
+    from fhbench.pipeline import check_writable, load_suite_splits
+
+    with _threads(torch, args.threads):
+        device = _device(args.device)
+        check_writable(args.leaderboard)  # before hours of training, not after
+        splits = load_suite_splits(suite, resolve_data_dir(args.data_dir), args.download)
+        result = evaluate_genotype(suite, args.genotype, splits, device, search_seconds=args.search_seconds,
+                                   search_workers=args.search_workers, report=lambda text: _say(console, text))
+        path = write_result(result, args.leaderboard, suite)
+    from fhbench.search.table import add_evaluations
+
+    if add_evaluations(path.parent):  # the suite's published search board shows it (Table 4.2)
+        _say(console, f"added to the leaderboard {path.parent / 'leaderboard.md'}")
+    print(summary_line(result, path))
     return 0
 
 
@@ -695,6 +787,8 @@ def main(argv: list[str] | None = None) -> int:
             from fhbench import site
 
             return site.run(args)
+        if args.command == "evaluate":
+            return _evaluate(args, console)
         return _suite_command(args, console)
     except _EstimatorFailed as failure:
         traceback.print_exception(failure.error, file=sys.stderr)

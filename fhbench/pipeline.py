@@ -56,7 +56,14 @@ def preflight(suite: Suite, *, nb201_file: str | None = None) -> None:
     """Everything that can be known before training, checked before training: the planned cells,
     every estimator's name and settings (against its signature and constructor), windows that the
     recorded features can serve, and the truths' files. At full scale a late error wastes a GPU-week."""
-    plan_trials(suite, make_space(suite))
+    from fhbench.search.declared import is_declared
+
+    if is_declared(suite):
+        from fhbench.spaces import targets
+
+        targets(suite)  # every target's space builds (a MAC limit no config meets fails here)
+    else:
+        plan_trials(suite, make_space(suite))
     registry = available_estimators()
     for name in suite.estimator_settings:
         if name not in registry:
@@ -200,8 +207,18 @@ def load_traces(suite: Suite, store: TraceStore) -> list[TrialTrace]:
 
 def verify_suite(suite: Suite, store: TraceStore) -> list[str]:
     """The full check of a suite's traces: every planned trial present, its manifest sound and every
-    file's checksum right. Returns one line per problem (empty: all good)."""
+    file's checksum right. Returns one line per problem (empty: all good). A declared search suite plans
+    no trials: every trace its live searches wrote is checked."""
+    from fhbench.search.declared import is_declared
+
     problems = []
+    if is_declared(suite):
+        for trial_id in store.trial_ids():
+            try:
+                TrialTrace(store.root / trial_id).verify()
+            except TraceError as err:
+                problems.append(str(err))
+        return problems
     for trial in plan_trials(suite, make_space(suite)):
         if not store.has(trial.trial_id):
             problems.append(f"trial {trial.trial_id}: not recorded in {store.root}")
@@ -315,6 +332,20 @@ def search_and_publish(suite: Suite, store: TraceStore, leaderboard_root: str | 
     return publish_search_suite(suite, traces, make_space(suite), store_root=store.root,
                                 leaderboard_root=leaderboard_root, on_step=on_step, device=device,
                                 nb201_file=nb201_file)
+
+
+def run_declared(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *, data_dir: Path | None,
+                 device: torch.device, live: bool = True, execution=None, download: bool = False,
+                 on_note: Callable[[str], None] | None = None):
+    """`fhbench run` (live searches, then replays) or `fhbench search` (replays only) of a declared search
+    suite (`fhbench.search.declared`); returns (directory, rows)."""
+    from fhbench.search.declared import run_declared_suite
+
+    check_writable(leaderboard_root)
+    splits = load_suite_splits(suite, data_dir, download)
+    return run_declared_suite(suite, store, splits=splits, device=device, leaderboard_root=leaderboard_root,
+                              environment=environment(str(device), torch.get_num_threads()),
+                              execution=execution, live=live, on_note=on_note)
 
 
 def publish_run(run_dir: str | Path, leaderboard_root: str | Path) -> Path:

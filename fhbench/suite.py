@@ -39,6 +39,7 @@ class SpaceSettings:
     cells: tuple[str, ...] = ()  # fixed architectures instead of sampling, if given
     width: float = 1.0  # space cnn: the width multiplier of every network (a config's own '@w' wins)
     macs_limit: float = 0.0  # space resnet_scaling: the MAC limit as a multiple of ResNet-18's (0: none)
+    macs_limits: tuple[float, ...] = ()  # space resnet_scaling: several limits, one search target each (Table 4.4)
     num_cells: int = 0  # space darts: cells per network (0: unset; darts requires it)
     auxiliary: bool = False  # space darts: train with the auxiliary tower's loss (weight 0.4)
     drop_path: float = 0.0  # space darts: the final path-dropout rate, raised linearly from 0 over training
@@ -80,7 +81,8 @@ class TrainSettings:
             return self.lr
         from fhbench.spaces.cnn import model_name  # imports no torch
 
-        return dict(self.lr_per_model).get(model_name(config), self.lr)
+        network = config.partition("/")[0]  # space randaugment: '<network>/n<N>-m<M>'
+        return dict(self.lr_per_model).get(model_name(network), self.lr)
 
 
 @dataclass(frozen=True)
@@ -124,22 +126,47 @@ class SearchSettings:
     random_configs: int = 64
     time_budget_s: float = 0.0  # 0: the simulated time random search needs for its configs
     truth: str = "final_test_acc"  # the truth vocabulary of fhbench.truth (was "recorded")
+    # Estimators that are not searched with live but only replayed afterwards on the traces the live
+    # searches recorded (declared spaces: darts, resnet_scaling, randaugment).
+    replay_estimators: tuple[str, ...] = ()
+    # Declared spaces: HyperBand iterations per search (0: one, or as many as search.time_budget_s allows).
+    iterations: int = 0
+
+
+@dataclass(frozen=True)
+class EvaluateSettings:
+    """`fhbench evaluate` (space darts): the winner retrained at DARTS's evaluation scale (appendix A.4:
+    36 channels, 22 cells, 600 epochs, batch 96; lr 0.025 linear to 0, momentum 0.9, weight decay 3e-4,
+    path dropout 0.2 raised linearly, the auxiliary tower at weight 0.4), `seeds` runs."""
+
+    channels: int = 36
+    cells: int = 22
+    epochs: int = 600
+    batch_size: int = 96
+    lr: float = 0.025
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    drop_path: float = 0.2
+    auxiliary: bool = True
+    seeds: int = 1
 
 
 ALGORITHMS = ("random", "hyperband", "bohb")
 SCHEDULES = ("linear", "constant")
 PRECISIONS = ("float16", "float32")
-AUGMENTS = ("none", "crop-flip", "randaugment")
+AUGMENTS = ("none", "crop-flip", "crop-flip-cutout", "randaugment")
 DATASETS = ("digits", "cifar10", "cifar100", "cifar10-jpeg")  # fhbench.data.DATASETS, without its imports
 # Native image side and class count per dataset, so that spaces measuring sizes need no data at load.
 DATASET_SHAPES = {"digits": (8, 10), "cifar10": (32, 10), "cifar100": (32, 100), "cifar10-jpeg": (32, 10)}
 DARTS_KEYS = ("num_cells", "auxiliary", "drop_path", "allow_none")
 SPACES = SPACE_NAMES
+DECLARED_SPACES = ("darts", "resnet_scaling", "randaugment")  # searched over declared parameters, not a pool
 
 # Settings added after suites were published. They are left out of the hashed and published settings
 # while they hold their defaults, so adding them changed no suite hash and no trace store's path.
 _LATE_DEFAULTS = {"space": {"width": 1.0, "macs_limit": 0.0, "num_cells": 0, "auxiliary": False, "drop_path": 0.0,
-                            "allow_none": False},
+                            "allow_none": False, "macs_limits": ()},
+                  "search": {"replay_estimators": (), "iterations": 0},
                   "data": {"randaugment_n": 0, "randaugment_m": 0},
                   "train": {"lr_per_model": (), "budgets": ()},
                   "record": {"proxies": False, "predictions": False}}
@@ -172,6 +199,7 @@ class Suite:
     estimate: EstimateSettings = field(default_factory=EstimateSettings)
     estimator_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     search: SearchSettings | None = None
+    evaluate: EvaluateSettings | None = None  # space darts: `fhbench evaluate`'s settings ([evaluate])
     path: str = ""
     warnings: tuple[str, ...] = field(default=(), compare=False)  # found at load; the CLI prints them
 
@@ -185,6 +213,10 @@ class Suite:
         data["record"] = _settings_dict("record", self.record)
         if self.search is None:
             data.pop("search")  # keeps the hashes of estimation suites as they were
+        else:
+            data["search"] = _settings_dict("search", self.search)
+        if self.evaluate is None:
+            data.pop("evaluate")
         return data
 
     @property
@@ -282,7 +314,7 @@ def parse_suite(raw: dict[str, Any], source: str = "<suite>") -> Suite:
         sections[key] = _parse_section(cls, table, key, fail)
     if sections["space"].name == "cnn" and "num_samples" not in space_table:
         sections["space"] = replace(sections["space"], num_samples=_cnn_pool_size(sections["space"]))
-    _check_randaugment_keys(sections["data"], data_table, fail)
+    _check_randaugment_keys(sections["data"], data_table, fail, sections["space"].name)
 
     search = None
     if "search" in raw:
@@ -290,6 +322,12 @@ def parse_suite(raw: dict[str, Any], source: str = "<suite>") -> Suite:
         if not isinstance(table, dict):
             raise fail("search", "a table")
         search = _parse_section(SearchSettings, table, "search", fail)
+    evaluate = None
+    if "evaluate" in raw:
+        table = raw.pop("evaluate")
+        if not isinstance(table, dict):
+            raise fail("evaluate", "a table")
+        evaluate = _parse_section(EvaluateSettings, table, "evaluate", fail)
 
     estimator_settings = raw.pop("estimators", {})
     if not isinstance(estimator_settings, dict) or not all(
@@ -297,11 +335,11 @@ def parse_suite(raw: dict[str, Any], source: str = "<suite>") -> Suite:
     ):
         raise fail("estimators", "tables of settings, one per estimator ([estimators.<name>])")
     if raw:
-        known = ", ".join(["name", "version", "description", *_SECTIONS, "search", "estimators"])
+        known = ", ".join(["name", "version", "description", *_SECTIONS, "search", "evaluate", "estimators"])
         raise fail(sorted(raw)[0], f"one of the known keys ({known})")
 
     suite = Suite(name=name, version=version, description=description, **sections,
-                  estimator_settings=estimator_settings, search=search, path=source)
+                  estimator_settings=estimator_settings, search=search, evaluate=evaluate, path=source)
     warnings = _validate(suite, fail)
     return replace(suite, warnings=tuple(warnings)) if warnings else suite
 
@@ -351,6 +389,10 @@ def _coerce(value, default, key, fail, type_name: str):
     if isinstance(default, tuple):
         if not isinstance(value, list):
             raise fail(key, "a list")
+        if "float" in type_name:
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                raise fail(key, "a list of numbers")
+            return tuple(float(v) for v in value)
         item_type = int if "int" in type_name else str
         if not all(isinstance(v, item_type) and not isinstance(v, bool) for v in value):
             raise fail(key, f"a list of {item_type.__name__}s")
@@ -419,7 +461,7 @@ def _validate(suite: Suite, fail) -> list[str]:
         if value not in allowed:
             raise fail(key, f"one of {', '.join(allowed)}, got '{value}'")
     _validate_space_keys(suite, fail)
-    if suite.data.augment == "randaugment":
+    if suite.data.augment == "randaugment" and suite.space.name != "randaugment":
         _validate_randaugment(suite, fail)
     if suite.space.name == "nb201" and suite.space.num_samples > NB201_CELLS:
         raise fail("space.num_samples", f"at most {NB201_CELLS} (NAS-Bench-201's distinct cells), "
@@ -427,9 +469,12 @@ def _validate(suite: Suite, fail) -> list[str]:
     _validate_truth(suite, "estimate.truth", suite.estimate.truth, fail)
     if suite.space.name == "cnn":
         _validate_cnn(suite, fail)
+    elif suite.space.name == "randaugment":
+        _check_lr_per_model(suite, fail)
     else:
-        if suite.space.width != 1.0:
-            raise fail("space.width", f"1 (unset) for space {suite.space.name}: it scales the networks of space cnn")
+        if suite.space.width != 1.0 and suite.space.name != "resnet_scaling":
+            raise fail("space.width", f"1 (unset) for space {suite.space.name}: it scales the networks of space cnn "
+                                      "(and of spaces randaugment and resnet_scaling)")
         if suite.train.lr_per_model:
             raise fail("train.lr_per_model", f"no entries for space {suite.space.name}: it is keyed by "
                                              "the models of space cnn")
@@ -442,10 +487,11 @@ def _validate(suite: Suite, fail) -> list[str]:
     if not suite.estimate.estimators:
         raise fail("estimate.estimators", "at least one estimator name")
     _no_duplicates(suite.estimate.estimators, "estimate.estimators", fail)
-    if suite.space.cells and len(suite.space.cells) != suite.space.num_samples:
+    if suite.space.cells and len(suite.space.cells) != suite.space.num_samples and suite.space.name != "randaugment":
         raise fail("space.cells", f"exactly space.num_samples ({suite.space.num_samples}) cells")
-    if suite.space.name in ("darts", "resnet_scaling"):
+    if suite.space.name in DECLARED_SPACES:
         _validate_built_space(suite, fail)
+    _validate_evaluate(suite, fail)
     warnings = _validate_budgets(suite, fail)
     if suite.search is not None:
         return warnings + _validate_search(suite, fail)
@@ -514,11 +560,7 @@ def _validate_cnn(suite: Suite, fail) -> None:
     if not space.cells and space.num_samples > len(MODELS):
         raise fail("space.num_samples", f"at most {len(MODELS)} (the models space cnn samples from when "
                                         f"space.cells is empty), got {space.num_samples}")
-    for model, lr in suite.train.lr_per_model:
-        if model not in MODELS:
-            raise fail("train.lr_per_model", f"model names from {', '.join(MODELS)}, got '{model}'")
-        if lr < 0:
-            raise fail(f"train.lr_per_model.{model}", f"a finite number >= 0, got {lr}")
+    _check_lr_per_model(suite, fail)
     from fhbench.truth import parse_truth  # imports no torch
 
     if not parse_truth(suite.estimate.truth).own_run:
@@ -529,6 +571,16 @@ def _validate_cnn(suite: Suite, fail) -> None:
                              "only (fhbench.search.pool)")
 
 
+def _check_lr_per_model(suite: Suite, fail) -> None:
+    from fhbench.spaces.cnn import MODELS  # imports no torch
+
+    for model, lr in suite.train.lr_per_model:
+        if model not in MODELS:
+            raise fail("train.lr_per_model", f"model names from {', '.join(MODELS)}, got '{model}'")
+        if lr < 0:
+            raise fail(f"train.lr_per_model.{model}", f"a finite number >= 0, got {lr}")
+
+
 def image_shape(data: DataSettings) -> tuple[int, int]:
     """(image side, class count) of the suite's data as training sees it: what space resnet_scaling
     measures its MAC limit at."""
@@ -536,10 +588,19 @@ def image_shape(data: DataSettings) -> tuple[int, int]:
     return data.resize or side, classes
 
 
-def _check_randaugment_keys(data: DataSettings, table: dict[str, Any], fail) -> None:
+def _check_randaugment_keys(data: DataSettings, table: dict[str, Any], fail, space: str = "") -> None:
     """Keys written out, not values: M = 0 is a real magnitude, so an omitted M is told from a set one
-    only by the table."""
+    only by the table. Space randaugment takes N and M from each config: it needs data.augment
+    "randaugment" and refuses the keys."""
     keys = [k for k in ("randaugment_n", "randaugment_m") if k in table]
+    if space == "randaugment":
+        if data.augment != "randaugment":
+            raise fail("data.augment", f"'randaugment' for space randaugment (RandAugment with each config's N and "
+                                       f"M, then flips, pad-and-crop and Cutout), got '{data.augment}'")
+        if keys:
+            raise fail(f"data.{keys[0]}", "the key left out for space randaugment: N and M come from each "
+                                          "config ('<network>/n<N>-m<M>')")
+        return
     if data.augment != "randaugment" and keys:
         raise fail(f"data.{keys[0]}", f"the key left out with data.augment '{data.augment}': it sets "
                                       "RandAugment (data.augment = \"randaugment\")")
@@ -568,12 +629,23 @@ def _validate_space_keys(suite: Suite, fail) -> None:
         raise fail("space.macs_limit", f"a multiple of ResNet-18's MACs > 0 (0: no limit), got {space.macs_limit}")
     if space.name != "resnet_scaling" and space.macs_limit != SpaceSettings.macs_limit:
         raise fail("space.macs_limit", f"0 (unset) for space {space.name}: it limits space resnet_scaling")
+    if space.macs_limits:
+        if space.name != "resnet_scaling":
+            raise fail("space.macs_limits", f"no entries for space {space.name}: they limit space resnet_scaling")
+        if space.macs_limit != SpaceSettings.macs_limit:
+            raise fail("space.macs_limits", "no entries together with space.macs_limit (one limit: macs_limit; "
+                                            "one search target per limit: macs_limits)")
+        for limit in space.macs_limits:
+            if limit <= 0:
+                raise fail("space.macs_limits", f"multiples of ResNet-18's MACs > 0, got {limit:g}")
+        _no_duplicates(space.macs_limits, "space.macs_limits", fail)
     if space.name != "darts":
         for key in DARTS_KEYS:
             if getattr(space, key) != getattr(SpaceSettings, key):
                 raise fail(f"space.{key}", f"unset for space {space.name}: it shapes the networks of space darts, "
                                            f"got {getattr(space, key)}")
-    unused = {"darts": ("cells_per_stage",), "resnet_scaling": ("channels", "cells_per_stage")}.get(space.name, ())
+    unused = {"darts": ("cells_per_stage",), "resnet_scaling": ("channels", "cells_per_stage"),
+              "randaugment": ("channels", "cells_per_stage")}.get(space.name, ())
     for key in unused:
         if getattr(space, key) != getattr(SpaceSettings, key):
             raise fail(f"space.{key}", f"unset for space {space.name} (it shapes NAS-Bench-201 networks), "
@@ -581,30 +653,57 @@ def _validate_space_keys(suite: Suite, fail) -> None:
 
 
 def _validate_built_space(suite: Suite, fail) -> None:
-    """Spaces darts and resnet_scaling: their settings (make_space names the key), listed configs that
-    parse, are distinct and fit the MAC limit, and the truths and searches they can have."""
+    """Spaces darts, resnet_scaling and randaugment: their settings (make_space and targets name the
+    key), listed configs that parse, are distinct and fit the MAC limit, and the truths they can have.
+    Space randaugment's space.cells lists networks (one search target each), not configs."""
     from fhbench.errors import ConfigError
-    from fhbench.spaces import make_space  # imports no torch for these spaces
+    from fhbench.spaces import make_space, targets  # imports no torch for these spaces
     from fhbench.truth import parse_truth
 
     space = make_space(suite.space, suite.path, *image_shape(suite.data))
-    configs = []
-    for text in suite.space.cells:
-        try:
-            config = space.parse(text)
-            if suite.space.name == "resnet_scaling":
-                space.check_within(config)
-        except ConfigError as err:
-            raise fail("space.cells", f"configs of space {suite.space.name} ({err})") from None
-        if config in configs:
-            raise fail("space.cells", f"distinct configs, got {config} twice")
-        configs.append(config)
+    built = targets(suite)  # every MAC limit, every network: each one must build
+    if suite.space.name != "randaugment":
+        configs = []
+        for text in suite.space.cells:
+            try:
+                config = space.parse(text)
+                if suite.space.name == "resnet_scaling":
+                    for _, target in built:
+                        target.check_within(config)
+            except ConfigError as err:
+                raise fail("space.cells", f"configs of space {suite.space.name} ({err})") from None
+            if config in configs:
+                raise fail("space.cells", f"distinct configs, got {config} twice")
+            configs.append(config)
+    elif suite.search is None and suite.space.num_samples > space.num_configs:
+        raise fail("space.num_samples", f"at most {space.num_configs} (the RandAugment configs of a network: N in "
+                                        f"1..3, M in 0..30), got {suite.space.num_samples}")
     if not parse_truth(suite.estimate.truth).own_run:
         raise fail("estimate.truth", f"final_test_acc or final_val_acc for space {suite.space.name} (the truth "
                                      f"tables hold NAS-Bench-201 cells), got '{suite.estimate.truth}'")
-    if suite.search is not None:
-        raise fail("search", f"no [search] table for space {suite.space.name}: the search pool encodes "
-                             "NAS-Bench-201 cells only (fhbench.search.pool)")
+    if suite.search is not None and not parse_truth(suite.search.truth).own_run:
+        raise fail("search.truth", f"final_test_acc or final_val_acc for space {suite.space.name} (a search of it "
+                                   f"trains its own configs), got '{suite.search.truth}'")
+
+
+def _validate_evaluate(suite: Suite, fail) -> None:
+    """[evaluate]: space darts only (its winner retrained at evaluation scale)."""
+    evaluate = suite.evaluate
+    if evaluate is None:
+        return
+    if suite.space.name != "darts":
+        raise fail("evaluate", f"no [evaluate] table for space {suite.space.name}: `fhbench evaluate` retrains "
+                               "DARTS genotypes (space darts)")
+    for key, low in (("channels", 1), ("cells", 3), ("epochs", 1), ("batch_size", 1), ("seeds", 1)):
+        if getattr(evaluate, key) < low:
+            raise fail(f"evaluate.{key}", f"an integer >= {low}, got {getattr(evaluate, key)}")
+    if evaluate.epochs > MAX_EPOCHS:
+        raise fail("evaluate.epochs", f"at most {MAX_EPOCHS}, got {evaluate.epochs}")
+    for key in ("lr", "momentum", "weight_decay"):
+        if getattr(evaluate, key) < 0:
+            raise fail(f"evaluate.{key}", f"a finite number >= 0, got {getattr(evaluate, key)}")
+    if not 0 <= evaluate.drop_path < 1:
+        raise fail("evaluate.drop_path", f"a probability in [0, 1), got {evaluate.drop_path}")
 
 
 def _no_duplicates(names: tuple, key: str, fail) -> None:
@@ -647,9 +746,23 @@ def _validate_search(suite: Suite, fail) -> list[str]:
         raise fail("search.estimators", "at least one estimator")
     _no_duplicates(search.algorithms, "search.algorithms", fail)
     _no_duplicates(search.estimators, "search.estimators", fail)
+    _no_duplicates(search.replay_estimators, "search.replay_estimators", fail)
+    both = [name for name in search.replay_estimators if name in search.estimators]
+    if both:
+        raise fail("search.replay_estimators", f"estimators not in search.estimators (the estimators searched with "
+                                               f"live), got '{both[0]}'")
     _validate_truth(suite, "search.truth", search.truth, fail)
     if suite.estimate.repeats != 1:
         raise fail("estimate.repeats", "1 in a search suite: the pool is one recorded population")
+    plan = HyperBand.brackets(suite.train.epochs, search.min_budget, search.eta)
+    if suite.space.name in DECLARED_SPACES:
+        return _validate_declared_search(suite, plan, fail)
+    if search.replay_estimators:
+        raise fail("search.replay_estimators", f"no entries for space {suite.space.name}: its searches all "
+                                               "replay the recorded pool (search.estimators)")
+    if search.iterations:
+        raise fail("search.iterations", f"0 (unset) for space {suite.space.name}: its replays run for "
+                                        "search.time_budget_s (a live search takes --iterations)")
 
     pool = suite.space.num_samples
     if search.workers > pool:
@@ -657,12 +770,45 @@ def _validate_search(suite: Suite, fail) -> list[str]:
     if "random" in search.algorithms and search.random_configs > pool:
         raise fail("search.random_configs", f"at most the pool size (space.num_samples = {pool}), "
                                             f"got {search.random_configs}")
-    plan = HyperBand.brackets(suite.train.epochs, search.min_budget, search.eta)
+    return _check_search_budgets(suite, plan, fail) + _pool_warnings(suite, plan, pool, fail)
+
+
+def _check_search_budgets(suite: Suite, plan, fail) -> list[str]:
     budgets = sorted({budget for bracket in plan for _, budget in bracket} | {suite.train.epochs})
     missing = sorted(set(budgets) - set(suite.checkpoints))
     if missing:
         raise fail("estimate.checkpoints", f"every search budget {budgets} (missing {missing}): "
                                            "estimates need features there")
+    return []
+
+
+def _validate_declared_search(suite: Suite, plan, fail) -> list[str]:
+    """Spaces darts, resnet_scaling and randaugment: the search draws configs from the space as it goes,
+    so no pool size (space.num_samples) bounds it; space randaugment's 93 configs per network do."""
+    search = suite.search
+    if search.iterations < 0:
+        raise fail("search.iterations", f"HyperBand iterations per search >= 1 (0: one, or as many as "
+                                        f"search.time_budget_s allows), got {search.iterations}")
+    if suite.space.name == "randaugment":
+        from fhbench.randaugment import M_RANGE, N_RANGE
+
+        grid = len(N_RANGE) * len(M_RANGE)
+        if search.workers > grid:
+            raise fail("search.workers", f"at most the {grid} RandAugment configs of a network, got {search.workers}")
+        if "random" in search.algorithms and search.random_configs > grid:
+            raise fail("search.random_configs", f"at most the {grid} RandAugment configs of a network, "
+                                                f"got {search.random_configs}")
+        largest = plan[0][0][0]
+        if {"hyperband", "bohb"} & set(search.algorithms) and largest > grid:
+            raise fail("search.min_budget", f"a HyperBand plan whose largest bracket draws at most the {grid} "
+                                            f"RandAugment configs of a network; train.epochs={suite.train.epochs}, "
+                                            f"search.min_budget={search.min_budget}, search.eta={search.eta} "
+                                            f"draw {largest}")
+    return _check_search_budgets(suite, plan, fail)
+
+
+def _pool_warnings(suite: Suite, plan, pool: int, fail) -> list[str]:
+    search = suite.search
     warnings = []
     if {"hyperband", "bohb"} & set(search.algorithms):
         largest = plan[0][0][0]

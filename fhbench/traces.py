@@ -19,10 +19,21 @@ Everything is plain numpy arrays read with ``allow_pickle=False``: a trace canno
 written under ``.partial/`` and renamed into place after its manifest, so a killed run leaves no trial
 that reads as finished.
 
-A trial's status is "complete", "diverged" (a result: its losses stopped being finite) or "lost" (no
-result: a parallel run could not record it, its worker died on every try or its recording raised; the
+A trial's status is "complete", "diverged" (a result: its losses stopped being finite), "stopped" (a
+live search stopped training it before its budget: epochs 1..epochs_completed < budget are valid
+and usable for views, the rest were never trained; `fhbench.search.live`) or "lost" (no result: a
+parallel run could not record it, its worker died on every try or its recording raised; the
 manifest's `failure` says why). A lost trial holds no epochs; it is scored as a failed trial and
 recorded again by the next `fhbench record`/`run`.
+
+Replacing a published trial (`TraceStore.publish`) never shows a reader half a trial, nor no trial
+where there was one: under the store's publish lock (``.partial/.publish.lock``) the new folder and
+the old are swapped in one atomic exchange (Linux renameat2), the old one then deleted; where that
+call is missing, the old folder is renamed to ``.partial/<trial_id>.replaced`` first and the new one
+renamed in after it. The recovery rule: a ``.partial/<trial_id>.replaced`` whose trial has no
+folder is renamed back (a run killed between the two renames), one whose trial has a folder is
+deleted; `TraceStore` applies it on opening the store and whenever a trial looks missing, under the
+same lock, so a reader that comes between the two renames waits for the second.
 
 A parallel run (`fhbench.execution`) writes its token into ``.ray-run.json`` while it owns the store;
 its Ray tasks write under ``.partial/<trial_id>.<token>`` and publish only while that token is still
@@ -46,6 +57,7 @@ import shutil
 import threading
 import uuid
 import zipfile
+from contextlib import contextmanager
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,7 +74,7 @@ CURVES = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
 TIMINGS = ("epoch_time", "val_time", "test_time")
 TEST_CURVES = ("test_acc",)
 SPLITS = ("train", "val")
-STATUSES = ("complete", "diverged", "lost")
+STATUSES = ("complete", "stopped", "diverged", "lost")
 RUN_FILE = ".ray-run.json"
 VIEW_CURVES = CURVES + ("epoch_time", "val_time")
 """What an estimator may read by name: nothing of the test split, not even how long evaluating it took."""
@@ -111,13 +123,15 @@ class TrialWriter:
     queue_size = 2
 
     def __init__(self, store: TraceStore, trial_id: str, meta: dict[str, Any], *, queue_size: int | None = None,
-                 run_token: str | None = None):
+                 run_token: str | None = None, unique: bool = False):
         self.store = store
         self.trial_id = trial_id
         self.meta = dict(meta)
         self.run_token = run_token
-        # a run's own folder: a leftover worker of a killed run never writes into the files of a rerun's
-        self.dir = store.root / ".partial" / (trial_id if run_token is None else f"{trial_id}.{run_token}")
+        # a run's own folder: a leftover worker of a killed run never writes into the files of a rerun's;
+        # `unique`: a folder of its own whatever else writes the same trial (live searches on Ray workers)
+        suffix = run_token if run_token is not None else uuid.uuid4().hex[:16] if unique else None
+        self.dir = store.root / ".partial" / (trial_id if suffix is None else f"{trial_id}.{suffix}")
         if self.dir.exists():
             shutil.rmtree(self.dir)
         self.dir.mkdir(parents=True)
@@ -130,6 +144,7 @@ class TrialWriter:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._closed = False
+        self.published = False
 
     def _put(self, name: str, arrays: dict[str, np.ndarray]) -> None:
         data = _npz_bytes(arrays)
@@ -190,10 +205,12 @@ class TrialWriter:
 
     def finish(self, *, status: str, curves: dict[str, np.ndarray], labels: dict[str, np.ndarray],
                classifier_w: np.ndarray, classifier_b: np.ndarray, predictions: np.ndarray | None = None,
-               **extra: Any) -> Path:
+               keep_longer: bool = False, **extra: Any) -> Path:
         """`curves` holds CURVES, TIMINGS and TEST_CURVES; each group goes to its own file. `predictions`
         (epochs, n_val) uint8, if given, goes to PREDICTIONS_FILE. Waits for the queued feature files
-        first and raises their write error, if any, before publishing anything."""
+        first and raises their write error, if any, before publishing anything. The trial replaces a
+        published one of the same id atomically (`TraceStore.publish`); with `keep_longer` not one that
+        holds as many epochs or more (then `self.published` is False and the staged files are gone)."""
         if self._closed:
             raise RuntimeError(f"trial writer for {self.trial_id} is closed")
         if predictions is not None and (predictions.dtype != np.uint8 or predictions.shape != (
@@ -230,11 +247,31 @@ class TrialWriter:
             shutil.rmtree(self.dir, ignore_errors=True)
             raise RunSupersededError(f"trace store {self.store.root}: no longer held by the run that recorded "
                                      f"trial {self.trial_id} (its driver died); the trial is abandoned")
-        final = self.store.root / self.trial_id
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(self.dir, final)
-        return final
+        self.published = self.store.publish(self.dir, self.trial_id, keep_longer=keep_longer)
+        return self.store.root / self.trial_id
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swaps two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where that is not
+    available (another OS, an old C library, a file system without it): the caller falls back."""
+    global _RENAMEAT2
+    if _RENAMEAT2 is None:
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            _RENAMEAT2 = libc.renameat2
+            _RENAMEAT2.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint)
+            _RENAMEAT2.restype = ctypes.c_int
+        except (OSError, AttributeError):
+            _RENAMEAT2 = False
+    if _RENAMEAT2 is False:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return _RENAMEAT2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+_RENAMEAT2 = None
 
 
 def _read_npz(path: Path, digest: str, what: str, trial: str) -> dict[str, np.ndarray]:
@@ -310,7 +347,8 @@ class TrialTrace:
             except (ValueError, TypeError, AttributeError) as err:
                 raise self._fail(f"manifest.json 'proxies' is not a stored proxy result ({err})") from None
         if not 0 <= m["epochs_completed"] <= m["budget"] or (
-                m["status"] == "complete" and m["epochs_completed"] != m["budget"]):
+                m["status"] == "complete" and m["epochs_completed"] != m["budget"]) or (
+                m["status"] == "stopped" and not 1 <= m["epochs_completed"] < m["budget"]):
             raise self._fail(f"{m['epochs_completed']} epochs completed do not fit status '{m['status']}' "
                              f"and budget {m['budget']}")
         epochs = m["feature_epochs"]
@@ -616,6 +654,7 @@ class TraceStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._open: dict[str, TrialTrace] = {}
         self._lock_file = None
+        self.recover()
 
     def lock(self) -> None:
         """Takes the store for this process (released at exit): two runs recording into one store would
@@ -637,9 +676,91 @@ class TraceStore:
         handle.flush()
         self._lock_file = handle
 
-    def writer(self, trial_id: str, meta: dict[str, Any], *, run_token: str | None = None) -> TrialWriter:
+    def writer(self, trial_id: str, meta: dict[str, Any], *, run_token: str | None = None,
+               unique: bool = False) -> TrialWriter:
         self._open.pop(trial_id, None)
-        return TrialWriter(self, trial_id, meta, run_token=run_token)
+        return TrialWriter(self, trial_id, meta, run_token=run_token, unique=unique)
+
+    # -- publishing and replacing a trial (see the module docstring) --------------------------------
+    @contextmanager
+    def _publish_lock(self):
+        """Serialises publishing and recovery across processes (a blocking flock: held for renames only)."""
+        path = self.root / ".partial" / ".publish.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def stored_epochs(self, trial_id: str) -> int | None:
+        """The epochs the published trial `trial_id` holds, from its manifest; None if there is none (or
+        it cannot be read: a trial that replaces it loses nothing)."""
+        return self.stored_epochs_at(self.root / trial_id)
+
+    def publish(self, staged: Path, trial_id: str, *, keep_longer: bool = False) -> bool:
+        """Moves the finished trial folder `staged` (manifest written last) into place as `trial_id`,
+        replacing a published one atomically. With `keep_longer`, a published trial holding at least as
+        many epochs stays and `staged` is deleted. Returns whether `staged` was published."""
+        final = self.root / trial_id
+        with self._publish_lock():
+            self._recover_locked(trial_id)
+            if keep_longer:
+                old, new = self.stored_epochs(trial_id), self.stored_epochs_at(staged)
+                if old is not None and new is not None and old >= new:
+                    shutil.rmtree(staged, ignore_errors=True)
+                    return False
+            if not final.exists():
+                os.replace(staged, final)
+            elif _exchange(staged, final):  # staged now holds the old trial
+                shutil.rmtree(staged, ignore_errors=True)
+            else:
+                aside = self.root / ".partial" / f"{trial_id}.replaced"
+                if aside.exists():
+                    shutil.rmtree(aside)
+                os.replace(final, aside)
+                os.replace(staged, final)
+                shutil.rmtree(aside, ignore_errors=True)
+        self._open.pop(trial_id, None)
+        return True
+
+    @staticmethod
+    def stored_epochs_at(folder: Path) -> int | None:
+        """`stored_epochs` of a trial folder anywhere (a staged one)."""
+        try:
+            epochs = json.loads((Path(folder) / "manifest.json").read_text()).get("epochs_completed")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else None
+
+    def _recover_locked(self, trial_id: str) -> None:
+        """The recovery rule for one trial (the caller holds the publish lock)."""
+        aside = self.root / ".partial" / f"{trial_id}.replaced"
+        if not aside.exists():
+            return
+        if (self.root / trial_id).exists():
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.replace(aside, self.root / trial_id)
+
+    def recover(self, trial_id: str | None = None) -> None:
+        """Applies the recovery rule to `trial_id`, or to every trial a killed replacement left aside."""
+        partial = self.root / ".partial"
+        if trial_id is None and not any(partial.glob("*.replaced")):
+            return
+        if trial_id is not None and not (partial / f"{trial_id}.replaced").exists() and not (
+                partial / ".publish.lock").exists():
+            return
+        try:
+            with self._publish_lock():
+                for name in [trial_id] if trial_id is not None else [p.name[:-len(".replaced")]
+                                                                       for p in partial.glob("*.replaced")]:
+                    self._recover_locked(name)
+        except OSError:
+            if trial_id is None or (partial / f"{trial_id}.replaced").exists():
+                raise
+            # a store this process may not write (nothing to recover there): only a missing trial
 
     # -- the parallel run that owns the store (see the module docstring) ---------------------------
     def read_run(self) -> dict[str, Any] | None:
@@ -679,10 +800,15 @@ class TraceStore:
         self._open.pop(trial_id, None)
 
     def has(self, trial_id: str) -> bool:
+        if (self.root / trial_id / "manifest.json").is_file():
+            return True
+        self.recover(trial_id)  # a replacement in flight finishes first; one killed midway is undone
         return (self.root / trial_id / "manifest.json").is_file()
 
     def open(self, trial_id: str) -> TrialTrace:
         if trial_id not in self._open:
+            if not (self.root / trial_id / "manifest.json").is_file():
+                self.recover(trial_id)
             self._open[trial_id] = TrialTrace(self.root / trial_id)
         return self._open[trial_id]
 

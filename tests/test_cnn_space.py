@@ -262,7 +262,7 @@ def test_make_space_from_suite_settings():
     with pytest.raises(SuiteError, match="s.toml: key 'space.cells'"):
         make_space(SpaceSettings(name="cnn", cells=("resnet19",)), "s.toml")
     with pytest.raises(SuiteError, match="key 'space.name': expected one of nb201, cnn, darts, resnet_scaling, "
-                                         "got 'nasbench101'"):
+                                         "randaugment, got 'nasbench101'"):
         make_space(SpaceSettings(name="nasbench101"))
 
 

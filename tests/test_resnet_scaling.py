@@ -257,3 +257,20 @@ def test_importing_the_space_and_counter_does_not_import_torch():
             "s.ResNetScalingSpace(limit=2).sample_distinct(__import__('numpy').random.default_rng(0), 5); "
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_base_width_scales_every_stage_and_keeps_the_limits_relative_to_resnet18_at_that_width():
+    """The reduced suite's base width (space.width = 1/8): channels 8..64 before the factors, MACs counted
+    by torch equal the fast formula, and 2x means twice ResNet-18 at the same base width."""
+    narrow = ResNetScalingSpace(2.0, 16, 10, base_width=0.125)
+    assert narrow.channels(RESNET18) == (8, 16, 32, 64)
+    assert narrow.feature_dim_of(RESNET18) == 64
+    assert narrow.max_macs == int(2 * narrow.macs(RESNET18))
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        config = narrow.sample(rng)
+        assert narrow.macs(config) <= narrow.max_macs
+        assert narrow.describe(config)["macs"] == narrow.macs(config)
+        assert narrow.macs_of_codes(np.array([narrow.codes(config)]))[0] == narrow.macs(config)
+    with pytest.raises(ConfigError, match="not a whole number"):
+        ResNetScalingSpace(base_width=0.01)

@@ -123,6 +123,41 @@ def test_promotions_continue_on_the_worker_that_holds_their_run(tiny):
     assert epochs_trained == added < sum(j["budget"] for j in run.jobs)  # continued, not restarted
 
 
+def test_ray_workers_of_a_declared_search_write_its_traces(tiny):
+    """The workers write every run they train into the store (opened by its absolute path), each job
+    carrying its trial: the candidates registered on the driver after the workers started."""
+    from fhbench.search.parallel import RayLiveBackend
+    from fhbench.search.run import make_algorithm
+    from fhbench.search.space import DeclaredSpace
+    from fhbench.search.trials import DeclaredTrials, declared_trial
+    from fhbench.traces import TraceStore, TrialTrace
+
+    tmp, suite, space, _, splits = tiny
+
+    class Pool:
+        def __init__(self, declared):
+            self.configs, self.trials = declared, DeclaredTrials(declared, suite)
+
+    declared = DeclaredSpace(space)
+    store = TraceStore(tmp / "declared-store")
+    with RayLiveBackend(suite, splits, Pool(declared), estimator="original", settings={}, sealed_paths=(),
+                        execution=Execution(workers=2), workers=2, device_type="cpu", cuda_available=False,
+                        store=store, space=space) as backend:
+        run = live_search(make_algorithm("hyperband", declared, suite, seed=3, max_iterations=1), backend,
+                          seed=3, workers=2)
+        assert backend.furthest_run(run.incumbent)["epochs"] >= 1
+    furthest = defaultdict(int)
+    for job in run.jobs:
+        trial_id = declared_trial(suite, declared.config(job["config"])).trial_id
+        furthest[trial_id] = max(furthest[trial_id], job["epochs"])
+    assert set(store.trial_ids()) == set(furthest) and len(furthest) > 3
+    for trial_id, epochs in furthest.items():
+        trace = TrialTrace(store.root / trial_id)
+        trace.verify()
+        assert trace.epochs_completed == epochs
+        assert trace.status == ("complete" if epochs == suite.train.epochs else "stopped")
+
+
 def test_a_worker_that_dies_stops_the_search_with_one_line(tiny):
     import ray
 

@@ -187,3 +187,95 @@ def test_loading_the_new_suites_imports_no_torch(tmp_path):
             + "assert 'torch' not in sys.modules, 'torch imported'\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+# Issue 10: targets, space.macs_limits, space randaugment recorded, DARTS's Cutout recipe.
+
+RANDAUGMENT_SPACE = 'name = "randaugment"\ncells = ["resnet18", "vgg16"]\nwidth = 0.0625\n'
+
+
+def test_targets_one_per_macs_limit_network_or_space(tmp_path):
+    from fhbench.spaces import targets
+
+    limits = load_suite(_suite_file(tmp_path, "rs", 'name = "resnet_scaling"\nmacs_limits = [1.0, 2.0]\n'))
+    built = targets(limits)
+    assert [label for label, _ in built] == ["1x ResNet-18 MACs", "2x ResNet-18 MACs"]
+    assert [space.limit for _, space in built] == [1.0, 2.0] and make_space(limits).limit == 1.0
+    assert all(space.image_size == 8 and space.num_classes == 10 for _, space in built)  # digits
+    one = targets(load_suite(_suite_file(tmp_path, "rs", 'name = "resnet_scaling"\nmacs_limit = 2.0\n')))
+    assert [(label, space.limit) for label, space in one] == [("2x ResNet-18 MACs", 2.0)]
+    darts = targets(load_suite(_suite_file(tmp_path, "d", DARTS_SPACE)))
+    assert [(label, space.name, space.channels) for label, space in darts] == [("darts", "darts", 4)]
+    assert [label for label, _ in targets(load_suite(_suite_file(tmp_path, "n")))] == ["nb201"]
+    augment = targets(load_suite(_suite_file(tmp_path, "ra", RANDAUGMENT_SPACE, augment="randaugment")))
+    assert [(label, str(space.network)) for label, space in augment] == [
+        ("resnet18@w0.0625", "resnet18@w0.0625"), ("vgg16@w0.0625", "vgg16@w0.0625")]
+
+
+def test_randaugment_suite_records_each_config_with_its_own_n_and_m(tmp_path, monkeypatch):
+    import re
+
+    import fhbench.randaugment as randaugment
+
+    pipeline = randaugment.randaugment_pipeline
+    seen = set()
+
+    def spy(images, n, m, generator, **kwargs):
+        seen.add((n, m))
+        return pipeline(images, n, m, generator, **kwargs)
+
+    monkeypatch.setattr(randaugment, "randaugment_pipeline", spy)
+    path = _suite_file(tmp_path, "ra", RANDAUGMENT_SPACE, augment="randaugment")
+    path.write_text(path.read_text().replace("num_samples = 1\n", "num_samples = 2\n"))
+    suite = load_suite(path)
+    store = _record(suite, tmp_path / "traces")
+    configs = [store.open(f"r0-00{i}").config for i in range(2)]
+    assert all(re.fullmatch(r"resnet18@w0\.0625/n[123]-m\d+", c) for c in configs) and len(set(configs)) == 2
+    assert seen == {tuple(int(v) for v in re.findall(r"\d+", c.split("/")[1])) for c in configs}
+    trace = store.open("r0-000")
+    assert trace.epochs_completed == 2 and trace.features(2, "val").shape == (100, 32)
+    _, rows = score_suite(suite, store, tmp_path / "board")
+    assert [(row.n_estimates, row.n_failed) for row in rows] == [(2, 0)]
+
+
+def test_crop_flip_cutout_fills_the_square_with_the_train_mean(tmp_path, monkeypatch):
+    import fhbench.record as record
+    from fhbench.data import load_splits
+
+    cutout = record.cutout
+    fills = []
+
+    def spy(images, generator, *, fill):
+        fills.append((images.dtype, fill))
+        return cutout(images, generator, fill=fill)
+
+    monkeypatch.setattr(record, "cutout", spy)
+    suite = load_suite(_suite_file(tmp_path, "d", DARTS_SPACE, augment="crop-flip-cutout"))
+    trace = _record(suite, tmp_path / "t").open("r0-000")
+    assert trace.epochs_completed == 2 and np.isfinite(trace.curve("train_loss")).all()
+    mean = load_splits("digits", None, 300, 100, 100, 0).mean
+    assert fills and set(fills) == {(torch.uint8, (round(255 * mean[0]),))}
+    plain = _record(load_suite(_suite_file(tmp_path, "p", DARTS_SPACE, augment="crop-flip")), tmp_path / "p")
+    assert not np.array_equal(plain.open("r0-000").curve("train_loss"), trace.curve("train_loss"))
+
+
+def test_loading_declared_search_suites_imports_no_torch(tmp_path):
+    import subprocess
+    import sys
+
+    search = "\n[search]\nworkers = 2\nrandom_configs = 8\nestimators = [\"original\"]\n"
+    every = "every = 2\n"  # the search's budgets 1 and 2 need checkpoints
+    paths = []
+    for name, space, augment in (("d", DARTS_SPACE, "crop-flip-cutout"),
+                                 ("rs", 'name = "resnet_scaling"\nmacs_limits = [1.0, 2.0]\n', "none"),
+                                 ("ra", RANDAUGMENT_SPACE, "randaugment")):
+        path = _suite_file(tmp_path, name, space, augment=augment)
+        text = path.read_text().replace(every, "every = 1\n")
+        extra = "\n[evaluate]\nchannels = 4\ncells = 3\nepochs = 1\n" if name == "d" else ""
+        path.write_text(text + search + extra)
+        paths.append(path)
+    code = ("import sys\nfrom fhbench.suite import load_suite\nfrom fhbench.spaces import targets\n"
+            + "".join(f"s = load_suite({str(p)!r}); assert s.search is not None; targets(s)\n" for p in paths)
+            + "assert 'torch' not in sys.modules, 'torch imported'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

@@ -406,3 +406,112 @@ def test_cnn_trials_are_planned_from_the_listed_configs():
     sampled = parse_suite(_with(CNN, space={"cells": [], "num_samples": 3}))
     drawn = [trial.config for trial in plan_trials(sampled, make_space(sampled.space))]
     assert len(set(drawn[:3])) == 3 and set(drawn) <= {"vgg16@w1", "resnet18@w1", "resnet50@w1", "mobilenetv2@w1"}
+
+
+# Issue 10: space.macs_limits, search.replay_estimators, [evaluate], [search] for declared spaces.
+
+DARTS = {"name": "d", "version": "1", "space": {"name": "darts", "channels": 4, "num_cells": 3},
+         "data": {"dataset": "digits", "train_size": 200, "val_size": 100, "test_size": 100},
+         "train": {"epochs": 4}, "estimate": {"every": 1, "repeats": 1, "estimators": ["original"]}}
+SCALING = {"name": "r", "version": "1", "space": {"name": "resnet_scaling"},
+           "data": {"dataset": "digits", "train_size": 200, "val_size": 100, "test_size": 100},
+           "train": {"epochs": 4}, "estimate": {"every": 1, "repeats": 1, "estimators": ["original"]}}
+
+
+@pytest.mark.parametrize("stem, suite_hash", [("nb201-search-cpu", "e68ecc0afd4fbe15"),
+                                              ("quickstart", "74685e3dec034880")])
+def test_committed_suites_keep_their_hashes(stem, suite_hash):
+    """The hashes their committed leaderboards were published under: the new keys are late defaults."""
+    suite = load_suite(REPO / "suites" / f"{stem}.toml")
+    assert suite.hash == suite_hash
+    assert "replay_estimators" not in suite.to_dict().get("search", {}) and "evaluate" not in suite.to_dict()
+    assert "macs_limits" not in suite.to_dict()["space"]
+
+
+def test_new_keys_are_hashed_only_when_set():
+    base = parse_suite(SEARCH)
+    replay = parse_suite(_with(SEARCH, search={"replay_estimators": []}))
+    assert replay.hash == base.hash
+    darts = parse_suite(DARTS)
+    evaluated = parse_suite(_with(DARTS, evaluate={}))
+    assert evaluated.hash != darts.hash and evaluated.record_hash == darts.record_hash
+    scaling = parse_suite(_with(SCALING, space={"macs_limits": [2, 4.0]}))
+    assert scaling.space.macs_limits == (2.0, 4.0) and tuple(scaling.to_dict()["space"]["macs_limits"]) == (2.0, 4.0)
+    assert scaling.record_hash != parse_suite(SCALING).record_hash
+
+
+def test_evaluate_defaults_are_the_thesis_evaluation_setting():
+    """A.4: 36 channels, 22 cells, 600 epochs, batch 96, lr 0.025, momentum 0.9, wd 3e-4, path dropout
+    0.2 (DARTS's), auxiliary towers; one run."""
+    ev = parse_suite(_with(DARTS, evaluate={})).evaluate
+    assert (ev.channels, ev.cells, ev.epochs, ev.batch_size) == (36, 22, 600, 96)
+    assert (ev.lr, ev.momentum, ev.weight_decay, ev.drop_path, ev.auxiliary, ev.seeds) == \
+        (0.025, 0.9, 3e-4, 0.2, True, 1)
+    assert parse_suite(DARTS).evaluate is None
+    custom = parse_suite(_with(DARTS, evaluate={"channels": 4, "cells": 3, "epochs": 2, "seeds": 3})).evaluate
+    assert (custom.channels, custom.cells, custom.epochs, custom.seeds) == (4, 3, 2, 3)
+
+
+def test_declared_spaces_take_search_tables_without_pool_checks():
+    from fhbench.record import plan_trials
+    from fhbench.spaces import make_space
+
+    search = {"workers": 4, "random_configs": 500, "replay_estimators": ["optimized"]}
+    for raw in (DARTS, SCALING):
+        suite = parse_suite(_with(raw, space={"num_samples": 2}, search=search))  # more than 2 configs: no pool
+        assert suite.search.replay_estimators == ("optimized",) and suite.warnings == ()
+        assert plan_trials(suite, make_space(suite.space, suite.path, 8, 10)) == []
+
+
+@pytest.mark.parametrize("raw, change, key, fragment", [
+    (SCALING, {"space": {"macs_limits": [0.0]}}, "space.macs_limits", "> 0"),
+    (SCALING, {"space": {"macs_limits": [-2.0]}}, "space.macs_limits", "> 0"),
+    (SCALING, {"space": {"macs_limits": [2.0, 2]}}, "space.macs_limits", "more than once"),
+    (SCALING, {"space": {"macs_limits": ["2x"]}}, "space.macs_limits", "a list of numbers"),
+    (SCALING, {"space": {"macs_limits": [True]}}, "space.macs_limits", "a list of numbers"),
+    (SCALING, {"space": {"macs_limits": 2.0}}, "space.macs_limits", "a list"),
+    (SCALING, {"space": {"macs_limits": [2.0, 0.1]}}, "space.macs_limits", "no ResNet scaling config fits"),
+    (SCALING, {"space": {"macs_limits": [2.0], "macs_limit": 2.0}}, "space.macs_limits", "together with"),
+    (SCALING, {"space": {"macs_limits": [1.0, 2.0], "cells": ["d2-1-1-1_w1-1-1-1"], "num_samples": 1}},
+     "space.cells", "over the limit"),
+    (SCALING, {"space": {"macs_limt": [2.0]}}, "space.macs_limt", "one of"),
+    (DARTS, {"space": {"macs_limits": [2.0]}}, "space.macs_limits", "space darts"),
+    (BASE, {"space": {"macs_limits": [2.0]}}, "space.macs_limits", "space nb201"),
+    (DARTS, {"search": {"replay_estimators": ["optimized", "optimized"]}}, "search.replay_estimators",
+     "more than once"),
+    (DARTS, {"search": {"replay_estimators": ["original"], "estimators": ["original"]}},
+     "search.replay_estimators", "'original'"),
+    (DARTS, {"search": {"replay_estimators": "optimized"}}, "search.replay_estimators", "a list"),
+    (DARTS, {"search": {"replay_estimator": ["lcnet"]}}, "search.replay_estimator", "one of"),
+    (SEARCH, {"search": {"replay_estimators": ["optimized"]}}, "search.replay_estimators", "space nb201"),
+    (DARTS, {"search": {"truth": "nb201-table"}}, "search.truth", "final_test_acc or final_val_acc"),
+    (DARTS, {"search": {"workers": 0}}, "search.workers", "positive"),
+    (DARTS, {"estimate": {"every": 2}, "search": {}}, "estimate.checkpoints", "every search budget"),
+    (DARTS, {"evaluate": 3}, "evaluate", "a table"),
+    (DARTS, {"evaluate": {"channel": 4}}, "evaluate.channel", "one of"),
+    (DARTS, {"evaluate": {"channels": 0}}, "evaluate.channels", ">= 1"),
+    (DARTS, {"evaluate": {"channels": 4.5}}, "evaluate.channels", "an integer"),
+    (DARTS, {"evaluate": {"cells": 2}}, "evaluate.cells", ">= 3"),
+    (DARTS, {"evaluate": {"epochs": 0}}, "evaluate.epochs", ">= 1"),
+    (DARTS, {"evaluate": {"epochs": 10**9}}, "evaluate.epochs", "at most"),
+    (DARTS, {"evaluate": {"batch_size": 0}}, "evaluate.batch_size", ">= 1"),
+    (DARTS, {"evaluate": {"seeds": 0}}, "evaluate.seeds", ">= 1"),
+    (DARTS, {"evaluate": {"lr": -0.1}}, "evaluate.lr", ">= 0"),
+    (DARTS, {"evaluate": {"momentum": "high"}}, "evaluate.momentum", "a number"),
+    (DARTS, {"evaluate": {"weight_decay": -1e-4}}, "evaluate.weight_decay", ">= 0"),
+    (DARTS, {"evaluate": {"drop_path": 1.0}}, "evaluate.drop_path", "[0, 1)"),
+    (DARTS, {"evaluate": {"auxiliary": 1}}, "evaluate.auxiliary", "true or false"),
+    (SCALING, {"evaluate": {}}, "evaluate", "space resnet_scaling"),
+    (BASE, {"evaluate": {}}, "evaluate", "space nb201"),
+])
+def test_bad_new_keys_are_one_line_errors(raw, change, key, fragment):
+    with pytest.raises(SuiteError, match=f"key '{key}'") as info:
+        parse_suite(_with(raw, **change))
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_evaluate_nan_is_rejected(tmp_path):
+    path = tmp_path / "d.toml"
+    path.write_text('name = "d"\nversion = "1"\n[space]\nname = "darts"\nnum_cells = 3\n[evaluate]\nlr = nan\n')
+    with pytest.raises(SuiteError, match="key 'evaluate.lr': expected a finite number"):
+        load_suite(path)

@@ -7,9 +7,16 @@ two a score is does not matter here: the algorithms only hand out jobs and take 
 per job (higher is better). They never train, wait or time anything, so a replay backend with a
 simulated clock and live training can drive them alike, with any number of workers.
 
-All three search a finite pool of candidate configurations, since a benchmark can only replay
-configurations that were recorded. Given the same seed and the same sequence of `propose` and
-`report` calls, an algorithm proposes exactly the same jobs.
+All three search *candidates* of one of two kinds, and work on either unchanged:
+
+- a `ConfigPool`: a finite pool of recorded configurations, fixed up front (replay can only run
+  configurations that were recorded);
+- a `DeclaredSpace` (`fhbench.search.space`): a space's declared parameters, searched live; its
+  candidates are registered as the search draws them, and BOHB proposes from its density model over
+  the parameters directly.
+
+`Job.config` is a candidate's index in either. Given the same seed and the same sequence of
+`propose` and `report` calls, an algorithm proposes exactly the same jobs.
 """
 
 from __future__ import annotations
@@ -18,12 +25,15 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import ClassVar
+from typing import ClassVar, Union
 
 import numpy as np
 from scipy.special import logsumexp
 
-__all__ = ["BOHB", "ConfigPool", "HyperBand", "Job", "RandomSearch", "SearchAlgorithm", "pool_size_warning"]
+from fhbench.search.space import DeclaredSpace
+
+__all__ = ["BOHB", "Candidates", "ConfigPool", "HyperBand", "Job", "RandomSearch", "SearchAlgorithm",
+           "pool_size_warning"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,6 +79,21 @@ class ConfigPool:
     def n_dims(self) -> int:
         return int(self.codes.shape[1])
 
+    def draw(self, rng: np.random.Generator, exclude) -> int:
+        """A pool config uniformly among those not in `exclude` (indices); the pool must have one left."""
+        taken = np.zeros(self.size, dtype=bool)
+        taken[list(exclude)] = True
+        return int(rng.choice(np.flatnonzero(~taken)))
+
+    def draw_distinct(self, rng: np.random.Generator, n: int) -> list[int]:
+        """`n` different pool configs, uniformly without replacement."""
+        return [int(c) for c in rng.choice(self.size, size=n, replace=False)]
+
+
+Candidates = Union[ConfigPool, DeclaredSpace]
+"""What a search searches: both have `size`, `codes`, `cardinalities`, `n_dims`, `draw(rng, exclude)`
+and `draw_distinct(rng, n)`, which is all the algorithms use but BOHB's model step and the size checks."""
+
 
 @dataclass(frozen=True)
 class Job:
@@ -99,13 +124,22 @@ class SearchAlgorithm(ABC):
 
     This base keeps the bookkeeping that makes the protocol safe (job ids, pending jobs, the
     history) so subclasses only decide which job comes next and what a result changes.
+
+    `pool` is what it searches (a ConfigPool or a DeclaredSpace); `declared` is True for a
+    DeclaredSpace, and `capacity` is how many distinct configs it holds at most: a pool's size, a
+    declared space's grid size (which its constraint may cut down).
     """
 
     name: ClassVar[str]
 
-    def __init__(self, pool: ConfigPool, max_budget: int) -> None:
-        if not isinstance(pool, ConfigPool):
-            raise ValueError(f"pool must be a ConfigPool, got {type(pool).__name__}")
+    def __init__(self, pool: Candidates, max_budget: int) -> None:
+        # The one place that tells the two kinds of candidates apart.
+        if isinstance(pool, ConfigPool):
+            self.declared, self.capacity, self._size_of = False, pool.size, "pool"
+        elif isinstance(pool, DeclaredSpace):
+            self.declared, self.capacity, self._size_of = True, pool.grid_size, "grid"
+        else:
+            raise ValueError(f"pool must be a ConfigPool or a DeclaredSpace, got {type(pool).__name__}")
         self.pool = pool
         self.max_budget = _check_int("max_budget", max_budget, 1)
         self._next_id = 0
@@ -180,21 +214,21 @@ class SearchAlgorithm(ABC):
 
 
 class RandomSearch(SearchAlgorithm):
-    """Random search: `num_configs` pool configs, drawn uniformly without replacement, each at `max_budget`.
+    """Random search: `num_configs` configs, drawn uniformly without replacement, each at `max_budget`.
 
-    The thesis runs 64 configs for 128 epochs each. Without replacement, since rerunning a config of
-    a finite pool only spends budget.
+    The thesis runs 64 configs for 128 epochs each. Without replacement, since rerunning a config
+    only spends budget.
     """
 
     name = "random"
 
-    def __init__(self, pool: ConfigPool, max_budget: int, num_configs: int, seed: int) -> None:
+    def __init__(self, pool: Candidates, max_budget: int, num_configs: int, seed: int) -> None:
         super().__init__(pool, max_budget)
         num_configs = _check_int("num_configs", num_configs, 1)
-        if num_configs > pool.size:
-            raise ValueError(f"num_configs={num_configs} exceeds the pool size {pool.size}")
+        if num_configs > self.capacity:
+            raise ValueError(f"num_configs={num_configs} exceeds the {self._size_of} size {self.capacity}")
         rng = np.random.default_rng(seed)
-        self._configs = [int(c) for c in rng.choice(pool.size, size=num_configs, replace=False)]
+        self._configs = pool.draw_distinct(rng, num_configs)
         self._proposed = 0
 
     def propose(self) -> Job | None:
@@ -267,7 +301,7 @@ class _Bracket:
 
 
 class HyperBand(SearchAlgorithm):
-    """HyperBand (Li et al. 2018) over a config pool, ranking by the reported scores.
+    """HyperBand (Li et al. 2018) over a config pool or a declared space, ranking by the reported scores.
 
     Brackets run in the order s_max, ..., 0 and then repeat (one HyperBand iteration each round)
     until `max_iterations` iterations have started (None: forever, so `done` is never true). When
@@ -280,7 +314,7 @@ class HyperBand(SearchAlgorithm):
 
     def __init__(
         self,
-        pool: ConfigPool,
+        pool: Candidates,
         max_budget: int,
         min_budget: int = 1,
         eta: int = 2,
@@ -295,10 +329,10 @@ class HyperBand(SearchAlgorithm):
         )
         self.plan = self.brackets(self.max_budget, self.min_budget, self.eta)
         needed = self.plan[0][0][0]
-        if needed > pool.size:
+        if needed > self.capacity:
             raise ValueError(
-                f"the largest HyperBand bracket needs n={needed} distinct configs but the pool has only "
-                f"{pool.size} (max_budget={self.max_budget}, min_budget={self.min_budget}, eta={self.eta})"
+                f"the largest HyperBand bracket needs n={needed} distinct configs but the {self._size_of} has only "
+                f"{self.capacity} (max_budget={self.max_budget}, min_budget={self.min_budget}, eta={self.eta})"
             )
         self._rng = np.random.default_rng(seed)
         self._active: list[_Bracket] = []
@@ -389,15 +423,9 @@ class HyperBand(SearchAlgorithm):
         self._origins[job.job_id] = origin
         return job
 
-    def _eligible(self, bracket: _Bracket) -> np.ndarray:
-        """Pool indices (ascending) not yet in the bracket; never empty, as the pool holds >= n configs."""
-        taken = np.zeros(self.pool.size, dtype=bool)
-        taken[bracket.configs] = True
-        return np.flatnonzero(~taken)
-
     def _sample_config(self, bracket: _Bracket) -> tuple[int, str]:
-        """A new rung-0 config: uniform over pool configs not yet in the bracket (no replacement)."""
-        return int(self._rng.choice(self._eligible(bracket))), "random"
+        """A new rung-0 config: uniform over the configs not yet in the bracket (no replacement)."""
+        return self.pool.draw(self._rng, bracket.configs), "random"
 
     def _on_result(self, job: Job, score: float) -> None:
         bracket = self._bracket_of.pop(job.job_id)
@@ -464,13 +492,16 @@ class BOHB(HyperBand):
     Brackets, promotion and parallelism are HyperBand's. Each rung-0 config is chosen when it is
     proposed, so the model sees every result so far:
 
-    - with probability `random_fraction`, a uniform pool config (keeps exploring);
+    - with probability `random_fraction`, a uniform config (keeps exploring);
     - else take the largest budget that has a model (below) and draw `num_candidates` samples from
-      its l(x) with bandwidths times `bandwidth_factor`, keeping the one maximising l(x) / g(x)
-      (unscaled bandwidths);
-    - only pool configs can be run, so project it onto the pool: among pool configs at minimum
-      Hamming distance from the best candidate, return the one maximising l/g (ties: lower index);
-    - without any budget that has a model, a uniform pool config, as BOHB does before it has one.
+      its l(x) with bandwidths times `bandwidth_factor`, scored by l(x) / g(x) (unscaled bandwidths);
+    - on a declared space, the best-scoring sample that is a valid config (`valid_codes`, e.g. within
+      a MAC limit) and not yet in the bracket, registered as a new candidate if it is new; when no
+      sample qualifies, a uniform config (origin "random"). No projection;
+    - on a pool, only pool configs can be run, so the best sample is projected onto the pool: among
+      pool configs not in the bracket at minimum Hamming distance from it, the one maximising l/g
+      (ties: lower index);
+    - without any budget that has a model, a uniform config, as BOHB does before it has one.
 
     When a budget has a model: HpBandSter 0.7.x's rule (its
     ``hpbandster/optimizers/config_generators/bohb.py``), not the paper's. With d dimensions,
@@ -496,15 +527,15 @@ class BOHB(HyperBand):
     free) and keeps the bandwidth in [min_bandwidth, 1 - min_bandwidth], so each kernel is a
     distribution and sampling matches the density.
 
-    Configs already in the current bracket are never returned (the pool always has enough others,
-    as it holds at least the largest bracket's n configs).
+    Configs already in the current bracket are never returned (a pool always has enough others, as
+    it holds at least the largest bracket's n configs; a declared space draws with bounded tries).
     """
 
     name = "bohb"
 
     def __init__(
         self,
-        pool: ConfigPool,
+        pool: Candidates,
         max_budget: int,
         min_budget: int = 1,
         eta: int = 2,
@@ -532,18 +563,32 @@ class BOHB(HyperBand):
         self.min_bandwidth = float(min_bandwidth)
 
     def _sample_config(self, bracket: _Bracket) -> tuple[int, str]:
-        eligible = self._eligible(bracket)
         explore = self._rng.random() < self.random_fraction
         models = None if explore else self._fit_models()
         if models is None:
-            return int(self._rng.choice(eligible)), "random"
+            return self.pool.draw(self._rng, bracket.configs), "random"
         good, bad = models
         candidates = good.sample(self._rng, self.num_candidates, self.bandwidth_factor)
-        best = candidates[int(np.argmax(good.log_pdf(candidates) - bad.log_pdf(candidates)))]
+        ratio = good.log_pdf(candidates) - bad.log_pdf(candidates)
+        if self.declared:
+            return self._best_declared(bracket, candidates, ratio)
+        best = candidates[int(np.argmax(ratio))]
+        taken = np.zeros(self.pool.size, dtype=bool)
+        taken[bracket.configs] = True
+        eligible = np.flatnonzero(~taken)
         distance = (self.pool.codes[eligible] != best).sum(axis=1)
         nearest = eligible[distance == distance.min()]
         codes = self.pool.codes[nearest]
         return int(nearest[int(np.argmax(good.log_pdf(codes) - bad.log_pdf(codes)))]), "model"
+
+    def _best_declared(self, bracket: _Bracket, candidates: np.ndarray, ratio: np.ndarray) -> tuple[int, str]:
+        """The best l/g candidate that is a valid config not in the bracket, registered; else a uniform one."""
+        valid = self.pool.valid_codes(candidates)
+        in_bracket = set(bracket.configs)
+        for row in np.argsort(-ratio, kind="stable"):  # ties: the earlier sample
+            if valid[row] and self.pool.find(candidates[row]) not in in_bracket:
+                return self.pool.register(candidates[row]), "model"
+        return self.pool.draw(self._rng, bracket.configs), "random"
 
     @staticmethod
     def model_split(n_results: int, n_dims: int, top_fraction: float) -> tuple[int, int] | None:

@@ -29,9 +29,9 @@ Termination. A search always ends:
 - every job costs a positive time except a promotion that trains nothing (continuing a lineage
   that already diverged), and those are finitely many per bracket, whose new configs cost time:
   so the clock passes any finite budget after finitely many jobs;
-- at most min(W, pool size) jobs run at once: workers beyond the number of configurations have
-  nothing distinct to run, and the cap keeps a worker count far above the pool from making an
-  unbounded number of proposals at one instant.
+- at most min(W, pool size) jobs run at once (for a declared space, its grid size): workers beyond
+  the number of configurations have nothing distinct to run, and the cap keeps a worker count far
+  above the pool from making an unbounded number of proposals at one instant.
 """
 
 from __future__ import annotations
@@ -42,6 +42,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from fhbench.search.algorithms import Job, SearchAlgorithm
+
+
+NOT_RECORDED = "not recorded:"
+"""How the error of a replayed job whose epochs were never recorded starts (`SearchRun.unrecorded_jobs`;
+`fhbench.search.replay.LookupReplayBackend`)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,12 @@ class SearchRun:
     def failed_jobs(self) -> int:
         return sum(job["score"] is None for job in self.jobs)
 
+    @property
+    def unrecorded_jobs(self) -> int:
+        """Counted jobs a replay could not answer from what was recorded (their error starts with
+        NOT_RECORDED): 0 for a live search, and for a replay of a live search's own decisions."""
+        return sum(bool(job["error"]) and job["error"].startswith(NOT_RECORDED) for job in self.jobs)
+
 
 def run_search(algorithm: SearchAlgorithm, backend: Backend, *, workers: int, time_budget_s: float, seed: int,
                on_note: Callable[[str], None] | None = None) -> SearchRun:
@@ -146,9 +157,12 @@ def run_search(algorithm: SearchAlgorithm, backend: Backend, *, workers: int, ti
         if on_note:
             on_note(text)
 
-    slots = min(workers, algorithm.pool.size)
+    # how many distinct configs it may run: a pool's size, a declared space's grid (`capacity`)
+    capacity = getattr(algorithm, "capacity", algorithm.pool.size)
+    slots = min(workers, capacity)
     if slots < workers:
-        note(f"{workers} workers for a pool of {algorithm.pool.size} configurations: at most {slots} jobs run "
+        kind = "grid" if getattr(algorithm, "declared", False) else "pool"
+        note(f"{workers} workers for a {kind} of {capacity} configurations: at most {slots} jobs run "
              f"at once")
     running: dict[int, _Running] = {}
     asynchronous = hasattr(backend, "submit")

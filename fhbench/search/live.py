@@ -17,6 +17,18 @@ on the whole pool, a documented simplification.
 This backend trains a job when the driver starts it, one job at a time; with more than one worker the
 driver's clock still schedules them as parallel workers would, from the measured costs. For W real
 workers at once, each a Ray actor holding one of these backends, see `fhbench.search.parallel`.
+
+Traces of live runs. Given a `store` (a `TraceStore`), the backend writes each run it trains as a
+trace of its trial after every job that ran it (a failed one too), as the recorder would have
+written it stopped there: the recorder's manifest (`fhbench.record._trial_meta`, with this process's
+`recording_conditions`), every curve (test accuracy included), the classifiers, labels, the kept
+epochs' features, proxies and predictions where the suite records them. Its status is "complete" at
+train.epochs, "diverged" where the losses stopped being finite, else "stopped" (the search stopped
+training it: its epochs are valid, those after were never trained). A run written again after a
+promotion replaces its shorter trace atomically; a run holding no more epochs than the stored trace
+of its trial never replaces it (`TraceStore.publish` with keep_longer). Writing is not charged to
+the job: the cost model charges training, validation and estimation only. A replay of these traces
+is `fhbench.search.replay.LookupReplayBackend`.
 """
 
 from __future__ import annotations
@@ -31,12 +43,12 @@ import numpy as np
 import torch
 
 from fhbench.estimate import fit_and_estimate
-from fhbench.record import Trial, train_trial
+from fhbench.record import Trial, _trial_meta, recording_conditions, train_trial
 from fhbench.search.algorithms import Job, SearchAlgorithm
 from fhbench.search.cost import job_cost
 from fhbench.search.driver import JobOutcome, SearchRun, run_search
 from fhbench.search.pool import SearchPool
-from fhbench.traces import CURVES, TIMINGS, MemoryFeatures, TraceView
+from fhbench.traces import CURVES, TEST_CURVES, TIMINGS, MemoryFeatures, TraceStore, TraceView
 
 
 class _Diverged(RuntimeError):
@@ -58,6 +70,8 @@ class LiveTrace:
     classifiers: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)  # the truth's side: never part of a view
     proxies: object = None  # the zero-cost proxies the recorder computed before epoch 1, if asked to
+    predictions: list[np.ndarray] = field(default_factory=list)  # per epoch, where record.predictions is on
+    diverged: bool = False  # the last epoch's losses were not finite: the run ends there
 
     trial_id = property(lambda self: self.trial.trial_id)
     config = property(lambda self: self.trial.config)
@@ -69,33 +83,75 @@ class LiveTrace:
             record = next(self.epochs, None)
             if record is None:
                 raise _Diverged(f"the trial diverged at epoch {self.epochs_completed}, before budget {budget}")
-            for name in CURVES + TIMINGS:
+            for name in CURVES + TIMINGS + TEST_CURVES:
                 self.curves.setdefault(name, []).append(record[name])
             self.classifiers.append((record["classifier_w"], record["classifier_b"]))
             self.test_acc.append(record["test_acc"])
             self.proxies = record.get("proxies", self.proxies)
+            self.diverged = bool(record.get("diverged", False))
+            if "val_predictions" in record:
+                self.predictions.append(record["val_predictions"])
             if "train_features" in record:
                 self.kept[record["epoch"]] = (record["train_features"], record["val_features"])
             yield self.epochs_completed
+
+    @property
+    def status(self) -> str:
+        """The status its trace gets (`fhbench.traces`): diverged, complete (at its budget) or stopped."""
+        if self.diverged:
+            return "diverged"
+        return "complete" if self.epochs_completed >= self.budget else "stopped"
 
     def curve(self, name: str) -> np.ndarray:
         return np.asarray(self.curves.get(name, []), dtype=np.float64)
 
     def view(self, epoch: int) -> TraceView:
         return TraceView(trial_id=self.trial_id, config=self.config, config_vector=self.config_vector,
-                         budget=self.budget, epoch=epoch, curves={name: self.curve(name) for name in self.curves},
+                         budget=self.budget, epoch=epoch,
+                         curves={name: self.curve(name) for name in self.curves if name not in TEST_CURVES},
                          labels={"train": self.labels_train, "val": self.labels_val},
                          classifier=(np.stack([w for w, _ in self.classifiers]),
                                      np.stack([b for _, b in self.classifiers])),
-                         features=MemoryFeatures(self.trial_id, self.kept, epoch), proxies=self.proxies)
+                         features=MemoryFeatures(self.trial_id, self.kept, epoch), proxies=self.proxies,
+                         predictions=np.stack(self.predictions) if self.predictions else None)
+
+    def write(self, store: TraceStore, meta: dict) -> bool:
+        """Writes the run as it stands as a trace of its trial (see the module docstring); returns whether
+        it was published (False: the store holds as many epochs of the trial or more)."""
+        stored = store.stored_epochs(self.trial_id)
+        if stored is not None and stored >= self.epochs_completed:
+            return False
+        writer = store.writer(self.trial_id, meta, unique=True)
+        writer.queue_size = 0
+        try:
+            for epoch in sorted(self.kept):
+                writer.write_features(epoch, *self.kept[epoch])
+            writer.finish(
+                status=self.status,
+                curves={name: self.curve(name) for name in CURVES + TIMINGS + TEST_CURVES},
+                labels={"train": self.labels_train, "train_index": np.arange(len(self.labels_train)),
+                        "val": self.labels_val},
+                classifier_w=np.stack([w for w, _ in self.classifiers]),
+                classifier_b=np.stack([b for _, b in self.classifiers]),
+                predictions=np.stack(self.predictions) if self.predictions else None,
+                keep_longer=True,
+                **({"proxies": self.proxies.to_dict()} if self.proxies is not None else {}),
+            )
+        finally:
+            writer.close()
+        return writer.published
 
 
 class LiveBackend:
-    """Trains pool configs on demand and estimates them with one estimator (see the module docstring)."""
+    """Trains pool configs on demand and estimates them with one estimator (see the module docstring).
+    `pool.trials[config]` is a config's trial (a `SearchPool`, or `DeclaredTrials` for a declared
+    search); with `store` every run is written as a trace after each job that trained it."""
 
     def __init__(self, suite, space, splits, pool: SearchPool, device: torch.device, estimator_name: str,
-                 estimator, sealed_paths: tuple = ()):
+                 estimator, sealed_paths: tuple = (), store: TraceStore | None = None):
         self.suite, self.space, self.splits, self.pool, self.device = suite, space, splits, pool, device
+        self.store = store
+        self.traces_written = 0  # traces published (each write of a run that grew counts)
         self.estimator = estimator_name
         self._estimator = estimator
         n_keep = suite.record.kept_train_images(len(splits.train.labels))
@@ -106,8 +162,7 @@ class LiveBackend:
         self.sealed_paths = tuple(sealed_paths)
         self.epochs_trained = 0
 
-    def _new_run(self, config: int) -> LiveTrace:
-        trial = self.pool.trials[config]
+    def _new_run(self, trial: Trial) -> LiveTrace:
         run = LiveTrace(trial, self.space.encode(self.space.parse(trial.config)), self.suite.train.epochs,
                         self.labels_train, self.labels_val,
                         train_trial(trial, self.suite, self.space, self.splits, self.device))
@@ -120,12 +175,15 @@ class LiveBackend:
             pass
         return item
 
-    def run_steps(self, job: Job, start: int) -> Iterator[float | JobOutcome]:
+    def run_steps(self, job: Job, start: int, trial: Trial | None = None) -> Iterator[float | JobOutcome]:
         """Runs one job: yields, after each epoch it trains, what the job has been charged so far (a lower
-        bound on its cost, for a parallel driver's clock), and last its `JobOutcome`."""
-        run = self._by_job.pop(job.parent) if job.parent is not None else self._new_run(job.config)
+        bound on its cost, for a parallel driver's clock), and last its `JobOutcome`. `trial`: the job's
+        trial where the caller knows it (a Ray worker's copy of a declared search's candidates does not
+        grow with the driver's); default `pool.trials[job.config]`."""
+        trial = self.pool.trials[job.config] if trial is None else trial
+        run = self._by_job.pop(job.parent) if job.parent is not None else self._new_run(trial)
         first = run.epochs_completed
-        if first > start or run.trial is not self.pool.trials[job.config]:
+        if first > start or run.trial.trial_id != trial.trial_id:
             raise RuntimeError(f"job {job.job_id}: its parent's run of config {job.config} stopped at epoch "
                                f"{first}, not at {start}")
         error = None
@@ -137,6 +195,9 @@ class LiveBackend:
         stop = run.epochs_completed
         self.epochs_trained += stop - first
         self._by_job[job.job_id] = run
+        if self.store is not None and stop > first:
+            meta = _trial_meta(run.trial, self.suite, self.space, self.splits, recording_conditions(self.device))
+            self.traces_written += run.write(self.store, meta)
         epoch_time, val_time = run.curve("epoch_time"), run.curve("val_time")
         if error:
             yield JobOutcome(None, job_cost(epoch_time, val_time, first, stop, 0.0), 0.0, stop, error)
@@ -151,11 +212,12 @@ class LiveBackend:
         yield JobOutcome(record.estimate, job_cost(epoch_time, val_time, first, stop, record.overhead_s),
                          record.overhead_s, stop, record.error)
 
-    def furthest_run(self, config: int) -> dict | None:
-        """What the longest run of pool config `config` measured: its epochs, validation accuracies and
-        test accuracies (the truth's side, for `describe_winner` only). None if it never ran here."""
-        trial = self.pool.trials[config]
-        runs = [r for r in self.runs if r.trial is trial]
+    def furthest_run(self, config: int, trial_id: str | None = None) -> dict | None:
+        """What the longest run of pool config `config` (or of trial `trial_id`) measured: its epochs,
+        validation accuracies and test accuracies (the truth's side, for `describe_winner` only). None if
+        it never ran here."""
+        trial_id = self.pool.trials[config].trial_id if trial_id is None else trial_id
+        runs = [r for r in self.runs if r.trial_id == trial_id]
         if not runs:
             return None
         furthest = max(runs, key=lambda r: r.epochs_completed)
@@ -225,7 +287,8 @@ def live_search_and_publish(suite, *, splits, device: torch.device, algorithm: s
             stop_dead_run(store, on_note or print)
         backend = RayLiveBackend(suite, splits, pool, estimator=estimator, settings=settings,
                                  sealed_paths=truth_files, execution=execution, workers=workers,
-                                 device_type=device.type, cuda_available=torch.cuda.is_available(), store=store)
+                                 device_type=device.type, cuda_available=torch.cuda.is_available(), store=store,
+                                 write_traces=False)  # the pool's trials: `fhbench record` writes their traces
     with backend as backend:
         run = live_search(search, backend, seed=seed, workers=workers, on_note=on_note)
         if run.incumbent is None:

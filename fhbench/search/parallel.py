@@ -18,6 +18,15 @@ What is not the serial live search: a population-level estimator (LCNet) is fit 
 worker has trained, not on every run of the search. A worker that dies takes its runs with it: the
 search stops with one line naming the job (its results until then are not published).
 
+Given the store (and unless `write_traces` is False) each worker's backend writes the runs it trains
+into the store as traces (see `fhbench.search.live`): the actors open the store by its absolute path;
+the store's publish lock and a staging folder per write keep two workers writing one trial (a
+configuration HyperBand drew again in another bracket) from mixing their files, and the longer run's
+trace stays. The driver hands each job its trial, so a declared search's candidates, registered on the
+driver as they are drawn, need not be known to the workers in advance; `space` is the space instance
+the workers build networks of (a declared suite's target), default `make_space(suite)`.
+`fhbench search --live` passes write_traces=False: the pool's trials are `fhbench record`'s to write.
+
 A killed driver (kill -9) leaves some of its local Ray instance's processes running. So the search holds
 the suite's trace store (`TraceStore.lock`) and names its Ray session in the store's run record, as a
 parallel recording does; the next run of either on that store stops the leftovers
@@ -28,6 +37,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 from fhbench.errors import FhbenchError
 from fhbench.search.algorithms import Job
@@ -38,7 +48,7 @@ class _LiveWorker:
     """One worker (a Ray actor): a serial `LiveBackend` in its own process and on its own device."""
 
     def __init__(self, suite, splits, pool, device_type: str, threads: int, estimator_name: str, settings: dict,
-                 sealed_paths: tuple):
+                 sealed_paths: tuple, store_root: str | None = None, space=None):
         import torch
 
         from fhbench.estimators import create_estimator
@@ -48,14 +58,20 @@ class _LiveWorker:
         torch.set_num_threads(threads)
         device = torch.device(device_type)  # Ray sets CUDA_VISIBLE_DEVICES to this actor's GPU
         estimator = create_estimator(estimator_name, settings, device=device)
-        self.backend = LiveBackend(suite, make_space(suite), splits, pool, device, estimator_name, estimator,
-                                   sealed_paths=sealed_paths)
+        store = None
+        if store_root is not None:
+            from fhbench.traces import TraceStore
 
-    def run(self, job: Job, start: int):
-        yield from self.backend.run_steps(job, start)
+            store = TraceStore(store_root)
+        space = make_space(suite) if space is None else space
+        self.backend = LiveBackend(suite, space, splits, pool, device, estimator_name, estimator,
+                                   sealed_paths=sealed_paths, store=store)
 
-    def furthest_run(self, config: int) -> dict | None:
-        return self.backend.furthest_run(config)
+    def run(self, job: Job, start: int, trial=None):
+        yield from self.backend.run_steps(job, start, trial)
+
+    def furthest_run(self, config: int, trial_id: str | None = None) -> dict | None:
+        return self.backend.furthest_run(config, trial_id)
 
 
 class RayLiveBackend:
@@ -63,9 +79,12 @@ class RayLiveBackend:
     context manager: leaving stops the actors, and the Ray instance if this backend started it."""
 
     def __init__(self, suite, splits, pool, *, estimator: str, settings: dict, sealed_paths: tuple, execution,
-                 workers: int, device_type: str, cuda_available: bool, store=None):
+                 workers: int, device_type: str, cuda_available: bool, store=None, write_traces: bool = True,
+                 space=None):
         from fhbench.execution import _start_ray, check_resources, gpus_per_trial
 
+        # the workers write the runs they train as traces into the store (see the module docstring)
+        store_root = str(Path(store.root).resolve()) if write_traces and store is not None else None
         gpus = gpus_per_trial(execution, device_type, cuda_available)  # before Ray starts: a bad share is one line
         self.estimator, self.pool = estimator, pool
         self._store, self._token = store, None
@@ -83,7 +102,8 @@ class RayLiveBackend:
                                                     max_restarts=0)
             splits_ref = ray.put(splits)
             self._actors = [actor.remote(suite, splits_ref, pool, device_type, execution.cpus_per_trial, estimator,
-                                         settings, tuple(sealed_paths)) for _ in range(workers)]
+                                         settings, tuple(sealed_paths), store_root, space)
+                            for _ in range(workers)]
         except BaseException:
             self.close()
             raise
@@ -97,7 +117,8 @@ class RayLiveBackend:
             worker = self._worker_of[job.parent]
         else:
             worker = min(range(len(self._actors)), key=lambda i: (self._queued[i], i))
-        stream = self._actors[worker].run.options(num_returns="streaming").remote(job, start)
+        stream = self._actors[worker].run.options(num_returns="streaming").remote(job, start,
+                                                                                   self.pool.trials[job.config])
         self._streams[stream] = (job, start, worker)
         self._worker_of[job.job_id] = worker
         self._queued[worker] += 1
@@ -127,7 +148,9 @@ class RayLiveBackend:
     def furthest_run(self, config: int) -> dict | None:
         import ray
 
-        runs = [run for run in ray.get([actor.furthest_run.remote(config) for actor in self._actors]) if run]
+        trial_id = self.pool.trials[config].trial_id
+        runs = [run for run in ray.get([actor.furthest_run.remote(config, trial_id) for actor in self._actors])
+                if run]
         return max(runs, key=lambda run: run["epochs"]) if runs else None
 
     def close(self) -> None:

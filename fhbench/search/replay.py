@@ -10,11 +10,26 @@ Estimates are computed once per (configuration, budget) into an `EstimateTable` 
 (`fhbench.estimate.fit_and_estimate`, the same one the live backend and estimation suites use),
 together with the overhead measured while computing them; every replay reads the table, so the same
 table and seed give the same search, and a hundred replays cost well under a second.
+
+Replaying a live search (`LookupReplayBackend`). A live search with a trace store writes every run it
+trained as a trace (`fhbench.search.live`), "stopped" where the search stopped it. A replay on those
+traces maps each job's config to its trial (for a declared search `fhbench.search.trials`) and the
+trial to the row of its trace; the table is `estimate_table` over the recorded traces, so a trace that
+stopped at epoch e has estimates up to e only. A job that needs epochs never recorded (the trial has no
+trace, or its trace stopped below the job's budget) fails with an error starting "not recorded:"
+(`fhbench.search.driver.NOT_RECORDED`; `SearchRun.unrecorded_jobs` counts them) and is charged an
+estimate of what training it would have cost: the recorded epoch + validation times of the epochs it
+adds that the trace holds, and for each epoch beyond, the mean recorded epoch + validation time of its
+own trace, or where it has none, the mean over every recorded epoch of every trace; no estimation
+overhead. Such a job reports `epochs` = its budget, as if trained. The same algorithm, seed and
+estimator (one whose estimate of a trial does not depend on the population: original, fh-ensemble)
+replayed on what a live search wrote makes that search's jobs again, with its estimates and
+incumbent, and no unrecorded job (tested in tests/test_live_traces.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +37,7 @@ import numpy as np
 from fhbench.errors import FhbenchError
 from fhbench.search.algorithms import Job, SearchAlgorithm
 from fhbench.search.cost import job_cost
-from fhbench.search.driver import JobOutcome, SearchRun, run_search
+from fhbench.search.driver import NOT_RECORDED, JobOutcome, SearchRun, run_search
 
 
 def _floats(values) -> list:
@@ -202,3 +217,72 @@ def replay(algorithm: SearchAlgorithm, table: EstimateTable, times: EpochTimes, 
     """One replayed search: `run_search` with a `ReplayBackend`."""
     return run_search(algorithm, ReplayBackend(table, times), workers=workers, time_budget_s=time_budget_s,
                       seed=seed, on_note=on_note)
+
+
+class LookupReplayBackend:
+    """Answers the driver's jobs from recorded traces found by a lookup (a replay of what live searches
+    wrote; see the module docstring). `row_of(job.config)` is the row of the job's trace in `table` and
+    `times`, or None where its trial was never recorded; `diverged` holds the rows whose trace diverged
+    (a result: a job past it fails as in `ReplayBackend`, it is not unrecorded)."""
+
+    def __init__(self, table: EstimateTable, times: EpochTimes, row_of: Callable[[int], int | None], *,
+                 diverged: Collection[int] = ()):
+        if table.n_configs != len(times):
+            raise ValueError(f"estimate table '{table.estimator}' has {table.n_configs} configs, "
+                             f"the recorded times {len(times)}")
+        per_epoch = [e + v for e, v in zip(times.epoch_time, times.val_time) if len(e)]
+        if not per_epoch:
+            raise FhbenchError("replay of recorded traces: no trace holds an epoch (nothing was recorded)")
+        self.table, self.times, self.row_of = table, times, row_of
+        self.diverged = frozenset(int(row) for row in diverged)
+        self.estimator = table.estimator
+        self.mean_epoch_s = float(np.mean(np.concatenate(per_epoch)))  # what an epoch of no trace is charged
+
+    @classmethod
+    def from_traces(cls, table: EstimateTable, traces: Sequence, trial_of: Callable[[int], object]
+                    ) -> LookupReplayBackend:
+        """The backend over `traces` (the rows of `table`), where `trial_of(config)` is the trial of a
+        search's config (`DeclaredTrials.__getitem__`, or a pool's `trials.__getitem__`). A trace found
+        for a trial but recorded for another config is an error, not a lookup miss."""
+        rows = {trace.trial_id: i for i, trace in enumerate(traces)}
+
+        def row_of(config: int) -> int | None:
+            trial = trial_of(config)
+            row = rows.get(trial.trial_id)
+            if row is not None and traces[row].config != trial.config:
+                raise FhbenchError(f"trace {trial.trial_id} is of {traces[row].config}, but the search's config "
+                                   f"{config} is {trial.config}")
+            return row
+
+        return cls(table, EpochTimes.from_traces(traces), row_of,
+                   diverged=[i for i, trace in enumerate(traces) if trace.status == "diverged"])
+
+    def _mean_epoch(self, row: int | None) -> float:
+        if row is None or self.times.epochs_completed(row) == 0:
+            return self.mean_epoch_s
+        return float(np.mean(self.times.epoch_time[row] + self.times.val_time[row]))
+
+    def run(self, job: Job, start: int) -> JobOutcome:
+        row = self.row_of(job.config)
+        completed = 0 if row is None else self.times.epochs_completed(row)
+        if row is not None and (completed >= job.budget or row in self.diverged):
+            first, stop = min(start, completed), min(job.budget, completed)
+            epoch_time, val_time = self.times.epoch_time[row], self.times.val_time[row]
+            if stop < job.budget:
+                return JobOutcome(None, job_cost(epoch_time, val_time, first, stop, 0.0), 0.0, stop,
+                                  f"the trial diverged at epoch {completed}, before budget {job.budget}")
+            score, overhead, error = self.table.lookup(row, job.budget)
+            return JobOutcome(score, job_cost(epoch_time, val_time, first, stop, overhead), overhead, stop, error)
+        cost = (self._mean_epoch(row) * (job.budget - max(start, completed)))
+        if row is not None and completed > start:
+            cost += job_cost(self.times.epoch_time[row], self.times.val_time[row], start, completed, 0.0)
+        why = ("its trial was never trained" if row is None else
+               f"its trace stopped at epoch {completed}, before budget {job.budget}")
+        return JobOutcome(None, cost, 0.0, job.budget, f"{NOT_RECORDED} config {job.config}: {why}")
+
+
+def recorded_traces(store, *, prefix: str = "") -> list:
+    """The traces in `store` whose trial ids start with `prefix` (declared searches: "c-"), in id order;
+    lost trials (no epochs) are left out."""
+    traces = [store.open(trial_id) for trial_id in store.trial_ids() if trial_id.startswith(prefix)]
+    return [trace for trace in traces if trace.status != "lost"]

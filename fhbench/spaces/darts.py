@@ -15,6 +15,18 @@ no DARTS genotype has), and A.4 explains the thesis's larger parameter-free shar
 and pooling, never by zero edges. `DartsSpace(allow_none=True)` samples from all 8 operations.
 Per cell that is 1*3*6*10 input pairs x 7^8 operations, about 1.04e9 cells; about 1.08e18 genotypes.
 
+**Declared parameters** (`parameters`, `codes`, `from_codes`: what HyperBand, BOHB and random search
+search over). 24 categorical parameters, per cell (normal, then reduce) and per node k = 0..3, in this
+order: `<cell>_node<k>_inputs`, the node's unordered pair of distinct inputs, one of C(k+2, 2) = 1, 3,
+6, 10 pairs listed as (i, j) with i < j in colexicographic order, (0, 1), (0, 2), (1, 2), (0, 3),
+(1, 3), (2, 3), (0, 4), ... (pair (i, j) has code j(j-1)/2 + i, so node k's list extends node k-1's);
+then `<cell>_node<k>_op_a`, the operation on the lower input i, and `<cell>_node<k>_op_b`, the one on
+the higher input j, each over the space's operations (7, or 8 with `allow_none`; code = position in
+`space.ops`). Every combination of codes is a genotype, in its canonical form, and each genotype has
+one combination. Codes drawn uniformly per parameter (`sample_codes`) are A.4's uniform sampling:
+every node's input pair uniform among the distinct pairs, an operation per input uniform and
+independent, both cells independent (the same distribution as `sample`, with other random draws).
+
 **String form** (canonical, the inputs of a node in increasing order; `parse` accepts either order):
 ``normal=sep_conv_3x3~0,sep_conv_3x3~1|...|...|...;reduce=max_pool_3x3~0,max_pool_3x3~1|...``
 with `op~input` per input, ',' between a node's two inputs and '|' between its 4 nodes.
@@ -53,7 +65,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fhbench.errors import ConfigError
-from fhbench.spaces import as_count
+from fhbench.spaces import Parameter, as_count
+from fhbench.spaces.codes import check_codes, codes_in_range, uniform_codes
 
 OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
        "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5")
@@ -69,6 +82,8 @@ DARTS_DROP_PATH = 0.2
 _EDGES = tuple((node, source) for node in range(NODES) for source in range(node + 2))
 _EDGE_INDEX = {edge: index for index, edge in enumerate(_EDGES)}
 _INPUT_TEXT = re.compile(r"0|[1-9][0-9]*")
+# Node k's unordered input pairs (i, j), i < j, in colexicographic order: code j(j-1)/2 + i.
+INPUT_PAIRS = tuple(tuple((i, j) for j in range(1, node + 2) for i in range(j)) for node in range(NODES))
 
 Pair = tuple[str, int]
 """(operation, input) of one of a node's two inputs."""
@@ -263,6 +278,53 @@ class DartsSpace:
         while len(found) < n:  # repeats are rare in 1e18 genotypes, but possible in principle
             found.setdefault(self.sample(rng))
         return list(found)
+
+    def parameters(self) -> tuple[Parameter, ...]:
+        """24 categorical parameters: per cell and node, its input pair, then the ops on its lower and
+        higher input (see the module docstring)."""
+        return tuple(
+            parameter
+            for kind in CELL_KINDS
+            for node in range(NODES)
+            for parameter in (Parameter(f"{kind}_node{node}_inputs", "categorical", INPUT_PAIRS[node]),
+                              Parameter(f"{kind}_node{node}_op_a", "categorical", self.ops),
+                              Parameter(f"{kind}_node{node}_op_b", "categorical", self.ops))
+        )
+
+    @property
+    def cardinalities(self) -> tuple[int, ...]:
+        return tuple(len(parameter.values) for parameter in self.parameters())
+
+    def codes(self, genotype: DartsGenotype) -> tuple[int, ...]:
+        """The genotype's 24 codes (a node's inputs in either order give the same codes)."""
+        genotype = self._check(genotype)
+        codes = []
+        for kind in CELL_KINDS:
+            for node, ((op_a, low), (op_b, high)) in enumerate(getattr(genotype, kind)):  # canonical: low < high
+                codes += [INPUT_PAIRS[node].index((low, high)), self.ops.index(op_a), self.ops.index(op_b)]
+        return tuple(codes)
+
+    def from_codes(self, codes: Sequence[int]) -> DartsGenotype:
+        """The genotype of 24 codes; a code out of range is a ConfigError (every combination in range is
+        a genotype)."""
+        codes = check_codes(codes, self.parameters(), "DARTS")
+        cells = []
+        for cell in range(len(CELL_KINDS)):
+            nodes = []
+            for node in range(NODES):
+                pair, op_a, op_b = codes[(cell * NODES + node) * 3:(cell * NODES + node) * 3 + 3]
+                low, high = INPUT_PAIRS[node][pair]
+                nodes.append(((self.ops[op_a], low), (self.ops[op_b], high)))
+            cells.append(nodes)
+        return DartsGenotype(*cells)
+
+    def sample_codes(self, rng: np.random.Generator) -> tuple[int, ...]:
+        """Uniform codes: A.4's uniform sampling of each node's connections and operations."""
+        return uniform_codes(rng, self.cardinalities)
+
+    def valid_codes(self, codes: np.ndarray) -> np.ndarray:
+        """(m,) bool: every row of codes in range is a genotype, so this only checks the ranges."""
+        return codes_in_range(codes, self.cardinalities, "DARTS")
 
     def parse(self, text: str) -> DartsGenotype:
         return self._check(DartsGenotype.from_string(text))

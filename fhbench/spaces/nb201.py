@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from fhbench.errors import ConfigError
-from fhbench.spaces import as_count
+from fhbench.spaces import Parameter, as_count
+from fhbench.spaces.codes import check_codes, codes_in_range, uniform_codes
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
@@ -239,6 +240,30 @@ class Nb201Space:
         if n > NUM_CELLS:
             raise ConfigError(f"cannot sample {n} distinct NAS-Bench-201 cells, the space has {NUM_CELLS}")
         return [Nb201Cell.from_index(int(i)) for i in rng.choice(NUM_CELLS, size=n, replace=False)]
+
+    def parameters(self) -> tuple[Parameter, ...]:
+        """One categorical parameter per edge, in the canonical string's order (`edge_<to>_<from>`), over
+        OPS: code i is OPS[i], as `fhbench.search.pool.encode_cells` encodes a recorded pool."""
+        return tuple(Parameter(f"edge_{target}_{source}", "categorical", OPS) for target, source in EDGES)
+
+    @property
+    def cardinalities(self) -> tuple[int, ...]:
+        return (len(OPS),) * len(EDGES)
+
+    def codes(self, cell: Nb201Cell) -> tuple[int, ...]:
+        if not isinstance(cell, Nb201Cell):
+            raise ConfigError(f"expected an Nb201Cell, got {type(cell).__name__}")
+        return tuple(OPS.index(op) for op in cell.ops)
+
+    def from_codes(self, codes) -> Nb201Cell:
+        return Nb201Cell(tuple(OPS[code] for code in check_codes(codes, self.parameters(), "NAS-Bench-201")))
+
+    def sample_codes(self, rng: np.random.Generator) -> tuple[int, ...]:
+        """Uniform over the 15,625 cells (every code combination is a cell)."""
+        return uniform_codes(rng, self.cardinalities)
+
+    def valid_codes(self, codes: np.ndarray) -> np.ndarray:
+        return codes_in_range(codes, self.cardinalities, "NAS-Bench-201")
 
     def parse(self, text: str) -> Nb201Cell:
         return Nb201Cell.from_string(text)

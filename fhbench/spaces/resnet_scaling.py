@@ -23,6 +23,15 @@ exactly), which keeps rejection sampling at microseconds a draw; `describe` coun
 - Top ends: d=4 on every stage (4.26x ResNet-18's MACs) or w=2 on every stage (3.99x) alone reaches
   the thesis's largest limit, 4x.
 
+**Declared parameters** (for searches): d2..d5 and w2..w5, ordinal over the factors above; a config's
+codes are each factor's index in its grid (`parameters`, `codes`, `from_codes`). `sample_codes` draws
+uniformly from the configs within the limit, and `valid_codes` checks the limit for many codes at once
+with `resnet_macs` on arrays.
+
+**Base width** (`base_width`, the suite's `space.width`): ResNet-18's channels before the width
+factors, as a multiple of {64, 128, 256, 512}; 1 is the thesis's, the reduced suite uses 1/8. Limits are
+then multiples of ResNet-18's MACs at that base width.
+
 A limit is a multiple of ResNet-18's MACs at the space's image size and class count (2 means
 2 x 555,468,800 at 32x32 with 100 classes: 1.111 G, where the thesis rounds to 1.12 G). Sampling under a
 limit is rejection sampling from the uniform grid, so it is uniform over the configs that fit.
@@ -41,6 +50,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from fhbench.errors import ConfigError
+from fhbench.spaces import Parameter
+from fhbench.spaces.codes import check_codes, codes_in_range, uniform_codes
 
 # private helpers of the named-CNN space, shared so both spaces build the same CIFAR-form ResNet
 from fhbench.spaces.cnn import cifar_resnet, network_class, width_text
@@ -145,7 +156,10 @@ def _conv_out(size: int, stride: int) -> int:
 def resnet_macs(blocks: Sequence[int], channels: Sequence[int], image_size: int, num_classes: int,
                 in_channels: int = 3) -> int:
     """MACs of the CIFAR-form basic-block ResNet with these stages, summed over its layers' shapes: what
-    torch's FLOP counter counts for it, halved (convolutions and the linear head, no biases)."""
+    torch's FLOP counter counts for it, halved (convolutions and the linear head, no biases).
+
+    `blocks` and `channels` may also hold one int64 array per stage (the networks side by side): then
+    the result is their array of MACs."""
     size = image_size
     total = 9 * in_channels * channels[0] * size * size  # the stem keeps the input size
     inputs = channels[0]
@@ -154,8 +168,8 @@ def resnet_macs(blocks: Sequence[int], channels: Sequence[int], image_size: int,
         size = _conv_out(size, stride)
         pixels = size * size
         total += 9 * inputs * width * pixels + 9 * width * width * pixels  # the first block's two convs
-        if stride != 1 or inputs != width:
-            total += inputs * width * pixels  # its 1x1 projection shortcut
+        projection = (stride != 1) | (inputs != width)  # elementwise, so arrays of networks count at once
+        total += projection * inputs * width * pixels  # its 1x1 projection shortcut, where it has one
         total += (count - 1) * 2 * 9 * width * width * pixels
         inputs = width
     return total + inputs * num_classes
@@ -194,12 +208,17 @@ class ResNetScalingSpace:
 
     def __init__(self, limit: float | None = None, image_size: int = 32, num_classes: int = 100,
                  depth_factors: Sequence[float] = DEPTH_FACTORS, width_factors: Sequence[float] = WIDTH_FACTORS,
-                 tries: int = DEFAULT_TRIES) -> None:
+                 tries: int = DEFAULT_TRIES, base_width: float = 1.0) -> None:
+        self.base_width = _factor(base_width, "base width (a multiple of ResNet-18's channels)")
         self.image_size = _positive_int(image_size, "image_size")
         self.num_classes = _positive_int(num_classes, "num_classes")
         self.tries = _positive_int(tries, "tries")
         self.depth_factors = _grid(depth_factors, _depth, "depth factors")
         self.width_factors = _grid(width_factors, _width, "width factors")
+        for w in self.width_factors:  # every stage's channels stay whole at this base width
+            if not (w * self.base_width * BASE_CHANNELS[0]).is_integer():
+                raise ConfigError(f"base width {self.base_width:g} with width factor {w:g} gives "
+                                  f"{w * self.base_width * BASE_CHANNELS[0]:g} channels in C2, not a whole number")
         self.base_macs = self.macs(RESNET18)
         self.limit = None if limit is None else _factor(limit, "limit (a multiple of ResNet-18's MACs)")
         self.max_macs = None if limit is None else int(self.limit * self.base_macs)
@@ -207,8 +226,13 @@ class ResNetScalingSpace:
             self._check_reachable(self.max_macs)
 
     def __repr__(self) -> str:
-        return (f"ResNetScalingSpace(limit={self.limit}, image_size={self.image_size}, num_classes={self.num_classes}, "
+        return (f"ResNetScalingSpace(limit={self.limit}, base_width={self.base_width:g}, image_size={self.image_size}, num_classes={self.num_classes}, "
                 f"depth_factors={list(self.depth_factors)}, width_factors={list(self.width_factors)})")
+
+    def parameters(self) -> tuple[Parameter, ...]:
+        """The declared parameters, d2..d5 then w2..w5 (ordinal: the factors of the grid, increasing)."""
+        return (tuple(Parameter(f"d{stage}", "ordinal", self.depth_factors) for stage in STAGES)
+                + tuple(Parameter(f"w{stage}", "ordinal", self.width_factors) for stage in STAGES))
 
     @property
     def cardinalities(self) -> tuple[int, ...]:
@@ -224,12 +248,17 @@ class ResNetScalingSpace:
     def feature_dim(self) -> int:
         if len(self.width_factors) != 1:
             raise ConfigError("the ResNet scaling space's configs have different feature lengths "
-                              f"({', '.join(str(int(w * BASE_CHANNELS[-1])) for w in self.width_factors)}): "
+                              f"({', '.join(str(int(w * self.base_width * BASE_CHANNELS[-1])) for w in self.width_factors)}): "
                               "use feature_dim_of")
-        return int(self.width_factors[0] * BASE_CHANNELS[-1])
+        return int(self.width_factors[0] * self.base_width * BASE_CHANNELS[-1])
 
     def feature_dim_of(self, config: ScalingConfig) -> int:
-        return self.check(config).feature_dim
+        return self.channels(config)[-1]
+
+    def channels(self, config: ScalingConfig) -> tuple[int, ...]:
+        """The channels of each stage: the config's width factors times ResNet-18's channels at this
+        space's base width (`space.width`: 1 is the thesis's, 1/8 the reduced suite's)."""
+        return tuple(int(round(c * self.base_width)) for c in self.check(config).channels)
 
     def check(self, config: object) -> ScalingConfig:
         """`config` itself if it is a ScalingConfig on this space's grid (its limit aside)."""
@@ -256,7 +285,7 @@ class ResNetScalingSpace:
     def macs(self, config: ScalingConfig, image_size: int | None = None, num_classes: int | None = None,
              in_channels: int = 3) -> int:
         """MACs of one forward pass of one image, from the layer shapes (equal to `describe`'s count)."""
-        return resnet_macs(config.blocks, config.channels, self.image_size if image_size is None else image_size,
+        return resnet_macs(config.blocks, self.channels(config), self.image_size if image_size is None else image_size,
                            self.num_classes if num_classes is None else num_classes, in_channels)
 
     def describe(self, config: ScalingConfig, image_size: int | None = None, num_classes: int | None = None,
@@ -284,13 +313,43 @@ class ResNetScalingSpace:
         return (tuple(self.depth_factors.index(d) for d in config.depths)
                 + tuple(self.width_factors.index(w) for w in config.widths))
 
+    def _config_of(self, codes: Sequence[int]) -> ScalingConfig:
+        return ScalingConfig(tuple(self.depth_factors[i] for i in codes[:4]),
+                             tuple(self.width_factors[i] for i in codes[4:]))
+
+    def from_codes(self, codes: Sequence[int]) -> ScalingConfig:
+        """The config of these codes; a code off the grid, or a config over the limit, is a ConfigError."""
+        return self.check_within(self._config_of(check_codes(codes, self.parameters(), "ResNet scaling")))
+
+    def sample_codes(self, rng: np.random.Generator) -> tuple[int, ...]:
+        """Codes drawn uniformly from the configs within the limit (rejection sampling from the uniform grid,
+        at most `tries` draws; then the ConfigError of `sample_within`), or from the whole grid without one."""
+        if self.max_macs is None:
+            return uniform_codes(rng, self.cardinalities)
+        return self._codes_within(rng, self.max_macs, self.tries)
+
+    def valid_codes(self, codes: np.ndarray) -> np.ndarray:
+        """(m,) bool for an (m, 8) array of codes: on the grid and within the limit (by `resnet_macs`)."""
+        inside = codes_in_range(codes, self.cardinalities, "ResNet scaling")
+        if self.max_macs is None or not inside.any():
+            return inside
+        array = np.where(inside[:, None], np.asarray(codes, dtype=np.int64), 0)  # rows off the grid: anything
+        return inside & (self.macs_of_codes(array) <= self.max_macs)
+
+    def macs_of_codes(self, codes: np.ndarray) -> np.ndarray:
+        """MACs of each row of an (m, 8) array of on-grid codes, all at once (`resnet_macs` on arrays)."""
+        codes = np.asarray(codes, dtype=np.int64)
+        depths = np.asarray(self.depth_factors)[codes[:, :4]] * np.asarray(BASE_BLOCKS)
+        widths = np.asarray(self.width_factors)[codes[:, 4:]] * np.asarray(BASE_CHANNELS) * self.base_width
+        # whole numbers (checked at construction); rounded as `channels` rounds them
+        return np.asarray(resnet_macs(depths.astype(np.int64).T, np.rint(widths).astype(np.int64).T, self.image_size,
+                                      self.num_classes), dtype=np.int64)
+
     def encode(self, config: ScalingConfig) -> np.ndarray:
         return self.check(config).encoding()
 
     def _draw(self, rng: np.random.Generator) -> ScalingConfig:
-        picks = rng.integers(0, np.asarray(self.cardinalities))
-        return ScalingConfig(tuple(self.depth_factors[i] for i in picks[:4]),
-                             tuple(self.width_factors[i] for i in picks[4:]))
+        return self._config_of(uniform_codes(rng, self.cardinalities))
 
     def _check_reachable(self, max_macs: int) -> None:
         smallest = self.macs(self.smallest)
@@ -302,13 +361,16 @@ class ResNetScalingSpace:
         """A config drawn uniformly from those with at most `max_macs` MACs (rejection sampling)."""
         max_macs = _positive_int(max_macs, "max_macs")
         tries = self.tries if tries is None else _positive_int(tries, "tries")
+        return self._config_of(self._codes_within(rng, max_macs, tries))
+
+    def _codes_within(self, rng: np.random.Generator, max_macs: int, tries: int) -> tuple[int, ...]:
         self._check_reachable(max_macs)
         fewest = None
         for _ in range(tries):
-            config = self._draw(rng)
-            macs = self.macs(config)
+            codes = uniform_codes(rng, self.cardinalities)
+            macs = self.macs(self._config_of(codes))
             if macs <= max_macs:
-                return config
+                return codes
             fewest = macs if fewest is None else min(fewest, macs)
         raise ConfigError(f"no ResNet scaling config within {max_macs:,} MACs found in {tries:,} tries "
                           f"(fewest seen: {fewest:,}): raise the limit or the tries")
@@ -337,5 +399,5 @@ class ResNetScalingSpace:
         config = self.check(config)
         num_classes = _positive_int(num_classes, "num_classes")
         in_channels = _positive_int(in_channels, "in_channels")
-        body, classifier = cifar_resnet("BasicBlock", config.blocks, config.channels, num_classes, in_channels)
+        body, classifier = cifar_resnet("BasicBlock", config.blocks, self.channels(config), num_classes, in_channels)
         return network_class()(body, classifier, config)

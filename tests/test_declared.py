@@ -1,0 +1,203 @@
+"""Declared search suites end to end (`fhbench.search.declared`): live searches that write their traces,
+their replays, the Table 4.2-4.4 leaderboard, resuming after a kill, and the one-line errors. On tiny
+networks over the offline digits data, so they run anywhere."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fhbench.cli import main
+from fhbench.suite import load_suite
+
+TINY = """
+name = "tiny-scaling"
+version = "1"
+[space]
+name = "resnet_scaling"
+width = 0.125
+macs_limits = [4.0]
+[data]
+dataset = "digits"
+train_size = 240
+val_size = 120
+test_size = 150
+augment = "none"
+[train]
+epochs = 4
+batch_size = 60
+lr = 0.05
+[record]
+window = 2
+[estimate]
+checkpoints = [1, 2, 4]
+repeats = 1
+truth = "final_test_acc"
+estimators = ["original", "fh-ensemble"]
+[estimators.fh-ensemble]
+window = 2
+[search]
+algorithms = ["hyperband"]
+estimators = ["original", "fh-ensemble"]
+replay_estimators = ["sotl"]
+workers = 2
+seeds = 1
+truth = "final_test_acc"
+"""
+
+
+def _suite(folder: Path, text: str = TINY) -> Path:
+    path = folder / "tiny-scaling.toml"
+    path.write_text(text)
+    return path
+
+
+def _run(suite: Path, folder: Path, command: str = "run", *extra: str) -> int:
+    return main([command, str(suite), "--traces", str(folder / "traces"), "--leaderboard", str(folder / "lb"),
+                 "--threads", "1", *extra])
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("declared")
+    suite = _suite(folder)
+    assert _run(suite, folder) == 0
+    return folder, suite
+
+
+def _results(folder: Path) -> dict:
+    return json.loads((folder / "lb" / "tiny-scaling" / "1" / "results.json").read_text())
+
+
+def test_every_search_runs_live_then_replayed_and_the_replay_makes_the_live_decisions(searched):
+    folder, _ = searched
+    meta = _results(folder)
+    assert meta["kind"] == "declared-search"
+    rows = {(r["estimator"], r["source"]): r for r in meta["rows"]}
+    assert set(rows) == {("original", "live"), ("fh-ensemble", "live"), ("original", "replayed"),
+                         ("fh-ensemble", "replayed"), ("sotl", "replayed")}
+    for estimator in ("original", "fh-ensemble"):  # per-trial estimators: the live search's own jobs again
+        assert rows[(estimator, "replayed")]["agrees_with_live"] == "1/1"
+        assert rows[(estimator, "replayed")]["unrecorded_jobs"] == 0
+    assert rows[("sotl", "replayed")]["agrees_with_live"] is None  # never ran live: nothing to agree with
+    live = [s for s in meta["searches"] if s["source"] == "live"]
+    assert all(s["wall_s"] > 0 and s["clock_s"] > 0 and s["jobs"] == 14 for s in live)  # R=4, eta=2: 14 jobs
+
+
+def test_the_winner_s_accuracy_is_its_own_trace_s_test_accuracy_and_its_size_is_within_the_limit(searched):
+    from fhbench.pipeline import make_space, open_store
+    from fhbench.search.trials import declared_trial
+
+    folder, suite_path = searched
+    suite = load_suite(suite_path)
+    space = make_space(suite)
+    store = open_store(suite, folder / "traces")
+    for winner in _results(folder)["winners"]:
+        trace = store.open(declared_trial(suite, winner["incumbent"]).trial_id)
+        assert trace.status == "complete" and trace.epochs_completed == suite.train.epochs
+        assert winner["true_acc"] == pytest.approx(float(trace.test_curve()[-1]))
+        assert 0 < winner["size"]["macs"] <= space.max_macs
+        assert winner["size"]["macs"] == space.macs(space.parse(winner["incumbent"]), in_channels=1)  # digits
+
+
+def test_each_trace_holds_the_furthest_epoch_any_live_job_trained_its_configuration_to(searched):
+    from fhbench.pipeline import open_store
+    from fhbench.search.trials import declared_trial
+
+    folder, suite_path = searched
+    suite = load_suite(suite_path)
+    store = open_store(suite, folder / "traces")
+    furthest: dict[str, int] = {}
+    for search in (s for s in _results(folder)["searches"] if s["source"] == "live"):
+        for job in search["job_list"]:
+            furthest[job["config"]] = max(furthest.get(job["config"], 0), job["epochs"])
+    assert sorted(store.trial_ids()) == sorted(declared_trial(suite, c).trial_id for c in furthest)
+    for config, epochs in furthest.items():
+        trace = store.open(declared_trial(suite, config).trial_id)
+        assert trace.epochs_completed == epochs
+        assert trace.status == ("complete" if epochs == suite.train.epochs else "stopped")
+    assert main(["verify", str(suite_path), "--traces", str(folder / "traces")]) == 0
+
+
+def test_the_markdown_is_the_thesis_table_with_live_and_replayed_rows(searched):
+    folder, _ = searched
+    text = (folder / "lb" / "tiny-scaling" / "1" / "leaderboard.md").read_text()
+    assert "## 4x ResNet-18 MACs" in text
+    assert "| HyperBand + fh-ensemble | live |" in text and "| HyperBand + fh-ensemble | replayed |" in text
+    assert "| HyperBand + sotl | replayed |" in text
+    assert "## Chosen configurations" in text
+
+
+def test_search_replays_what_was_recorded_without_training(searched, tmp_path):
+    folder, suite_path = searched
+    before = {p.name: p.stat().st_mtime_ns for p in (folder / "traces").rglob("*.npz")}
+    assert _run(suite_path, folder, "search") == 0
+    after = {p.name: p.stat().st_mtime_ns for p in (folder / "traces").rglob("*.npz")}
+    assert before == after  # nothing trained, no trace rewritten
+    meta = _results(folder)
+    assert len([s for s in meta["searches"] if s["source"] == "replayed"]) == 3
+
+
+def test_a_finished_search_is_not_run_again_and_a_missing_one_is(searched, capsys):
+    folder, suite_path = searched
+    records = sorted((folder / "traces").rglob("searches/*.json"))
+    assert len(records) == 2
+    kept, removed = records
+    kept_text = kept.read_text()
+    removed.unlink()
+    capsys.readouterr()
+    assert _run(suite_path, folder) == 0
+    out = capsys.readouterr().out
+    assert out.count("live: ") == 1  # only the missing search ran
+    assert kept.read_text() == kept_text
+    assert json.loads(removed.read_text())["true_acc"] is not None
+
+
+def test_bad_uses_of_a_declared_suite_are_one_line_errors(tmp_path, capsys):
+    suite = _suite(tmp_path)
+    assert main(["record", str(suite), "--traces", str(tmp_path / "t")]) == 2
+    assert "searched live" in capsys.readouterr().err
+    assert main(["search", str(suite), "--live", "--traces", str(tmp_path / "t")]) == 2
+    assert "fhbench run" in capsys.readouterr().err
+    assert _run(suite, tmp_path, "search") == 2  # nothing ran live yet
+    err = capsys.readouterr().err
+    assert "no search of this suite has run live yet" in err and "Traceback" not in err
+    unreachable = _suite(tmp_path, TINY.replace("macs_limits = [4.0]", "macs_limits = [0.01]"))
+    assert _run(unreachable, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "space.macs_limits" in err and len(err.strip().splitlines()) == 1
+
+
+def test_two_runs_on_one_store_are_refused(tmp_path, capsys):
+    from fhbench.pipeline import open_store
+
+    suite_path = _suite(tmp_path)
+    store = open_store(load_suite(suite_path), tmp_path / "traces")
+    store.lock()  # another run holds the store
+    assert _run(suite_path, tmp_path) == 2
+    assert "in use" in capsys.readouterr().err
+
+
+def test_a_run_killed_mid_search_resumes_and_leaves_only_whole_traces(tmp_path):
+    suite_path = _suite(tmp_path)
+    command = [sys.executable, "-m", "fhbench.cli", "run", str(suite_path), "--traces", str(tmp_path / "traces"),
+               "--leaderboard", str(tmp_path / "lb"), "--threads", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 300
+    while not list((tmp_path / "traces").rglob("c-*/manifest.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not list((tmp_path / "traces").rglob("searches/*.json"))  # killed before a search finished
+    assert main(["verify", str(suite_path), "--traces", str(tmp_path / "traces")]) == 0  # only whole traces
+    assert _run(suite_path, tmp_path) == 0
+    assert len(list((tmp_path / "traces").rglob("searches/*.json"))) == 2
+    assert main(["verify", str(suite_path), "--traces", str(tmp_path / "traces")]) == 0

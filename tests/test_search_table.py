@@ -1,0 +1,90 @@
+"""The leaderboard table of a declared search suite (`fhbench.search.table`) and the records of finished
+searches it is made from (`fhbench.search.declared`), on hand-written records."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from fhbench.search.declared import PlannedSearch, read_record, write_record
+from fhbench.search.table import method_name, render_markdown, summarise
+
+
+def _record(seed, acc, *, source="live", estimator="fh-ensemble", incumbent="a", jobs=(("a", 1), ("a", 2)),
+            target="t", unrecorded=0, wall=10.0):
+    return {"record_schema": 1, "suite_hash": "h", "source": source, "target_index": 0, "target": target,
+            "algorithm": "hyperband", "estimator": estimator, "seed": seed, "workers": 4, "incumbent": incumbent,
+            "true_acc": acc, "true_acc_missing": None if acc is not None else "it was trained to 1 of 2 epochs",
+            "wall_s": wall if source == "live" else None, "clock_s": 86400.0, "jobs": len(jobs), "failed_jobs": 0,
+            "unrecorded_jobs": unrecorded, "job_list": [{"config": c, "budget": b} for c, b in jobs]}
+
+
+def test_rows_average_over_seeds_with_a_truth_and_count_the_others():
+    records = [_record(0, 0.80), _record(1, 0.90), _record(2, None)]
+    (row,) = summarise(records)
+    assert (row.seeds, row.seeds_with_truth) == (3, 2)
+    assert row.true_acc_mean == pytest.approx(0.85)
+    assert row.true_acc_std == pytest.approx(0.05)
+    assert row.device_days_mean == pytest.approx(4.0)  # one day on the clock x 4 workers
+    assert row.wall_s_mean == pytest.approx(10.0)
+    assert row.agrees_with_live is None
+
+
+def test_a_replayed_row_says_on_how_many_seeds_it_made_the_live_search_s_decisions():
+    live = [_record(0, 0.8), _record(1, 0.9)]
+    replayed = [_record(0, 0.8, source="replayed"),  # same jobs and incumbent
+                _record(1, 0.9, source="replayed", jobs=(("a", 1), ("b", 2)))]  # another promotion
+    reordered = _record(0, 0.8, source="replayed", jobs=(("a", 2), ("a", 1)))  # same jobs, finishing otherwise
+    assert summarise(live + [reordered])[1].agrees_with_live == "1/1"
+    rows = summarise(live + replayed)
+    assert [r.source for r in rows] == ["live", "replayed"]
+    assert rows[1].agrees_with_live == "1/2"
+    assert rows[1].wall_s_mean is None
+    other = summarise([_record(0, 0.8, source="replayed", estimator="original", unrecorded=3)])[0]
+    assert other.agrees_with_live is None and other.unrecorded_jobs == 3  # nothing live to compare with
+
+
+def test_no_seed_with_a_truth_gives_nan_not_zero():
+    (row,) = summarise([_record(0, None)])
+    assert math.isnan(row.true_acc_mean) and row.seeds_with_truth == 0
+
+
+def test_method_names_follow_the_thesis_tables():
+    assert method_name("hyperband", "original") == "HyperBand"
+    assert method_name("bohb", "fh-ensemble") == "BOHB + fh-ensemble"
+
+
+def test_markdown_has_one_table_per_target_and_the_winners():
+    records = [_record(0, 0.8), _record(0, 0.7, target="u") | {"target_index": 1}]
+    rows = [r.as_dict() for r in summarise(records)]
+    meta = {"suite": {"name": "s", "version": "1", "description": "d"}, "device_days_unit": "CPU-days",
+            "truth": {"spec": "final_test_acc"}, "suite_settings": {"train": {"epochs": 4}},
+            "targets": [{"label": "t"}, {"label": "u"}], "rows": rows,
+            "winners": [{"target": "t", "algorithm": "hyperband", "estimator": "fh-ensemble", "seed": 0,
+                         "incumbent": "a", "true_acc": 0.8, "true_acc_missing": None,
+                         "size": {"params": 1_500_000, "macs": 2_000_000_000}}]}
+    text = render_markdown(meta)
+    assert "## t" in text and "## u" in text
+    assert "| HyperBand + fh-ensemble | live | 80.00 ± 0.00 | 1/1 |" in text
+    assert "| 70.00 ± 0.00 |" in text
+    assert "| `a` | 80.00 | 1.500 | 2.0000 |" in text
+
+
+def test_a_search_record_is_used_only_for_the_settings_it_was_written_for(tmp_path):
+    planned = PlannedSearch(0, "t", "hyperband", "fh-ensemble", 0)
+    assert read_record(tmp_path, planned, "h") == (None, None)
+    write_record(tmp_path, planned, _record(0, 0.8))
+    record, problem = read_record(tmp_path, planned, "h")
+    assert problem is None and record["true_acc"] == 0.8
+    record, problem = read_record(tmp_path, planned, "other")
+    assert record is None and "other suite settings" in problem
+    other = PlannedSearch(0, "t", "hyperband", "fh-ensemble", 1)  # same file name would be another seed
+    (tmp_path / "searches" / f"{other.name}.json").write_text(json.dumps(_record(0, 0.8)))
+    record, problem = read_record(tmp_path, other, "h")
+    assert record is None and "another search" in problem
+    (tmp_path / "searches" / f"{planned.name}.json").write_text('{"record_schema": 1, "suite_')  # torn
+    record, problem = read_record(tmp_path, planned, "h")
+    assert record is None and "not a readable search record" in problem
+    assert not list((tmp_path / "searches").glob(".*.tmp"))  # the staged file was renamed, not left
