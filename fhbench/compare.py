@@ -37,14 +37,15 @@ from typing import Any
 from fhbench.errors import FhbenchError
 from fhbench.publish import DIRECTIONS, ESTIMATION_METRICS, SEARCH_METRICS
 
-KEY_FIELDS = ("algorithm", "estimator", "budget", "epoch")  # budget: suites with train.budgets
+# budget: suites with train.budgets; target and source: declared search suites (fhbench.search.table)
+KEY_FIELDS = ("target", "algorithm", "estimator", "source", "budget", "epoch")
 
 # Directions for results files written before results.json carried its own "metrics" (schema 1), and
 # for metrics a file does not list (columns added after it was written).
 LEGACY_METRICS = {**ESTIMATION_METRICS, **SEARCH_METRICS}
 KNOWN_METRICS = {**LEGACY_METRICS, "overhead_ref_mean": "lower", "overhead_cpu_s_mean": "lower"}
 
-KINDS = ("estimation", "search", "live")
+KINDS = ("estimation", "search", "live", "declared-search")
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class Results:
 
     @property
     def kind(self) -> str:
-        """"estimation", "search" or "live": the header's, or for schema-1 files (no "kind") what the
+        """"estimation", "search", "live" or "declared-search": the header's, or for schema-1 files (no "kind") what the
         file holds: search results have runs (and rows keyed by algorithm), live ones jobs."""
         kind = self.header.get("kind")
         if isinstance(kind, str):

@@ -48,7 +48,7 @@ def load_suite_splits(suite: Suite, data_dir: Path | None, download: bool = Fals
 def _estimator_names(suite: Suite) -> list[str]:
     names = list(suite.estimate.estimators)
     if suite.search is not None:
-        names += [n for n in suite.search.estimators if n not in names]
+        names += [n for n in suite.search.estimators + suite.search.replay_estimators if n not in names]
     return names
 
 

@@ -169,6 +169,10 @@ def test_bad_uses_of_a_declared_suite_are_one_line_errors(tmp_path, capsys):
     assert _run(suite, tmp_path, "search") == 2  # nothing ran live yet
     err = capsys.readouterr().err
     assert "no search of this suite has run live yet" in err and "Traceback" not in err
+    unknown = _suite(tmp_path, TINY.replace('replay_estimators = ["sotl"]', 'replay_estimators = ["sotll"]'))
+    assert _run(unknown, tmp_path) == 2  # before any training
+    err = capsys.readouterr().err
+    assert "sotll" in err and not list(tmp_path.rglob("c-*"))
     unreachable = _suite(tmp_path, TINY.replace("macs_limits = [4.0]", "macs_limits = [0.01]"))
     assert _run(unreachable, tmp_path) == 2
     err = capsys.readouterr().err
@@ -200,4 +204,20 @@ def test_a_run_killed_mid_search_resumes_and_leaves_only_whole_traces(tmp_path):
     assert main(["verify", str(suite_path), "--traces", str(tmp_path / "traces")]) == 0  # only whole traces
     assert _run(suite_path, tmp_path) == 0
     assert len(list((tmp_path / "traces").rglob("searches/*.json"))) == 2
+    assert main(["verify", str(suite_path), "--traces", str(tmp_path / "traces")]) == 0
+
+
+def test_a_declared_suite_runs_its_searches_on_ray_workers_sharing_one_ray_instance(tmp_path):
+    pytest.importorskip("ray")
+    from fhbench.traces import RUN_FILE
+
+    text = TINY.replace('estimators = ["original", "fh-ensemble"]\nreplay', 'estimators = ["fh-ensemble"]\nreplay')
+    suite_path = _suite(tmp_path, text.replace('replay_estimators = ["sotl"]', 'replay_estimators = ["original"]'))
+    assert _run(suite_path, tmp_path, "run", "--workers", "2") == 0
+    meta = _results(tmp_path)
+    live = [s for s in meta["searches"] if s["source"] == "live"]
+    assert len(live) == 1 and live[0]["workers"] == 2
+    rows = {(r["estimator"], r["source"]): r for r in meta["rows"]}
+    assert rows[("fh-ensemble", "replayed")]["agrees_with_live"] == "1/1"
+    assert not list((tmp_path / "traces").rglob(RUN_FILE))  # the shared instance's run record is gone
     assert main(["verify", str(suite_path), "--traces", str(tmp_path / "traces")]) == 0

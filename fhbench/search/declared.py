@@ -31,10 +31,12 @@ accuracy, with truth final_val_acc) at the maximal budget, which every search tr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,6 +47,7 @@ from fhbench.errors import FhbenchError
 DECLARED_SPACES = ("darts", "resnet_scaling", "randaugment")
 SEARCHES_DIR = "searches"
 RECORD_SCHEMA = 1
+DECLARED_METRICS = {"true_acc_mean": "higher", "failed_jobs": "lower"}  # what `fhbench compare` gates
 
 
 def is_declared(suite) -> bool:
@@ -277,6 +280,52 @@ def replay_declared(suite, store, targets: Sequence[tuple[str, object]], instanc
 
 # -- the whole suite ----------------------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def _shared_ray(execution, store, device):
+    """One Ray instance for all of a suite's live searches (each would otherwise start and stop its own,
+    seconds of every search's wall time), named in the store's run record for a rerun after kill -9."""
+    if execution is None:
+        yield
+        return
+    import ray
+
+    from fhbench.execution import _start_ray, gpus_per_trial
+
+    gpus = gpus_per_trial(execution, device.type, device.type == "cuda")
+    started, session_dir = _start_ray(execution, gpus_wanted=gpus > 0)
+    token = store.begin_run({"driver_pid": os.getpid(), "host": socket.gethostname(), "session_dir": session_dir,
+                             "address": execution.address, "kind": "declared search"}) if started else None
+    try:
+        yield
+    finally:
+        if started:
+            ray.shutdown()
+            store.end_run(token)
+
+
+def _live_records(suite, store, targets, instances: dict, *, splits, device, workers: int, execution, live: bool,
+                  notes: list, note: Callable[[str], None]) -> list[dict]:
+    """The record of every planned search: read where a finished one is stored, else run live now
+    (`live` False: listed in `notes` as not run)."""
+    records = []
+    for planned in planned_searches(suite, targets, suite.search.estimators):
+        record, problem = read_record(store.root, planned, suite.hash)
+        if problem:
+            note(f"{problem}: running it again")
+        if record is None:
+            if not live:
+                notes.append(f"{planned.name} ({planned.target}) has not run live: `fhbench run` runs it")
+                continue
+            note(f"live: {planned.target}, {planned.algorithm} with {planned.estimator}, seed {planned.seed}")
+            record = run_live_search(suite, planned, dict(targets)[planned.target], splits=splits, store=store,
+                                     device=device, estimator=instances[planned.estimator],
+                                     settings=suite.estimator_settings.get(planned.estimator, {}),
+                                     workers=workers, execution=execution, on_note=note)
+            write_record(store.root, planned, record)
+        records.append(record)
+    return records
+
+
 def run_declared_suite(suite, store, *, splits, device, leaderboard_root: str | Path, environment: dict,
                        execution=None, live: bool = True,
                        on_note: Callable[[str], None] | None = None) -> tuple[Path, list]:
@@ -305,21 +354,9 @@ def run_declared_suite(suite, store, *, splits, device, leaderboard_root: str | 
                                         device=device) for name in names}
     workers = spec.workers if execution is None or execution.workers is None else execution.workers
     records, notes = [], []
-    for planned in planned_searches(suite, targets, spec.estimators):
-        record, problem = read_record(store.root, planned, suite.hash)
-        if problem:
-            note(f"{problem}: running it again")
-        if record is None:
-            if not live:
-                notes.append(f"{planned.name} ({planned.target}) has not run live: `fhbench run` runs it")
-                continue
-            note(f"live: {planned.target}, {planned.algorithm} with {planned.estimator}, seed {planned.seed}")
-            record = run_live_search(suite, planned, dict(targets)[planned.target], splits=splits, store=store,
-                                     device=device, estimator=instances[planned.estimator],
-                                     settings=suite.estimator_settings.get(planned.estimator, {}),
-                                     workers=workers, execution=execution, on_note=note)
-            write_record(store.root, planned, record)
-        records.append(record)
+    with _shared_ray(execution if live else None, store, device):
+        records += _live_records(suite, store, targets, instances, splits=splits, device=device, workers=workers,
+                                 execution=execution, live=live, notes=notes, note=note)
     if not records:
         raise FhbenchError(f"{suite.path}: no search of this suite has run live yet: `fhbench run {suite.path}`")
     records += replay_declared(suite, store, targets, instances, records, device=device, on_note=note)
@@ -336,7 +373,7 @@ def run_declared_suite(suite, store, *, splits, device, leaderboard_root: str | 
     header = results_header("declared-search", suite, estimators=describe_estimators(
         instances, registry, suite.estimator_settings), environment=environment, traces_hash=None,
         truth={"spec": spec.truth, "source": "the chosen configuration's own run at the maximal budget"},
-        metrics={})
+        metrics=DECLARED_METRICS)
     extra = {"targets": [{"label": label, "parameters": [p.as_dict() for p in space.parameters()]}
                          for label, space in targets],
              "winners": winners, "notes": notes,

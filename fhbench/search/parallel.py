@@ -91,7 +91,9 @@ class RayLiveBackend:
         self._started, session_dir = _start_ray(execution, gpus_wanted=gpus > 0)
         import ray
 
-        if store is not None:  # the store's run record names this Ray instance, for a rerun after kill -9
+        # the store's run record names this Ray instance, for a rerun after kill -9; where Ray was already
+        # running, whoever started it recorded it (a declared suite's searches share one instance)
+        if store is not None and self._started:
             self._token = store.begin_run({"driver_pid": os.getpid(), "host": socket.gethostname(),
                                            "session_dir": session_dir, "address": execution.address,
                                            "kind": "live search"})
