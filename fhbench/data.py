@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from fhbench.errors import DataError
 
 DATASETS = ("digits", "cifar10", "cifar100", "cifar10-jpeg")
-AUGMENTATIONS = ("none", "crop-flip", "randaugment")
+AUGMENTATIONS = ("none", "crop-flip", "crop-flip-cutout", "randaugment")
 CROP_PADDING = 4
 
 _TORCHVISION_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
@@ -133,7 +133,8 @@ def augment(images: torch.Tensor, kind: str, generator: torch.Generator,
     The random draws come from a CPU generator, so a seed gives the same augmentation on any device.
     `padding` is the crop's zero padding: 4 for 32x32 CIFAR (the usual setting). "randaugment" is
     fhbench.randaugment's A.5 recipe with N = `n`, M = `m` and Cutout filling with `cutout_fill`
-    (uint8 pixels: the train mean, so that the square is zero after `normalize`).
+    (uint8 pixels: the train mean, so that the square is zero after `normalize`); "crop-flip-cutout" is
+    DARTS's recipe (A.4): crop-flip, then the same Cutout.
     """
     if kind == "none":
         return images
@@ -141,6 +142,10 @@ def augment(images: torch.Tensor, kind: str, generator: torch.Generator,
         from fhbench.randaugment import randaugment_pipeline  # it imports this module
 
         return randaugment_pipeline(images, n, m, generator, padding=padding, cutout_fill=cutout_fill)
+    if kind == "crop-flip-cutout":
+        from fhbench.randaugment import cutout
+
+        return cutout(augment(images, "crop-flip", generator, padding), generator, fill=cutout_fill)
     if kind != "crop-flip":
         raise DataError(f"unknown augmentation {kind!r}: expected one of {', '.join(AUGMENTATIONS)}")
     n, c, h, w = images.shape

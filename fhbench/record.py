@@ -23,7 +23,6 @@ import torch.nn.functional as F
 from fhbench.data import Splits, augment, normalize
 from fhbench.errors import SuiteError
 from fhbench.proxies import compute_proxies
-from fhbench.randaugment import cutout
 from fhbench.suite import DECLARED_SPACES, Suite, budget_suffix
 from fhbench.traces import CURVES, MAX_PREDICTION_CLASSES, TEST_CURVES, TIMINGS, TraceStore
 
@@ -166,16 +165,15 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
     checkpoints = set(suite.checkpoints) | {budget}
     feature_dtype = getattr(torch, suite.record.precision)
     padding = max(1, train_x.shape[-1] // 8)  # 4 for 32x32 images, scaled for downsampled ones
-    augment_kind, augment_options, cutout_fill = suite.data.augment, {}, None
-    # Cutout fills with the train mean in uint8 pixels (mean is on the [0, 1] scale): zero once normalized.
-    fill = tuple(round(255 * v) for v in mean) if augment_kind in ("randaugment", "crop-flip-cutout") else None
-    if augment_kind == "randaugment":
+    augment_options = {}
+    if suite.data.augment in ("randaugment", "crop-flip-cutout"):
+        # Cutout fills with the train mean in uint8 pixels (mean is on the [0, 1] scale): zero once normalized.
+        augment_options["cutout_fill"] = tuple(round(255 * v) for v in mean)
+    if suite.data.augment == "randaugment":
         # Space randaugment: N and M are the trial's config's; otherwise the suite's data.randaugment_n/m.
-        n_m = (space.augmentation(config) if hasattr(space, "augmentation")
-               else (suite.data.randaugment_n, suite.data.randaugment_m))
-        augment_options = {"n": n_m[0], "m": n_m[1], "cutout_fill": fill}
-    elif augment_kind == "crop-flip-cutout":  # DARTS's recipe (A.4): pad-and-crop and flip, then Cutout
-        augment_kind, cutout_fill = "crop-flip", fill
+        augment_options["n"], augment_options["m"] = (
+            space.augmentation(config) if hasattr(space, "augmentation")
+            else (suite.data.randaugment_n, suite.data.randaugment_m))
 
     # Zero-cost proxies of the untrained network on the first minibatch of the split, un-augmented and
     # unshuffled: computed on a copy under their own seed, so training below is bitwise unchanged.
@@ -201,10 +199,8 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
             for group in optimizer.param_groups:
                 group["lr"] = lr
             index = order[start_index:start_index + batch_size]
-            x = augment(train_x[index], augment_kind, generator, padding, **augment_options)
-            if cutout_fill is not None:
-                x = cutout(x, generator, fill=cutout_fill)
-            x = normalize(x, mean, std)
+            x = normalize(augment(train_x[index], suite.data.augment, generator, padding, **augment_options),
+                          mean, std)
             y = train_y[index]
             features, logits = model(x)
             loss = F.cross_entropy(logits, y)

@@ -239,17 +239,17 @@ def test_randaugment_suite_records_each_config_with_its_own_n_and_m(tmp_path, mo
 
 
 def test_crop_flip_cutout_fills_the_square_with_the_train_mean(tmp_path, monkeypatch):
-    import fhbench.record as record
+    import fhbench.randaugment as randaugment
     from fhbench.data import load_splits
 
-    cutout = record.cutout
+    cutout = randaugment.cutout
     fills = []
 
     def spy(images, generator, *, fill):
         fills.append((images.dtype, fill))
         return cutout(images, generator, fill=fill)
 
-    monkeypatch.setattr(record, "cutout", spy)
+    monkeypatch.setattr(randaugment, "cutout", spy)
     suite = load_suite(_suite_file(tmp_path, "d", DARTS_SPACE, augment="crop-flip-cutout"))
     trace = _record(suite, tmp_path / "t").open("r0-000")
     assert trace.epochs_completed == 2 and np.isfinite(trace.curve("train_loss")).all()
