@@ -129,6 +129,7 @@ class SearchSettings:
     # Estimators that are not searched with live but only replayed afterwards on the traces the live
     # searches recorded (declared spaces: darts, resnet_scaling, randaugment).
     replay_estimators: tuple[str, ...] = ()
+    replay_algorithms: tuple[str, ...] = ()  # likewise: algorithms only replayed on what was recorded
     # Declared spaces: HyperBand iterations per search (0: one, or as many as search.time_budget_s allows).
     iterations: int = 0
 
@@ -166,7 +167,7 @@ DECLARED_SPACES = ("darts", "resnet_scaling", "randaugment")  # searched over de
 # while they hold their defaults, so adding them changed no suite hash and no trace store's path.
 _LATE_DEFAULTS = {"space": {"width": 1.0, "macs_limit": 0.0, "num_cells": 0, "auxiliary": False, "drop_path": 0.0,
                             "allow_none": False, "macs_limits": ()},
-                  "search": {"replay_estimators": (), "iterations": 0},
+                  "search": {"replay_estimators": (), "replay_algorithms": (), "iterations": 0},
                   "data": {"randaugment_n": 0, "randaugment_m": 0},
                   "train": {"lr_per_model": (), "budgets": ()},
                   "record": {"proxies": False, "predictions": False}}
@@ -737,29 +738,33 @@ def _validate_search(suite: Suite, fail) -> list[str]:
         raise fail("search.min_budget", f"at most train.epochs ({suite.train.epochs}), the maximal budget")
     if not (math.isfinite(search.time_budget_s) and search.time_budget_s >= 0):
         raise fail("search.time_budget_s", "a finite number of simulated seconds >= 0 (0: automatic)")
-    for algorithm in search.algorithms:
-        if algorithm not in ALGORITHMS:
-            raise fail("search.algorithms", f"names from {', '.join(ALGORITHMS)}, got '{algorithm}'")
+    for key in ("algorithms", "replay_algorithms"):
+        for algorithm in getattr(search, key):
+            if algorithm not in ALGORITHMS:
+                raise fail(f"search.{key}", f"names from {', '.join(ALGORITHMS)}, got '{algorithm}'")
     if not search.algorithms:
         raise fail("search.algorithms", "at least one algorithm")
     if not search.estimators:
         raise fail("search.estimators", "at least one estimator")
     _no_duplicates(search.algorithms, "search.algorithms", fail)
     _no_duplicates(search.estimators, "search.estimators", fail)
-    _no_duplicates(search.replay_estimators, "search.replay_estimators", fail)
-    both = [name for name in search.replay_estimators if name in search.estimators]
-    if both:
-        raise fail("search.replay_estimators", f"estimators not in search.estimators (the estimators searched with "
-                                               f"live), got '{both[0]}'")
+    for kind in ("estimators", "algorithms"):
+        replayed, searched = getattr(search, f"replay_{kind}"), getattr(search, kind)
+        _no_duplicates(replayed, f"search.replay_{kind}", fail)
+        both = [name for name in replayed if name in searched]
+        if both:
+            raise fail(f"search.replay_{kind}", f"{kind} not in search.{kind} (the {kind} searched with live), "
+                                                f"got '{both[0]}'")
     _validate_truth(suite, "search.truth", search.truth, fail)
     if suite.estimate.repeats != 1:
         raise fail("estimate.repeats", "1 in a search suite: the pool is one recorded population")
     plan = HyperBand.brackets(suite.train.epochs, search.min_budget, search.eta)
     if suite.space.name in DECLARED_SPACES:
         return _validate_declared_search(suite, plan, fail)
-    if search.replay_estimators:
-        raise fail("search.replay_estimators", f"no entries for space {suite.space.name}: its searches all "
-                                               "replay the recorded pool (search.estimators)")
+    for kind in ("estimators", "algorithms"):
+        if getattr(search, f"replay_{kind}"):
+            raise fail(f"search.replay_{kind}", f"no entries for space {suite.space.name}: its searches all "
+                                                f"replay the recorded pool (search.{kind})")
     if search.iterations:
         raise fail("search.iterations", f"0 (unset) for space {suite.space.name}: its replays run for "
                                         "search.time_budget_s (a live search takes --iterations)")

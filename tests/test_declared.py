@@ -47,6 +47,7 @@ window = 2
 algorithms = ["hyperband"]
 estimators = ["original", "fh-ensemble"]
 replay_estimators = ["sotl"]
+replay_algorithms = ["bohb"]
 workers = 2
 seeds = 1
 truth = "final_test_acc"
@@ -80,13 +81,18 @@ def test_every_search_runs_live_then_replayed_and_the_replay_makes_the_live_deci
     folder, _ = searched
     meta = _results(folder)
     assert meta["kind"] == "declared-search"
-    rows = {(r["estimator"], r["source"]): r for r in meta["rows"]}
-    assert set(rows) == {("original", "live"), ("fh-ensemble", "live"), ("original", "replayed"),
-                         ("fh-ensemble", "replayed"), ("sotl", "replayed")}
+    rows = {(r["algorithm"], r["estimator"], r["source"]): r for r in meta["rows"]}
+    assert {(e, s) for a, e, s in rows if a == "hyperband"} == {
+        ("original", "live"), ("fh-ensemble", "live"), ("original", "replayed"), ("fh-ensemble", "replayed"),
+        ("sotl", "replayed")}
+    assert {(e, s) for a, e, s in rows if a == "bohb"} == {  # only replayed: on what HyperBand recorded
+        ("original", "replayed"), ("fh-ensemble", "replayed"), ("sotl", "replayed")}
+    bohb = rows[("bohb", "original", "replayed")]
+    assert bohb["unrecorded_jobs"] > 0 and bohb["failed_jobs"] >= bohb["unrecorded_jobs"]
     for estimator in ("original", "fh-ensemble"):  # per-trial estimators: the live search's own jobs again
-        assert rows[(estimator, "replayed")]["agrees_with_live"] == "1/1"
-        assert rows[(estimator, "replayed")]["unrecorded_jobs"] == 0
-    assert rows[("sotl", "replayed")]["agrees_with_live"] is None  # never ran live: nothing to agree with
+        assert rows[("hyperband", estimator, "replayed")]["agrees_with_live"] == "1/1"
+        assert rows[("hyperband", estimator, "replayed")]["unrecorded_jobs"] == 0
+    assert rows[("hyperband", "sotl", "replayed")]["agrees_with_live"] is None  # nothing live to agree with
     live = [s for s in meta["searches"] if s["source"] == "live"]
     assert all(s["wall_s"] > 0 and s["clock_s"] > 0 and s["jobs"] == 14 for s in live)  # R=4, eta=2: 14 jobs
 
@@ -142,7 +148,7 @@ def test_search_replays_what_was_recorded_without_training(searched, tmp_path):
     after = {p.name: p.stat().st_mtime_ns for p in (folder / "traces").rglob("*.npz")}
     assert before == after  # nothing trained, no trace rewritten
     meta = _results(folder)
-    assert len([s for s in meta["searches"] if s["source"] == "replayed"]) == 3
+    assert len([s for s in meta["searches"] if s["source"] == "replayed"]) == 6
 
 
 def test_a_finished_search_is_not_run_again_and_a_missing_one_is(searched, capsys):

@@ -14,7 +14,7 @@ from fhbench.search.table import method_name, render_markdown, summarise
 
 def _record(seed, acc, *, source="live", estimator="fh-ensemble", incumbent="a", jobs=(("a", 1), ("a", 2)),
             target="t", unrecorded=0, wall=10.0):
-    return {"record_schema": 1, "suite_hash": "h", "source": source, "target_index": 0, "target": target,
+    return {"record_schema": 1, "search_key": "h", "source": source, "target_index": 0, "target": target,
             "algorithm": "hyperband", "estimator": estimator, "seed": seed, "workers": 4, "incumbent": incumbent,
             "true_acc": acc, "true_acc_missing": None if acc is not None else "it was trained to 1 of 2 epochs",
             "wall_s": wall if source == "live" else None, "clock_s": 86400.0, "jobs": len(jobs), "failed_jobs": 0,
@@ -88,3 +88,22 @@ def test_a_search_record_is_used_only_for_the_settings_it_was_written_for(tmp_pa
     record, problem = read_record(tmp_path, planned, "h")
     assert record is None and "not a readable search record" in problem
     assert not list((tmp_path / "searches").glob(".*.tmp"))  # the staged file was renamed, not left
+
+
+def test_a_search_s_key_ignores_replay_settings_and_follows_what_the_live_search_depends_on():
+    import dataclasses
+
+    from fhbench.search.declared import search_key
+    from fhbench.suite import load_suite
+
+    suite = load_suite("suites/darts-cpu.toml")
+    planned = PlannedSearch(0, "darts", "hyperband", "fh-ensemble", 0)
+    key = search_key(suite, planned)
+    replayed = dataclasses.replace(suite, search=dataclasses.replace(suite.search, replay_estimators=("sotl",),
+                                                                     replay_algorithms=("bohb",)))
+    assert search_key(replayed, planned) == key  # a new replay does not rerun the live searches
+    other_lr = dataclasses.replace(suite, train=dataclasses.replace(suite.train, lr=0.05))
+    assert search_key(other_lr, planned) != key  # another recording: another search
+    assert search_key(suite, PlannedSearch(0, "darts", "hyperband", "fh-ensemble", 1)) != key
+    other_eta = dataclasses.replace(suite, search=dataclasses.replace(suite.search, eta=3))
+    assert search_key(other_eta, planned) != key

@@ -10,7 +10,8 @@ target, every [search] algorithm with every estimator over every seed:
    as a trace in the suite's store (`fhbench.search.live`). A finished search's record is written to
    `<store>/searches/<name>.json` whole or not at all, so a run that was killed resumes with the
    searches it had not finished (their traces are kept and reused by the replays below).
-2. **Replayed.** The same searches, and those of `search.replay_estimators`, are replayed on the traces
+2. **Replayed.** The same searches, and those of `search.replay_estimators` and `search.replay_algorithms`
+   (never run live), are replayed on the traces
    the live searches wrote (`fhbench.search.replay.LookupReplayBackend`): a job whose epochs no live
    search trained is "not recorded", fails, and is counted, so each replayed row says how much of it
    rests on recorded training. A replay of a live search with its own algorithm, seed and a per-trial
@@ -32,6 +33,7 @@ accuracy, with truth final_val_acc) at the maximal budget, which every search tr
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import os
@@ -121,15 +123,27 @@ def write_record(store_root: Path, planned: PlannedSearch, record: dict) -> Path
     return path
 
 
-def read_record(store_root: Path, planned: PlannedSearch, suite_hash: str) -> tuple[dict | None, str | None]:
-    """(the record of a finished search, None) when a sound one exists for this suite's settings, else
-    (None, why not) where a file exists but cannot be used, or (None, None) where there is none."""
+def search_key(suite, planned: PlannedSearch) -> str:
+    """What a live search's result depends on: the recording settings (the store's `record_hash`), its
+    algorithm's settings, its estimator's settings and its seed. Replay-only settings (replay estimators
+    and algorithms) and other searches' settings are left out, so adding a replay reruns no live search."""
+    s = suite.search
+    settings = {"record": suite.record_hash, "target": planned.target, "algorithm": planned.algorithm,
+                "estimator": planned.estimator, "seed": planned.seed,
+                "estimator_settings": suite.estimator_settings.get(planned.estimator, {}),
+                "search": [s.min_budget, s.eta, s.workers, s.random_configs, s.iterations, s.time_budget_s, s.truth]}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def read_record(store_root: Path, planned: PlannedSearch, key: str) -> tuple[dict | None, str | None]:
+    """(the record of a finished search, None) when a sound one exists for these settings (`search_key`),
+    else (None, why not) where a file exists but cannot be used, or (None, None) where there is none."""
     path = _record_path(store_root, planned)
     if not path.exists():
         return None, None
     try:
         record = json.loads(path.read_text())
-        if record.get("record_schema") != RECORD_SCHEMA or record.get("suite_hash") != suite_hash:
+        if record.get("record_schema") != RECORD_SCHEMA or record.get("search_key") != key:
             return None, f"{path} was written for other suite settings"
         if (record["target"], record["algorithm"], record["estimator"], record["seed"]) != (
                 planned.target, planned.algorithm, planned.estimator, planned.seed):
@@ -199,7 +213,7 @@ def _record(suite, planned: PlannedSearch, run, declared, winner: dict | None, *
     incumbent = declared.config(run.incumbent) if run.incumbent is not None else None
     true_acc, why = _incumbent_truth(suite, winner)
     return {
-        "record_schema": RECORD_SCHEMA, "suite_hash": suite.hash, "source": source,
+        "record_schema": RECORD_SCHEMA, "search_key": search_key(suite, planned), "source": source,
         "target_index": planned.target_index, "target": planned.target, "algorithm": planned.algorithm,
         "estimator": planned.estimator, "seed": planned.seed, "workers": run.workers,
         "incumbent": incumbent, "true_acc": true_acc, "true_acc_missing": why,
@@ -233,7 +247,8 @@ def _trace_info(trace) -> dict:
 
 def replay_declared(suite, store, targets: Sequence[tuple[str, object]], instances: dict, live_records: Sequence[dict],
                     *, device, on_note: Callable[[str], None] | None = None) -> list[dict]:
-    """Every search of the suite, and those of `search.replay_estimators`, replayed on the traces the live
+    """Every search of the suite, and those of `search.replay_estimators` and `search.replay_algorithms`,
+    replayed on the traces the live
     searches wrote (module docstring). A replay runs with the workers its live counterpart had (same
     target, algorithm and seed), so that it can make the same decisions."""
     from fhbench.estimators.registry import available_estimators, effective_settings
@@ -244,7 +259,8 @@ def replay_declared(suite, store, targets: Sequence[tuple[str, object]], instanc
     from fhbench.search.trials import TRIAL_PREFIX, DeclaredTrials
 
     spec = SearchSpec.from_suite(suite)
-    names = list(spec.estimators) + [n for n in suite.search.replay_estimators if n not in spec.estimators]
+    names = list(spec.estimators) + list(suite.search.replay_estimators)
+    algorithms = list(spec.algorithms) + list(suite.search.replay_algorithms)
     workers = {(r["target"], r["algorithm"], r["seed"]): r["workers"] for r in live_records}
     traces = recorded_traces(store, prefix=TRIAL_PREFIX)
     registry = available_estimators()
@@ -259,7 +275,7 @@ def replay_declared(suite, store, targets: Sequence[tuple[str, object]], instanc
                 Path(store.root) / "estimates", name, instances[name],
                 effective_settings(name, suite.estimator_settings.get(name, {}), registry), mine,
                 search_budgets(spec), device=device, on_note=on_note)
-            for algorithm in spec.algorithms:
+            for algorithm in algorithms:
                 for seed in range(spec.seeds):
                     planned = PlannedSearch(index, label, algorithm, name, seed)
                     declared = DeclaredSpace(space, label)
@@ -309,7 +325,7 @@ def _live_records(suite, store, targets, instances: dict, *, splits, device, wor
     (`live` False: listed in `notes` as not run)."""
     records = []
     for planned in planned_searches(suite, targets, suite.search.estimators):
-        record, problem = read_record(store.root, planned, suite.hash)
+        record, problem = read_record(store.root, planned, search_key(suite, planned))
         if problem:
             note(f"{problem}: running it again")
         if record is None:
@@ -349,7 +365,7 @@ def run_declared_suite(suite, store, *, splits, device, leaderboard_root: str | 
 
         stop_dead_run(store, note)
     registry = available_estimators()
-    names = list(spec.estimators) + [n for n in spec.replay_estimators if n not in spec.estimators]
+    names = list(spec.estimators) + list(spec.replay_estimators)
     instances = {name: create_estimator(name, suite.estimator_settings.get(name, {}), registry=registry,
                                         device=device) for name in names}
     workers = spec.workers if execution is None or execution.workers is None else execution.workers
