@@ -317,18 +317,8 @@ def parse_suite(raw: dict[str, Any], source: str = "<suite>") -> Suite:
         sections["space"] = replace(sections["space"], num_samples=_cnn_pool_size(sections["space"]))
     _check_randaugment_keys(sections["data"], data_table, fail, sections["space"].name)
 
-    search = None
-    if "search" in raw:
-        table = raw.pop("search")
-        if not isinstance(table, dict):
-            raise fail("search", "a table")
-        search = _parse_section(SearchSettings, table, "search", fail)
-    evaluate = None
-    if "evaluate" in raw:
-        table = raw.pop("evaluate")
-        if not isinstance(table, dict):
-            raise fail("evaluate", "a table")
-        evaluate = _parse_section(EvaluateSettings, table, "evaluate", fail)
+    search = _optional_section(SearchSettings, raw, "search", fail)
+    evaluate = _optional_section(EvaluateSettings, raw, "evaluate", fail)
 
     estimator_settings = raw.pop("estimators", {})
     if not isinstance(estimator_settings, dict) or not all(
@@ -367,6 +357,17 @@ def _check_finite(value: Any, key: str, fail) -> None:
     elif isinstance(value, list):
         for v in value:
             _check_finite(v, key, fail)
+
+
+def _optional_section(cls, raw: dict[str, Any], section: str, fail):
+    """A table that makes a suite a search suite ([search]) or gives it an evaluation ([evaluate]):
+    None where absent."""
+    if section not in raw:
+        return None
+    table = raw.pop(section)
+    if not isinstance(table, dict):
+        raise fail(section, "a table")
+    return _parse_section(cls, table, section, fail)
 
 
 def _parse_section(cls, table: dict[str, Any], section: str, fail):
