@@ -11,6 +11,14 @@ The model, per GPU holding W trials at once with an aggregate training rate of R
 Disk is exact for the trace format: every kept epoch's training (`record.train_subset` images) and
 validation features at `record.precision`, plus per-epoch classifiers and curves.
 
+A declared search suite (darts, resnet_scaling, randaugment) plans no trials: its searches train what
+they draw. Its disk is an upper bound: every search's configurations with the epochs HyperBand's plan
+trains them to (random search: its configurations to the maximal budget), at the widest features a
+target's configurations can have, as if no two searches trained the same configuration (a shared one
+is stored once), and at most every configuration of a target at the maximal budget; its "trials" are
+those draws. Wall time is left out for these suites (it depends on
+the networks drawn).
+
     python benchmarks/predict_scale.py suites/nb201.toml suites/nb201-search.toml \
         --rate 1:12100 --rate 8:24500 --gpus 1,8,32
 
@@ -36,8 +44,55 @@ OFFICIAL_TEST_IMAGES = {"cifar10": 10_000, "cifar100": 10_000}
 FORWARD_SHARE = 1 / 3  # a forward-only pass per image, against a training step
 
 
+def _trace_bytes(suite, epochs: int, dim: int) -> int:
+    """One trace trained to `epochs`: its kept features, classifiers and curves (the trace format)."""
+    data = suite.data
+    bytes_per = {"float16": 2, "float32": 4}[suite.record.precision]
+    classes = 10 if data.dataset in ("cifar10", "digits") else 100
+    kept = len([e for e in suite.kept_epochs() if e <= epochs])
+    return (kept * (suite.record.kept_train_images(data.train_size) + data.val_size) * dim * bytes_per
+            + epochs * ((dim + 1) * classes * 4 + 16 * 8))
+
+
+def _widest(space) -> int:
+    """The widest features any configuration of a declared space can have."""
+    if hasattr(space, "width_factors"):  # resnet_scaling: the last stage at its largest width factor
+        return space.channels(space.parse("d1-1-1-1_w1-1-1-" + f"{max(space.width_factors):g}"))[-1]
+    return space.feature_dim
+
+
+def declared_figures(suite) -> dict:
+    """Draws and an upper bound on disk of a declared search suite (the module docstring)."""
+    from fhbench.search.algorithms import HyperBand
+    from fhbench.spaces import targets
+
+    s, epochs = suite.search, suite.train.epochs
+    plan = HyperBand.brackets(epochs, s.min_budget, s.eta)
+    iterations = s.iterations or 1
+    draws, disk = 0, 0
+    for _, space in targets(suite):
+        dim = _widest(space)
+        target_disk = 0
+        for algorithm in s.algorithms:
+            if algorithm == "random":
+                reached = [epochs] * s.random_configs
+            else:  # n_i - n_{i+1} configs of a bracket stop at rung i's budget
+                reached = [budget for rungs in plan for i, (n, budget) in enumerate(rungs)
+                           for _ in range(n - (rungs[i + 1][0] if i + 1 < len(rungs) else 0))] * iterations
+            searches = len(s.estimators) * s.seeds
+            draws += searches * len(reached)
+            target_disk += searches * sum(_trace_bytes(suite, e, dim) for e in reached)
+        # no more traces than the target has configurations (RandAugment's 93 per network)
+        disk += min(target_disk, math.prod(space.cardinalities) * _trace_bytes(suite, epochs, dim))
+    return {"suite": suite.name, "trials": draws, "epochs": epochs, "disk_bytes": disk, "declared": True}
+
+
 def suite_figures(path: str) -> dict:
     suite = load_suite(path)
+    from fhbench.search.declared import is_declared
+
+    if is_declared(suite):
+        return declared_figures(suite)
     space = make_space(suite)
     planned = plan_trials(suite, space)
     trials = len(planned)
@@ -83,6 +138,11 @@ def main(argv=None) -> None:
     print("|" + " --- |" * len(header))
     for path in args.suites:
         f = suite_figures(path)
+        if f.get("declared"):
+            cells = [f["suite"], f"{f['trials']} draws x up to {f['epochs']}", f"<= {f['disk_bytes'] / 1e9:.1f} GB",
+                     "(depends on the networks drawn)"] + ["" for _ in gpus]
+            print("| " + " | ".join(cells) + " |")
+            continue
         for per_gpu, rate in rates:
             cells = [f["suite"], f"{f['trials']} x {f['epochs']}", f"{f['disk_bytes'] / 1e9:.0f} GB",
                      f"{per_gpu} ({rate:,.0f})"] + [hours(wall_seconds(f, rate, per_gpu, g)) for g in gpus]

@@ -37,7 +37,6 @@ import hashlib
 import json
 import math
 import os
-import re
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -45,8 +44,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fhbench.errors import FhbenchError
+from fhbench.suite import DECLARED_SPACES
 
-DECLARED_SPACES = ("darts", "resnet_scaling", "randaugment")
 SEARCHES_DIR = "searches"
 RECORD_SCHEMA = 1
 DECLARED_METRICS = {"true_acc_mean": "higher", "failed_jobs": "lower"}  # what `fhbench compare` gates
@@ -153,10 +152,6 @@ def read_record(store_root: Path, planned: PlannedSearch, key: str) -> tuple[dic
         return None, f"{path} is not a readable search record ({type(err).__name__}: {err})"
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.@-]+", "_", text)
-
-
 # -- live -------------------------------------------------------------------------------------------------------
 
 def _incumbent_truth(suite, run_info: dict | None) -> tuple[float | None, str | None]:
@@ -187,22 +182,20 @@ def run_live_search(suite, planned: PlannedSearch, space, *, splits, store, devi
     algorithm = make_algorithm(planned.algorithm, declared, spec, planned.seed, max_iterations=iterations)
     pool = DeclaredTrials(declared, suite)
     started = time.perf_counter()
-    if execution is None:
-        backend = LiveBackend(suite, space, splits, pool, device, planned.estimator, estimator, store=store)
+    if execution is None:  # one process; the driver's clock schedules `workers` from the measured costs
+        backend = contextlib.nullcontext(LiveBackend(suite, space, splits, pool, device, planned.estimator,
+                                                     estimator, store=store))
+    else:
+        from fhbench.search.parallel import RayLiveBackend
+
+        backend = RayLiveBackend(suite, splits, pool, estimator=planned.estimator, settings=settings, sealed_paths=(),
+                                 execution=execution, workers=workers, device_type=device.type,
+                                 cuda_available=device.type == "cuda", store=store, space=space)
+    with backend as backend:
         run = live_search(algorithm, backend, seed=planned.seed, workers=workers, time_budget_s=time_budget,
                           on_note=on_note)
         winner = backend.furthest_run(run.incumbent) if run.incumbent is not None else None
         epochs_trained = backend.epochs_trained
-    else:
-        from fhbench.search.parallel import RayLiveBackend
-
-        with RayLiveBackend(suite, splits, pool, estimator=planned.estimator, settings=settings, sealed_paths=(),
-                            execution=execution, workers=workers, device_type=device.type,
-                            cuda_available=device.type == "cuda", store=store, space=space) as backend:
-            run = live_search(algorithm, backend, seed=planned.seed, workers=workers, time_budget_s=time_budget,
-                              on_note=on_note)
-            winner = backend.furthest_run(run.incumbent) if run.incumbent is not None else None
-            epochs_trained = backend.epochs_trained
     wall_s = time.perf_counter() - started
     return _record(suite, planned, run, declared, winner, wall_s=wall_s, epochs_trained=epochs_trained,
                    source="live", unrecorded=0)
