@@ -25,6 +25,9 @@ SEALED_NAMES = frozenset({"test.npz", "manifest.json", "results.json", "estimate
 """Files that hold or lead to test accuracies or truths: a trial's test split and manifest, published
 results, and the trial's whole-run files (its last validation accuracy is the final_val_acc truth). A
 view copies what it may see of those before any estimator runs; only feature files are read later."""
+SEALED_SUFFIXES = (".search.json",)
+"""Files named so hold truths too: a declared search's record (`fhbench.search.declared`) gives the
+accuracy of the configuration it chose, which a later live search's estimator must not read."""
 
 # Process-wide, not per context: a thread the estimator starts (a new context) must be sealed too.
 _forbidden: frozenset[str] | None = None
@@ -47,7 +50,8 @@ def _audit(event: str, args: tuple) -> None:
     except TypeError:
         return
     real = os.path.realpath(path)  # a link under another name leads to the same file
-    if os.path.basename(path) in SEALED_NAMES or os.path.basename(real) in SEALED_NAMES or real in forbidden:
+    names = (os.path.basename(path), os.path.basename(real))
+    if any(name in SEALED_NAMES or name.endswith(SEALED_SUFFIXES) for name in names) or real in forbidden:
         raise TruthAccessError(f"estimators may not open {path}: it holds test-split data or truths")
 
 

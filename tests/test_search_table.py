@@ -81,10 +81,10 @@ def test_a_search_record_is_used_only_for_the_settings_it_was_written_for(tmp_pa
     record, problem = read_record(tmp_path, planned, "other")
     assert record is None and "other suite settings" in problem
     other = PlannedSearch(0, "t", "hyperband", "fh-ensemble", 1)  # same file name would be another seed
-    (tmp_path / "searches" / f"{other.name}.json").write_text(json.dumps(_record(0, 0.8)))
+    (tmp_path / "searches" / f"{other.name}.search.json").write_text(json.dumps(_record(0, 0.8)))
     record, problem = read_record(tmp_path, other, "h")
     assert record is None and "another search" in problem
-    (tmp_path / "searches" / f"{planned.name}.json").write_text('{"record_schema": 1, "suite_')  # torn
+    (tmp_path / "searches" / f"{planned.name}.search.json").write_text('{"record_schema": 1, "suite_')  # torn
     record, problem = read_record(tmp_path, planned, "h")
     assert record is None and "not a readable search record" in problem
     assert not list((tmp_path / "searches").glob(".*.tmp"))  # the staged file was renamed, not left
@@ -107,3 +107,18 @@ def test_a_search_s_key_ignores_replay_settings_and_follows_what_the_live_search
     assert search_key(suite, PlannedSearch(0, "darts", "hyperband", "fh-ensemble", 1)) != key
     other_eta = dataclasses.replace(suite, search=dataclasses.replace(suite.search, eta=3))
     assert search_key(other_eta, planned) != key
+
+
+def test_estimators_cannot_open_a_search_record_it_holds_the_winner_s_accuracy(tmp_path):
+    from fhbench.seal import TruthAccessError, sealed
+
+    planned = PlannedSearch(0, "t", "hyperband", "fh-ensemble", 0)
+    path = write_record(tmp_path, planned, _record(0, 0.8))
+    assert path.name.endswith(".search.json")
+    with sealed(), pytest.raises(TruthAccessError):
+        path.read_text()
+    link = tmp_path / "innocent.txt"
+    link.symlink_to(path)
+    with sealed(), pytest.raises(TruthAccessError):
+        link.read_text()
+    assert json.loads(path.read_text())["true_acc"] == 0.8  # outside the seal it reads

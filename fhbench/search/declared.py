@@ -8,7 +8,7 @@ target, every [search] algorithm with every estimator over every seed:
 
 1. **Live.** Each search trains its jobs through the live backend, which writes every run it trained
    as a trace in the suite's store (`fhbench.search.live`). A finished search's record is written to
-   `<store>/searches/<name>.json` whole or not at all, so a run that was killed resumes with the
+   `<store>/searches/<name>.search.json` whole or not at all (estimators cannot open it: `fhbench.seal`), so a run that was killed resumes with the
    searches it had not finished (their traces are kept and reused by the replays below).
 2. **Replayed.** The same searches, and those of `search.replay_estimators` and `search.replay_algorithms`
    (never run live), are replayed on the traces
@@ -47,6 +47,7 @@ from fhbench.errors import FhbenchError
 from fhbench.suite import DECLARED_SPACES
 
 SEARCHES_DIR = "searches"
+RECORD_SUFFIX = ".search.json"  # sealed from estimators (fhbench.seal): a record holds its winner's accuracy
 RECORD_SCHEMA = 1
 DECLARED_METRICS = {"true_acc_mean": "higher", "failed_jobs": "lower"}  # what `fhbench compare` gates
 
@@ -105,7 +106,7 @@ def winner_size(space, config_text: str, image_size: int, num_classes: int, in_c
 # -- records of finished searches -------------------------------------------------------------------------------
 
 def _record_path(store_root: Path, planned: PlannedSearch) -> Path:
-    return Path(store_root) / SEARCHES_DIR / f"{planned.name}.json"
+    return Path(store_root) / SEARCHES_DIR / f"{planned.name}{RECORD_SUFFIX}"
 
 
 def write_record(store_root: Path, planned: PlannedSearch, record: dict) -> Path:
