@@ -55,7 +55,9 @@ def test_view_refuses_every_read_past_its_epoch(population):
 def test_unfinished_trial_is_not_counted_and_is_redone(tmp_path):
     store = TraceStore(tmp_path)
     writer = store.writer("r0-000", {"config": "c"})
+    writer.queue_size = 0  # write in this thread: the old attempt's files are on disk before the new one starts
     writer.write_features(1, np.zeros((2, 2), np.float16), np.zeros((2, 2), np.float16))
+    assert (writer.dir / "features").exists()
     assert not store.has("r0-000") and list(store.trial_ids()) == []
     again = store.writer("r0-000", {"config": "c"})  # a new attempt starts clean
     assert not (again.dir / "features").exists()
