@@ -762,6 +762,19 @@ class TraceStore:
                 raise
             # a store this process may not write (nothing to recover there): only a missing trial
 
+    def clear_staging(self, prefix: str) -> list[str]:
+        """Removes the staging folders under ``.partial/`` of trials whose ids start with `prefix` that no
+        writer finished (a killed or failed write: a full disk), after recovering any replacement a kill
+        interrupted. Only for a caller that holds the store (`lock`) before its writers start. Returns
+        the names removed."""
+        self.recover()
+        removed = []
+        for path in sorted((self.root / ".partial").glob(f"{prefix}*")):
+            if path.is_dir() and not path.name.endswith(".replaced"):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path.name)
+        return removed
+
     # -- the parallel run that owns the store (see the module docstring) ---------------------------
     def read_run(self) -> dict[str, Any] | None:
         """The record of the parallel run that holds (or held, if its driver died) the store; None if

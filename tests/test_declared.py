@@ -166,6 +166,19 @@ def test_a_finished_search_is_not_run_again_and_a_missing_one_is(searched, capsy
     assert json.loads(removed.read_text())["true_acc"] is not None
 
 
+def test_a_rerun_removes_what_an_unfinished_trace_write_left(searched):
+    from fhbench.pipeline import open_store
+
+    folder, suite_path = searched
+    store = open_store(load_suite(suite_path), folder / "traces")
+    staged = store.root / ".partial" / "c-0123456789ab.0123456789abcdef" / "features"
+    staged.mkdir(parents=True)
+    (staged / "0002.npz").write_bytes(b"half")  # a write a full disk stopped
+    assert _run(suite_path, folder) == 0
+    assert not staged.parent.exists()
+    assert main(["verify", str(suite_path), "--traces", str(folder / "traces")]) == 0
+
+
 def test_bad_uses_of_a_declared_suite_are_one_line_errors(tmp_path, capsys):
     suite = _suite(tmp_path)
     assert main(["record", str(suite), "--traces", str(tmp_path / "t")]) == 2

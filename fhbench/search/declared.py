@@ -358,6 +358,10 @@ def run_declared_suite(suite, store, *, splits, device, leaderboard_root: str | 
         from fhbench.execution import stop_dead_run
 
         stop_dead_run(store, note)
+    from fhbench.search.trials import TRIAL_PREFIX
+
+    for name in store.clear_staging(TRIAL_PREFIX):  # what a killed or failed write (a full disk) left
+        note(f"removed an unfinished trace write: .partial/{name}")
     registry = available_estimators()
     names = list(spec.estimators) + list(spec.replay_estimators)
     instances = {name: create_estimator(name, suite.estimator_settings.get(name, {}), registry=registry,
