@@ -489,6 +489,10 @@ def _validate(suite: Suite, fail) -> list[str]:
     if not suite.estimate.estimators:
         raise fail("estimate.estimators", "at least one estimator name")
     _no_duplicates(suite.estimate.estimators, "estimate.estimators", fail)
+    if (suite.space.cells and suite.search is not None and suite.space.name in DECLARED_SPACES
+            and suite.space.name != "randaugment"):
+        raise fail("space.cells", f"no cells in a search suite of space {suite.space.name}: its searches draw "
+                                  "their configurations from the space")
     if suite.space.cells and len(suite.space.cells) != suite.space.num_samples and suite.space.name != "randaugment":
         raise fail("space.cells", f"exactly space.num_samples ({suite.space.num_samples}) cells")
     if suite.space.name in DECLARED_SPACES:

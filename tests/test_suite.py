@@ -492,6 +492,8 @@ def test_declared_spaces_take_search_tables_without_pool_checks():
     (SEARCH, {"search": {"algorithms": ["random"], "replay_algorithms": ["bohb"]}}, "search.replay_algorithms",
      "space nb201"),
     (DARTS, {"search": {"iterations": -1}}, "search.iterations", ">= 1"),
+    (SCALING, {"space": {"cells": ["d1-1-1-1_w1-1-1-1"], "num_samples": 1}, "search": {}}, "space.cells",
+     "draw their configurations"),
     (DARTS, {"search": {"iterations": 1.5}}, "search.iterations", "an integer"),
     (SEARCH, {"search": {"iterations": 2}}, "search.iterations", "space nb201"),
     (DARTS, {"search": {"truth": "nb201-table"}}, "search.truth", "final_test_acc or final_val_acc"),
