@@ -240,3 +240,80 @@ def test_a_declared_suite_runs_its_searches_on_ray_workers_sharing_one_ray_insta
     assert rows[("fh-ensemble", "replayed")]["agrees_with_live"] == "1/1"
     assert not list((tmp_path / "traces").rglob(RUN_FILE))  # the shared instance's run record is gone
     assert main(["verify", str(suite_path), "--traces", str(tmp_path / "traces")]) == 0
+
+
+def test_evaluate_winner_needs_a_published_board_and_exactly_one_genotype(tmp_path, capsys):
+    darts = Path("suites/darts-cpu.toml").resolve()
+    assert main(["evaluate", str(darts), "--winner", "--leaderboard", str(tmp_path / "lb")]) == 2
+    assert "no published search leaderboard" in capsys.readouterr().err
+    assert main(["evaluate", str(darts), "--leaderboard", str(tmp_path / "lb")]) == 2
+    assert "a GENOTYPE or --winner" in capsys.readouterr().err
+    board = tmp_path / "lb" / "darts-cpu" / "1"
+    board.mkdir(parents=True)
+    (board / "results.json").write_text('{"searches": [{"source": "live", "true_acc": null}]}')
+    assert main(["evaluate", str(darts), "--winner", "--leaderboard", str(tmp_path / "lb")]) == 2
+    assert "no live search chose a configuration with a known accuracy" in capsys.readouterr().err
+
+
+TINY_DARTS = """
+name = "tiny-darts"
+version = "1"
+[space]
+name = "darts"
+channels = 4
+num_cells = 3
+auxiliary = true
+drop_path = 0.2
+[data]
+dataset = "digits"
+train_size = 240
+val_size = 120
+test_size = 150
+augment = "crop-flip-cutout"
+[train]
+epochs = 2
+batch_size = 60
+lr = 0.025
+weight_decay = 3e-4
+[record]
+window = 1
+[estimate]
+checkpoints = [1, 2]
+repeats = 1
+truth = "final_test_acc"
+estimators = ["fh-ensemble"]
+[estimators.fh-ensemble]
+window = 1
+[search]
+algorithms = ["hyperband"]
+estimators = ["fh-ensemble"]
+workers = 2
+seeds = 2
+truth = "final_test_acc"
+[evaluate]
+channels = 4
+cells = 3
+epochs = 1
+batch_size = 60
+seeds = 1
+"""
+
+
+def test_the_darts_winner_is_evaluated_and_shown_on_the_board_as_in_table_4_2(tmp_path, capsys):
+    suite_path = tmp_path / "tiny-darts.toml"
+    suite_path.write_text(TINY_DARTS)
+    assert _run(suite_path, tmp_path) == 0
+    board = tmp_path / "lb" / "tiny-darts" / "1"
+    searches = [s for s in json.loads((board / "results.json").read_text())["searches"] if s["source"] == "live"]
+    best = max(searches, key=lambda s: s["true_acc"])
+    capsys.readouterr()
+    assert main(["evaluate", str(suite_path), "--winner", "--leaderboard", str(tmp_path / "lb"),
+                 "--threads", "1"]) == 0
+    (evaluated,) = json.loads((board / "results.json").read_text())["evaluations"]
+    assert evaluated["genotype"] == best["incumbent"]  # the best of the searches, as A.4 picks
+    assert evaluated["search_cost"]["seconds"] == pytest.approx(best["clock_s"])
+    assert evaluated["search_cost"]["workers"] == best["workers"] == 2
+    assert "## Evaluated" in (board / "leaderboard.md").read_text()
+    assert _run(suite_path, tmp_path) == 0  # publishing the board again keeps the evaluation
+    assert len(json.loads((board / "results.json").read_text())["evaluations"]) == 1
+    assert list(board.glob("evaluate-*.json"))
