@@ -18,7 +18,8 @@ def _record(seed, acc, *, source="live", estimator="fh-ensemble", incumbent="a",
             "algorithm": "hyperband", "estimator": estimator, "seed": seed, "workers": 4, "incumbent": incumbent,
             "true_acc": acc, "true_acc_missing": None if acc is not None else "it was trained to 1 of 2 epochs",
             "wall_s": wall if source == "live" else None, "clock_s": 86400.0, "jobs": len(jobs), "failed_jobs": 0,
-            "unrecorded_jobs": unrecorded, "job_list": [{"config": c, "budget": b} for c, b in jobs]}
+            "unrecorded_jobs": unrecorded, "job_list": [{"config": c, "budget": b} for c, b in jobs],
+            "size": {"params": 1_000_000 * (seed + 1), "macs": 2_000_000_000}}
 
 
 def test_rows_average_over_seeds_with_a_truth_and_count_the_others():
@@ -28,6 +29,8 @@ def test_rows_average_over_seeds_with_a_truth_and_count_the_others():
     assert row.true_acc_mean == pytest.approx(0.85)
     assert row.true_acc_std == pytest.approx(0.05)
     assert row.device_days_mean == pytest.approx(4.0)  # one day on the clock x 4 workers
+    assert (row.params_mean, row.params_std) == (2_000_000, pytest.approx(816_496.58, rel=1e-6))
+    assert (row.macs_mean, row.macs_std) == (2_000_000_000, 0.0)
     assert row.wall_s_mean == pytest.approx(10.0)
     assert row.agrees_with_live is None
 
@@ -67,7 +70,7 @@ def test_markdown_has_one_table_per_target_and_the_winners():
                          "size": {"params": 1_500_000, "macs": 2_000_000_000}}]}
     text = render_markdown(meta)
     assert "## t" in text and "## u" in text
-    assert "| HyperBand + fh-ensemble | live | 80.00 ± 0.00 | 1/1 |" in text
+    assert "| HyperBand + fh-ensemble | live | 80.00 ± 0.00 | 1/1 | 1.000 ± 0.000 | 2.0000 ± 0.0000 |" in text
     assert "| 70.00 ± 0.00 |" in text
     assert "| `a` | 80.00 | 1.500 | 2.0000 |" in text
 

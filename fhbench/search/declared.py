@@ -375,15 +375,13 @@ def run_declared_suite(suite, store, *, splits, device, leaderboard_root: str | 
         raise FhbenchError(f"{suite.path}: no search of this suite has run live yet: `fhbench run {suite.path}`")
     records += replay_declared(suite, store, targets, instances, records, device=device, on_note=note)
     image_size, in_channels = int(splits.train.images.shape[-1]), int(splits.train.images.shape[1])
-    winners = []
-    for record in records:
-        if record["source"] != "live" or record["incumbent"] is None:
-            continue
-        space = dict(targets)[record["target"]]
-        winners.append({key: record[key] for key in ("target", "algorithm", "estimator", "seed", "incumbent",
-                                                     "true_acc", "true_acc_missing")}
-                       | {"size": winner_size(space, record["incumbent"], image_size, splits.num_classes,
-                                              in_channels)})
+    for record in records:  # the chosen configuration's size, counted here (the records stay as written)
+        record["size"] = (None if record["incumbent"] is None else
+                          winner_size(dict(targets)[record["target"]], record["incumbent"], image_size,
+                                      splits.num_classes, in_channels))
+    winners = [{key: record[key] for key in ("target", "algorithm", "estimator", "seed", "incumbent", "true_acc",
+                                             "true_acc_missing", "size")}
+               for record in records if record["source"] == "live" and record["incumbent"] is not None]
     header = results_header("declared-search", suite, estimators=describe_estimators(
         instances, registry, suite.estimator_settings), environment=environment, traces_hash=None,
         truth={"spec": spec.truth, "source": "the chosen configuration's own run at the maximal budget"},

@@ -2,6 +2,7 @@
 
 One row per target, algorithm, estimator and source (live or replayed): the chosen configuration's
 accuracy under the suite's own-run truth, mean and standard deviation over the seeds that have one,
+its parameters and multiply-accumulates (mean and standard deviation, as Table 4.4 gives them),
 beside the search's time on the driver's clock (the wall time its W workers take for the measured
 costs), its real wall time where it ran live, and its cost in device-days (clock x workers). Each
 replayed row says how many of its jobs asked for training no live search did ("not recorded"), and,
@@ -49,6 +50,10 @@ class TableRow:
     failed_jobs: int
     unrecorded_jobs: int  # replayed only: jobs whose training no live search did
     agrees_with_live: str | None  # replayed only: "k/n" seeds choosing the live search's configuration
+    params_mean: float  # the chosen configurations' parameters and multiply-accumulates (Table 4.4)
+    params_std: float
+    macs_mean: float
+    macs_std: float
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +68,10 @@ def _agreement(record: dict, live: dict | None) -> bool | None:
     return (record["incumbent"] == live["incumbent"]
             and sorted((j["config"], j["budget"]) for j in record["job_list"])
             == sorted((j["config"], j["budget"]) for j in live["job_list"]))
+
+
+def _mean_std(values: np.ndarray) -> tuple[float, float]:
+    return (float(values.mean()), float(values.std())) if len(values) else (math.nan, math.nan)
 
 
 def summarise(records: Sequence[dict]) -> list[TableRow]:
@@ -81,19 +90,26 @@ def summarise(records: Sequence[dict]) -> list[TableRow]:
             known = [v for v in verdicts if v is not None]
             agree = f"{sum(known)}/{len(known)}" if known else None
         walls = [r["wall_s"] for r in mine if r["wall_s"] is not None]
+        params = np.array([r["size"]["params"] for r in mine if r.get("size")], dtype=np.float64)
+        macs = np.array([r["size"]["macs"] for r in mine if r.get("size")], dtype=np.float64)
         rows.append(TableRow(
             target, algorithm, estimator, source, len(mine), len(accs),
             float(accs.mean()) if len(accs) else math.nan, float(accs.std()) if len(accs) else math.nan,
             float(np.mean([r["clock_s"] for r in mine])), float(np.mean(walls)) if walls else None,
             float(np.mean([r["clock_s"] * r["workers"] / 86400.0 for r in mine])),
             float(np.mean([r["jobs"] for r in mine])), int(sum(r["failed_jobs"] for r in mine)),
-            int(sum(r["unrecorded_jobs"] for r in mine)), agree))
+            int(sum(r["unrecorded_jobs"] for r in mine)), agree, *_mean_std(params), *_mean_std(macs)))
     return rows
 
 
 def _cell(text: str) -> str:
     """A table cell's text: DARTS genotypes hold '|', which would split the row."""
     return text.replace("|", "\\|")
+
+
+def _size(row: dict, what: str, unit: float, digits: int) -> str:
+    mean, std = row[f"{what}_mean"], row[f"{what}_std"]
+    return "n/a" if mean is None else f"{mean / unit:.{digits}f} ± {std / unit:.{digits}f}"
 
 
 def _pct(value: float | None) -> str:
@@ -112,14 +128,15 @@ def render_markdown(meta: dict) -> str:
     for target in meta["targets"]:
         rows = [r for r in meta["rows"] if r["target"] == target["label"]]
         lines += [f"## {target['label']}", "",
-                  f"| Method | Source | Accuracy (%) | Seeds | Clock (s) | Wall (s) | {unit} | Jobs | Failed "
-                  f"| Not recorded | Replay = live |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  f"| Method | Source | Accuracy (%) | Seeds | Params (M) | MACs (G) | Clock (s) | Wall (s) | {unit} "
+                  f"| Jobs | Failed | Not recorded | Replay = live |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             acc = (f"{_pct(r['true_acc_mean'])} ± {_pct(r['true_acc_std'])}"
                    if r["seeds_with_truth"] else "n/a")
             wall = "" if r["wall_s_mean"] is None else f"{r['wall_s_mean']:.0f}"
             lines.append(f"| {method_name(r['algorithm'], r['estimator'])} | {r['source']} | {acc} | "
-                         f"{r['seeds_with_truth']}/{r['seeds']} | {r['clock_s_mean']:.0f} | {wall} | "
+                         f"{r['seeds_with_truth']}/{r['seeds']} | {_size(r, 'params', 1e6, 3)} | "
+                         f"{_size(r, 'macs', 1e9, 4)} | {r['clock_s_mean']:.0f} | {wall} | "
                          f"{r['device_days_mean']:.4f} | {r['jobs_mean']:.1f} | {r['failed_jobs']} | "
                          f"{r['unrecorded_jobs'] if r['source'] != 'live' else ''} | "
                          f"{r['agrees_with_live'] or ''} |")
