@@ -66,10 +66,15 @@ SEARCH_METRICS = {
 # ---------------------------------------------------------------------------------------------- header
 
 
+OUTPUT_FOLDERS = ("leaderboard/", "runs/")  # what fhbench writes into a checkout (repository-root paths)
+
+
 def git_state() -> dict[str, Any]:
     """{"commit", "dirty"} of the checkout fhbench runs from; both None when fhbench is not running
     from a git checkout (an installed package), or git is missing. `dirty` counts any change in the
-    checkout, untracked files included, as `git status --porcelain` lists them."""
+    checkout, untracked files included, as `git status --porcelain` lists them, except under the
+    output folders (`OUTPUT_FOLDERS`): a board being published, or another one, is not the code that
+    made it."""
     here = Path(fhbench.__file__).resolve().parent
     unknown = {"commit": None, "dirty": None}
 
@@ -88,7 +93,10 @@ def git_state() -> dict[str, Any]:
     status = git("status", "--porcelain")
     if head is None or head.returncode != 0 or not head.stdout.strip():
         return unknown
-    dirty = None if status is None or status.returncode != 0 else bool(status.stdout.strip())
+    if status is None or status.returncode != 0:
+        return {"commit": head.stdout.strip(), "dirty": None}
+    changed = [line[3:].strip('"') for line in status.stdout.splitlines() if line.strip()]
+    dirty = any(not path.startswith(OUTPUT_FOLDERS) for path in changed)
     return {"commit": head.stdout.strip(), "dirty": dirty}
 
 

@@ -264,3 +264,20 @@ def test_estimation_plots_are_byte_stable_when_published_again(tmp_path):
     assert first["mae_overhead.png"] != second["mae_overhead.png"]
     third = {p.name: p.read_bytes() for p in publish_estimation(tmp_path / "c", rows, header, extra).glob("*.png")}
     assert third == first  # the same input: the same bytes, every plot
+
+
+@pytest.mark.parametrize("status, dirty", [
+    ("", False),
+    ("?? leaderboard/darts-cpu/\n M leaderboard/quickstart/1/results.json\n?? runs/x/1/\n", False),
+    ("?? leaderboard/darts-cpu/\n M fhbench/cli.py\n", True),
+    ("?? fhbench/new_module.py\n", True),
+])
+def test_a_checkout_is_dirty_for_changes_outside_the_output_folders(monkeypatch, status, dirty):
+    import subprocess
+
+    def fake_git(args, **kwargs):
+        out = {"ls-files": "fhbench/__init__.py\n", "rev-parse": "a" * 40 + "\n", "status": status}[args[1]]
+        return subprocess.CompletedProcess(args, 0, stdout=out, stderr="")
+
+    monkeypatch.setattr(publish.subprocess, "run", fake_git)
+    assert publish.git_state() == {"commit": "a" * 40, "dirty": dirty}
