@@ -8,14 +8,16 @@ target, every [search] algorithm with every estimator over every seed:
 
 1. **Live.** Each search trains its jobs through the live backend, which writes every run it trained
    as a trace in the suite's store (`fhbench.search.live`). A finished search's record is written to
-   `<store>/searches/<name>.search.json` whole or not at all (estimators cannot open it: `fhbench.seal`), so a run that was killed resumes with the
-   searches it had not finished (their traces are kept and reused by the replays below).
-2. **Replayed.** The same searches, and those of `search.replay_estimators` and `search.replay_algorithms`
-   (never run live), are replayed on the traces
-   the live searches wrote (`fhbench.search.replay.LookupReplayBackend`): a job whose epochs no live
-   search trained is "not recorded", fails, and is counted, so each replayed row says how much of it
-   rests on recorded training. A replay of a live search with its own algorithm, seed and a per-trial
-   estimator makes the live search's decisions again, which the leaderboard checks row by row.
+   `<store>/searches/<name>.search.json` whole or not at all (estimators cannot open it:
+   `fhbench.seal`), so a run that was killed resumes with the searches it had not finished (their
+   traces are kept and reused by the replays below).
+2. **Replayed.** The same searches, and those of `search.replay_estimators` and
+   `search.replay_algorithms` (never run live), are replayed on the traces the live searches wrote
+   (`fhbench.search.replay.LookupReplayBackend`): a job whose epochs no live search trained is "not
+   recorded", fails, and is counted, so each replayed row says how much of it rests on recorded
+   training. A replay of a live search with its own algorithm, seed and a per-trial estimator runs its
+   jobs again, which the leaderboard checks row by row: HyperBand's always; BOHB's unless the replay's
+   clock orders near-simultaneous finishes otherwise (`fhbench.search.table._agreement` says why).
 3. **Published** as the thesis's tables: the chosen configuration's test accuracy, mean and standard
    deviation over seeds, per target, algorithm, estimator and source (live or replayed), with the
    search's time, and each winner's parameters and multiply-accumulates (`fhbench.search.table`).

@@ -129,7 +129,7 @@ def render_markdown(meta: dict) -> str:
         rows = [r for r in meta["rows"] if r["target"] == target["label"]]
         lines += [f"## {target['label']}", "",
                   f"| Method | Source | Accuracy (%) | Seeds | Params (M) | MACs (G) | Clock (s) | Wall (s) | {unit} "
-                  f"| Jobs | Failed | Not recorded | Replay = live |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  f"| Jobs | Failed | Not recorded | Replay = live |", "|---" * 13 + "|"]
         for r in rows:
             acc = (f"{_pct(r['true_acc_mean'])} ± {_pct(r['true_acc_std'])}"
                    if r["seeds_with_truth"] else "n/a")

@@ -226,7 +226,8 @@ class ResNetScalingSpace:
             self._check_reachable(self.max_macs)
 
     def __repr__(self) -> str:
-        return (f"ResNetScalingSpace(limit={self.limit}, base_width={self.base_width:g}, image_size={self.image_size}, num_classes={self.num_classes}, "
+        return (f"ResNetScalingSpace(limit={self.limit}, base_width={self.base_width:g}, "
+                f"image_size={self.image_size}, num_classes={self.num_classes}, "
                 f"depth_factors={list(self.depth_factors)}, width_factors={list(self.width_factors)})")
 
     def parameters(self) -> tuple[Parameter, ...]:
@@ -246,11 +247,11 @@ class ResNetScalingSpace:
 
     @property
     def feature_dim(self) -> int:
-        if len(self.width_factors) != 1:
+        lengths = [int(w * self.base_width * BASE_CHANNELS[-1]) for w in self.width_factors]
+        if len(lengths) != 1:
             raise ConfigError("the ResNet scaling space's configs have different feature lengths "
-                              f"({', '.join(str(int(w * self.base_width * BASE_CHANNELS[-1])) for w in self.width_factors)}): "
-                              "use feature_dim_of")
-        return int(self.width_factors[0] * self.base_width * BASE_CHANNELS[-1])
+                              f"({', '.join(map(str, lengths))}): use feature_dim_of")
+        return lengths[0]
 
     def feature_dim_of(self, config: ScalingConfig) -> int:
         return self.channels(config)[-1]
