@@ -27,7 +27,7 @@ manifest's `failure` says why). A lost trial holds no epochs; it is scored as a 
 recorded again by the next `fhbench record`/`run`.
 
 Replacing a published trial (`TraceStore.publish`) never shows a reader half a trial, nor no trial
-where there was one: under the store's publish lock (``.partial/.publish.lock``) the new folder and
+where there was one: under the store's publish lock (``.publish.lock``) the new folder and
 the old are swapped in one atomic exchange (Linux renameat2), the old one then deleted; where that
 call is missing, the old folder is renamed to ``.partial/<trial_id>.replaced`` first and the new one
 renamed in after it. The recovery rule: a ``.partial/<trial_id>.replaced`` whose trial has no
@@ -76,6 +76,7 @@ TEST_CURVES = ("test_acc",)
 SPLITS = ("train", "val")
 STATUSES = ("complete", "stopped", "diverged", "lost")
 RUN_FILE = ".ray-run.json"
+PUBLISH_LOCK = ".publish.lock"
 VIEW_CURVES = CURVES + ("epoch_time", "val_time")
 """What an estimator may read by name: nothing of the test split, not even how long evaluating it took."""
 _REQUIRED_FILES = ("curves.npz", "timings.npz", "test.npz", "labels.npz", "classifier.npz")
@@ -685,9 +686,8 @@ class TraceStore:
     @contextmanager
     def _publish_lock(self):
         """Serialises publishing and recovery across processes (a blocking flock: held for renames only)."""
-        path = self.root / ".partial" / ".publish.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as handle:
+        # beside the store's .lock, not in .partial: what is left in .partial is unfinished work
+        with open(self.root / PUBLISH_LOCK, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -750,7 +750,7 @@ class TraceStore:
         if trial_id is None and not any(partial.glob("*.replaced")):
             return
         if trial_id is not None and not (partial / f"{trial_id}.replaced").exists() and not (
-                partial / ".publish.lock").exists():
+                self.root / PUBLISH_LOCK).exists():
             return
         try:
             with self._publish_lock():

@@ -416,7 +416,7 @@ def test_pages_render_with_their_rows(browser, committed_site):
         data = _results(board)
         assert browser.js("document.querySelectorAll('#results > tbody > tr').length") == len(data["rows"])
         assert browser.js("document.querySelectorAll('#results th.sort-key').length") > 3  # the script ran
-        first_key = "algorithm" if "algorithm" in data["rows"][0] else "estimator"
+        first_key = next(k for k in ("target", "algorithm", "estimator") if k in data["rows"][0])
         assert _texts(browser, "#results", 0) == [r[first_key] for r in data["rows"]]
         images = browser.js("Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth])")
         assert sorted(src for src, _ in images) == sorted(p.name for p in board.glob("*.png"))
