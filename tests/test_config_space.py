@@ -3,7 +3,6 @@ HyperBand, BOHB and random search over a `DeclaredSpace` of each space."""
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import time
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 from scipy.stats import chisquare
 
+from search_driving import drive_with
 from fhbench.errors import ConfigError, FhbenchError
 from fhbench.search import BOHB, HyperBand, Job, RandomSearch
 from fhbench.search.space import DeclaredSpace
@@ -322,21 +322,8 @@ def test_declared_draw_is_uniform_over_the_valid_configs_left():
 # ----------------------------------------------------------------------------------------- the searches
 
 
-def drive(algo, score, workers: int = 3, max_jobs: int = 5000) -> list[Job]:
-    """Run the search to `done` with simulated workers; a job takes `budget` time units."""
-    clock, running, proposed = 0.0, [], []
-    while not algo.done:
-        while len(running) < workers:
-            job = algo.propose()
-            if job is None:
-                break
-            proposed.append(job)
-            heapq.heappush(running, (clock + job.budget, job.job_id, job))
-        assert running, "the search stalled"
-        clock, _, job = heapq.heappop(running)
-        algo.report(job, score(job))
-        assert len(proposed) < max_jobs
-    return proposed
+def drive(algo, score, workers: int = 3) -> list[Job]:
+    return drive_with(algo, score, workers, max_jobs=5000)
 
 
 def matching(declared: DeclaredSpace, target: tuple[int, ...]):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import heapq
 import itertools
 
 import numpy as np
 import pytest
 
+from search_driving import drive_with
 from fhbench.search import BOHB, ConfigPool, HyperBand, Job, RandomSearch
 
 
@@ -27,30 +27,9 @@ def score(quality: np.ndarray, job: Job) -> float:
     return float(quality[job.config] * (1 - 0.5 / job.budget))
 
 
-def drive(
-    algo, quality: np.ndarray, workers: int = 3, max_jobs: int = 2000, events: list | None = None
-) -> list[Job]:
-    """Run the search to `done` with `workers` simulated workers; a job takes `budget` time units.
-
-    Returns the proposed jobs; `events`, if given, receives ("propose" | "report", job) in order.
-    """
-    clock, running, proposed = 0.0, [], []
-    events = [] if events is None else events
-    while not algo.done:
-        while len(running) < workers:
-            job = algo.propose()
-            if job is None:
-                break
-            proposed.append(job)
-            events.append(("propose", job))
-            heapq.heappush(running, (clock + job.budget, job.job_id, job))
-        assert running, "the search stalled: nothing running, nothing proposed, not done"
-        clock, _, job = heapq.heappop(running)
-        algo.report(job, score(quality, job))
-        events.append(("report", job))
-        assert len(proposed) < max_jobs
-    assert algo.propose() is None
-    return proposed
+def drive(algo, quality: np.ndarray, workers: int = 3, max_jobs: int = 2000, events: list | None = None) -> list[Job]:
+    """`drive_with` scoring each job by `score(quality, job)`."""
+    return drive_with(algo, lambda job: score(quality, job), workers, max_jobs, events)
 
 
 MAKERS = {
