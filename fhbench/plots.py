@@ -636,3 +636,48 @@ if __name__ == "__main__":
         sys.exit("usage: python -m fhbench.plots RESULTS_JSON OUT_DIR")
     for written_path in render_results(sys.argv[1], sys.argv[2]):
         print(written_path)
+
+
+def plot_declared(meta: Mapping[str, Any], path: str | Path) -> None:
+    """search.png of a declared search leaderboard (Tables 4.2 to 4.4): per target, the chosen
+    configurations' accuracy per algorithm and estimator, mean ± std over seeds; filled markers for the
+    live searches, hollow ones for their replays on the recorded traces."""
+    plt = _pyplot()
+    rows = [r for r in meta["rows"] if r.get("true_acc_mean") is not None]
+    targets = [t["label"] for t in meta["targets"] if any(r["target"] == t["label"] for r in rows)] or ["?"]
+    order = {name: i for i, name in enumerate(_ALGORITHM_TITLES)}
+    algorithms = sorted({r["algorithm"] for r in rows}, key=lambda a: (order.get(a, len(order)), a))
+    estimators = _order({r["estimator"] for r in rows})
+    fig, axes = plt.subplots(1, len(targets), figsize=(3.2 * len(targets) + 1.2, 4.4), dpi=100, squeeze=False)
+    handles = {}
+    width = 0.8 / max(len(estimators), 1)
+    for ax, target in zip(axes[0], targets):
+        for a, algorithm in enumerate(algorithms):
+            for e, name in enumerate(estimators):
+                colour, marker = style(name)
+                x = a - 0.4 + width * (e + 0.5)
+                for source, offset, face in (("live", -0.15, colour), ("replayed", 0.15, "none")):
+                    row = next((r for r in rows if (r["target"], r["algorithm"], r["estimator"], r["source"])
+                                == (target, algorithm, name, source)), None)
+                    if row is None:
+                        continue
+                    point = ax.errorbar([x + offset * width], [100 * row["true_acc_mean"]],
+                                        yerr=[100 * (row["true_acc_std"] or 0.0)], color=colour, marker=marker,
+                                        markerfacecolor=face, markersize=7, capsize=3, linestyle="none")
+                    handles.setdefault(name, point)
+        ax.set_xticks(range(len(algorithms)))
+        ax.set_xticklabels([_ALGORITHM_TITLES.get(a, a) for a in algorithms], fontsize=9)
+        ax.set_xlim(-0.6, len(algorithms) - 0.4)
+        ax.set_title(textwrap.shorten(target, 40), fontsize=10)
+        ax.grid(alpha=0.3, axis="y")
+    truth = meta.get("truth", {})
+    axes[0][0].set_ylabel("accuracy of the chosen configuration (%)")
+    suite = meta.get("suite", {})
+    fig.suptitle(f"{suite.get('name', '?')} {suite.get('version', '?')}: the searches' choices "
+                 f"(truth: {_truth_spec(truth)})", fontsize=12)
+    fig.legend([handles[n] for n in estimators if n in handles], [n for n in estimators if n in handles],
+               loc="lower center", ncol=min(len(handles), 4), fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.07))
+    fig.text(0.5, 0.01, "Filled: live searches; hollow: their replays on the traces the live searches wrote; "
+             "bars: ±1 std over seeds.", ha="center", fontsize=8)
+    fig.tight_layout(rect=(0, 0.14, 1, 0.93))
+    _save(fig, Path(path))

@@ -139,6 +139,7 @@ def test_the_markdown_is_the_thesis_table_with_live_and_replayed_rows(searched):
     assert "| HyperBand + fh-ensemble | live |" in text and "| HyperBand + fh-ensemble | replayed |" in text
     assert "| HyperBand + sotl | replayed |" in text
     assert "## Chosen configurations" in text
+    assert (folder / "lb" / "tiny-scaling" / "1" / "search.png").stat().st_size > 10_000  # the plot, drawn
 
 
 def test_search_replays_what_was_recorded_without_training(searched, tmp_path):
@@ -319,6 +320,7 @@ def test_the_darts_winner_is_evaluated_and_shown_on_the_board_as_in_table_4_2(tm
     assert evaluated["search_cost"]["seconds"] == pytest.approx(best["clock_s"])
     assert evaluated["search_cost"]["workers"] == best["workers"] == 2
     assert "## Evaluated" in (board / "leaderboard.md").read_text()
+    assert (board / "search.png").exists()  # republishing with the evaluation keeps the plot
     assert _run(suite_path, tmp_path) == 0  # publishing the board again keeps the evaluation
     assert len(json.loads((board / "results.json").read_text())["evaluations"]) == 1
     assert list(board.glob("evaluate-*.json"))

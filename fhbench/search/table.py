@@ -165,9 +165,9 @@ def render_markdown(meta: dict) -> str:
                          f"{cost_text} | `{_cell(e['genotype'])}` |")
     for text in meta.get("notes", []):
         lines += ["", f"Note: {text}"]
-    lines += ["", "Every search, its jobs and its configurations: `results.json`. Replayed rows ran on the traces "
-              "the live searches wrote; a job no live search trained is \"not recorded\", fails, and ranks last.",
-              ""]
+    lines += ["", "Plot: `search.png`. Every search, its jobs and its configurations: `results.json`. Replayed rows "
+              "ran on the traces the live searches wrote; a job no live search trained is \"not recorded\", fails, "
+              "and ranks last.", ""]
     return "\n".join(lines)
 
 
@@ -202,6 +202,14 @@ def best_winner(results_path: Path) -> dict:
 EVALUATION_GLOB = "evaluate-*.json"
 
 
+def _board_files(meta: dict, results_text: str) -> dict:
+    """What a declared board holds besides the evaluations: results.json as given, and what it renders."""
+    from fhbench.plots import plot_declared
+
+    return {"results.json": results_text, "leaderboard.md": render_markdown(meta),
+            "leaderboard.csv": render_csv(meta["rows"]), "search.png": lambda path: plot_declared(meta, path)}
+
+
 def _evaluation_files(board: Path) -> dict[str, str]:
     """The `fhbench evaluate` results beside a published board, which a republished board keeps."""
     return {path.name: path.read_text() for path in sorted(Path(board).glob(EVALUATION_GLOB))}
@@ -226,8 +234,7 @@ def publish_table(root: str | Path, header: dict, records: Sequence[dict], extra
     text = results_json(header, rows, {**extra, "searches": list(records),
                                        "evaluations": _evaluation_rows(evaluations)})
     meta = json.loads(text)  # what the files render: the published numbers
-    return write_directory(final, {"results.json": text, "leaderboard.md": render_markdown(meta),
-                                   "leaderboard.csv": render_csv(meta["rows"]), **evaluations})
+    return write_directory(final, {**_board_files(meta, text), **evaluations})
 
 
 def add_evaluations(board: Path) -> bool:
@@ -244,6 +251,5 @@ def add_evaluations(board: Path) -> bool:
     evaluations = _evaluation_files(board)
     meta["evaluations"] = _evaluation_rows(evaluations)
     text = json.dumps(clean(meta), indent=1, sort_keys=True, allow_nan=False) + "\n"
-    write_directory(board, {"results.json": text, "leaderboard.md": render_markdown(meta),
-                            "leaderboard.csv": render_csv(meta["rows"]), **evaluations})
+    write_directory(board, {**_board_files(meta, text), **evaluations})
     return True
