@@ -648,7 +648,8 @@ def plot_declared(meta: Mapping[str, Any], path: str | Path) -> None:
     order = {name: i for i, name in enumerate(_ALGORITHM_TITLES)}
     algorithms = sorted({r["algorithm"] for r in rows}, key=lambda a: (order.get(a, len(order)), a))
     estimators = _order({r["estimator"] for r in rows})
-    fig, axes = plt.subplots(1, len(targets), figsize=(3.2 * len(targets) + 1.2, 4.4), dpi=100, squeeze=False)
+    fig, axes = plt.subplots(1, len(targets), figsize=(max(3.2 * len(targets) + 1.2, 8.0), 4.4), dpi=100,
+                             squeeze=False)  # wide enough for the title and caption with one target
     handles = {}
     width = 0.8 / max(len(estimators), 1)
     for ax, target in zip(axes[0], targets):
