@@ -93,8 +93,7 @@ def summarise(records: Sequence[dict]) -> list[TableRow]:
         params = np.array([r["size"]["params"] for r in mine if r.get("size")], dtype=np.float64)
         macs = np.array([r["size"]["macs"] for r in mine if r.get("size")], dtype=np.float64)
         rows.append(TableRow(
-            target, algorithm, estimator, source, len(mine), len(accs),
-            float(accs.mean()) if len(accs) else math.nan, float(accs.std()) if len(accs) else math.nan,
+            target, algorithm, estimator, source, len(mine), len(accs), *_mean_std(accs),
             float(np.mean([r["clock_s"] for r in mine])), float(np.mean(walls)) if walls else None,
             float(np.mean([r["clock_s"] * r["workers"] / 86400.0 for r in mine])),
             float(np.mean([r["jobs"] for r in mine])), int(sum(r["failed_jobs"] for r in mine)),
