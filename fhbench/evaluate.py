@@ -69,10 +69,6 @@ def genotype_id(genotype) -> str:
     return hashlib.sha256(str(genotype).encode()).hexdigest()[:12]
 
 
-def output_path(leaderboard_root: str | Path, suite: Suite, genotype) -> Path:
-    return Path(leaderboard_root) / suite.name / suite.version / f"evaluate-{genotype_id(genotype)}.json"
-
-
 @dataclass(frozen=True)
 class SearchCost:
     seconds: float
@@ -172,7 +168,6 @@ def evaluate_genotype(suite: Suite, genotype_text: str, splits, device, *, searc
 def write_result(result: dict, leaderboard_root: str | Path, suite: Suite) -> Path:
     """Writes the result as JSON (whole, then renamed into place); returns its path."""
     path = Path(leaderboard_root) / suite.name / suite.version / f"evaluate-{result['genotype_id']}.json"
-    # the same path as output_path(leaderboard_root, suite, genotype)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     partial.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")

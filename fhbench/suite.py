@@ -780,16 +780,16 @@ def _validate_search(suite: Suite, fail) -> list[str]:
     if "random" in search.algorithms and search.random_configs > pool:
         raise fail("search.random_configs", f"at most the pool size (space.num_samples = {pool}), "
                                             f"got {search.random_configs}")
-    return _check_search_budgets(suite, plan, fail) + _pool_warnings(suite, plan, pool, fail)
+    _check_search_budgets(suite, plan, fail)
+    return _pool_warnings(suite, plan, pool, fail)
 
 
-def _check_search_budgets(suite: Suite, plan, fail) -> list[str]:
+def _check_search_budgets(suite: Suite, plan, fail) -> None:
     budgets = sorted({budget for bracket in plan for _, budget in bracket} | {suite.train.epochs})
     missing = sorted(set(budgets) - set(suite.checkpoints))
     if missing:
         raise fail("estimate.checkpoints", f"every search budget {budgets} (missing {missing}): "
                                            "estimates need features there")
-    return []
 
 
 def _validate_declared_search(suite: Suite, plan, fail) -> list[str]:
@@ -814,7 +814,8 @@ def _validate_declared_search(suite: Suite, plan, fail) -> list[str]:
                                             f"RandAugment configs of a network; train.epochs={suite.train.epochs}, "
                                             f"search.min_budget={search.min_budget}, search.eta={search.eta} "
                                             f"draw {largest}")
-    return _check_search_budgets(suite, plan, fail)
+    _check_search_budgets(suite, plan, fail)
+    return []
 
 
 def _pool_warnings(suite: Suite, plan, pool: int, fail) -> list[str]:

@@ -79,11 +79,15 @@ class ConfigPool:
     def n_dims(self) -> int:
         return int(self.codes.shape[1])
 
-    def draw(self, rng: np.random.Generator, exclude) -> int:
-        """A pool config uniformly among those not in `exclude` (indices); the pool must have one left."""
+    def left(self, exclude) -> np.ndarray:
+        """Pool indices (ascending) not in `exclude` (indices)."""
         taken = np.zeros(self.size, dtype=bool)
         taken[list(exclude)] = True
-        return int(rng.choice(np.flatnonzero(~taken)))
+        return np.flatnonzero(~taken)
+
+    def draw(self, rng: np.random.Generator, exclude) -> int:
+        """A pool config uniformly among those not in `exclude` (indices); the pool must have one left."""
+        return int(rng.choice(self.left(exclude)))
 
     def draw_distinct(self, rng: np.random.Generator, n: int) -> list[int]:
         """`n` different pool configs, uniformly without replacement."""
@@ -573,9 +577,7 @@ class BOHB(HyperBand):
         if self.declared:
             return self._best_declared(bracket, candidates, ratio)
         best = candidates[int(np.argmax(ratio))]
-        taken = np.zeros(self.pool.size, dtype=bool)
-        taken[bracket.configs] = True
-        eligible = np.flatnonzero(~taken)
+        eligible = self.pool.left(bracket.configs)
         distance = (self.pool.codes[eligible] != best).sum(axis=1)
         nearest = eligible[distance == distance.min()]
         codes = self.pool.codes[nearest]

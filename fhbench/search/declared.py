@@ -102,7 +102,7 @@ def winner_size(space, config_text: str, image_size: int, num_classes: int, in_c
     with torch.device("meta"):
         model = space.build(config, num_classes, in_channels)
     params = model.num_parameters(auxiliary=False) if hasattr(model, "num_parameters") else count_params(model)
-    return {"params": int(params), "macs": int(count_macs(model.eval(), (in_channels, image_size, image_size)))}
+    return {"params": int(params), "macs": int(count_macs(model, (in_channels, image_size, image_size)))}
 
 
 # -- records of finished searches -------------------------------------------------------------------------------

@@ -200,15 +200,18 @@ class ReplayBackend:
         self.estimator = table.estimator
 
     def run(self, job: Job, start: int) -> JobOutcome:
-        config = job.config
-        completed = self.times.epochs_completed(config)
+        return self._recorded(job.config, job, start, "stopped at epoch {} (diverged, or lost while recording)")
+
+    def _recorded(self, row: int, job: Job, start: int, stopped: str) -> JobOutcome:
+        """The job answered from row `row` of the table and times; a trace that ends before the job's
+        budget fails the job with "the trial " + `stopped` (formatted with its epochs) + the budget."""
+        completed = self.times.epochs_completed(row)
         first, stop = min(start, completed), min(job.budget, completed)
-        epoch_time, val_time = self.times.epoch_time[config], self.times.val_time[config]
+        epoch_time, val_time = self.times.epoch_time[row], self.times.val_time[row]
         if stop < job.budget:
             return JobOutcome(None, job_cost(epoch_time, val_time, first, stop, 0.0), 0.0, stop,
-                              f"the trial stopped at epoch {completed} (diverged, or lost while recording), "
-                              f"before budget {job.budget}")
-        score, overhead, error = self.table.lookup(config, job.budget)
+                              f"the trial {stopped.format(completed)}, before budget {job.budget}")
+        score, overhead, error = self.table.lookup(row, job.budget)
         return JobOutcome(score, job_cost(epoch_time, val_time, first, stop, overhead), overhead, stop, error)
 
 
@@ -219,7 +222,7 @@ def replay(algorithm: SearchAlgorithm, table: EstimateTable, times: EpochTimes, 
                       seed=seed, on_note=on_note)
 
 
-class LookupReplayBackend:
+class LookupReplayBackend(ReplayBackend):
     """Answers the driver's jobs from recorded traces found by a lookup (a replay of what live searches
     wrote; see the module docstring). `row_of(job.config)` is the row of the job's trace in `table` and
     `times`, or None where its trial was never recorded; `diverged` holds the rows whose trace diverged
@@ -227,15 +230,12 @@ class LookupReplayBackend:
 
     def __init__(self, table: EstimateTable, times: EpochTimes, row_of: Callable[[int], int | None], *,
                  diverged: Collection[int] = ()):
-        if table.n_configs != len(times):
-            raise ValueError(f"estimate table '{table.estimator}' has {table.n_configs} configs, "
-                             f"the recorded times {len(times)}")
+        super().__init__(table, times)
         per_epoch = [e + v for e, v in zip(times.epoch_time, times.val_time) if len(e)]
         if not per_epoch:
             raise FhbenchError("replay of recorded traces: no trace holds an epoch (nothing was recorded)")
-        self.table, self.times, self.row_of = table, times, row_of
+        self.row_of = row_of
         self.diverged = frozenset(int(row) for row in diverged)
-        self.estimator = table.estimator
         self.mean_epoch_s = float(np.mean(np.concatenate(per_epoch)))  # what an epoch of no trace is charged
 
     @classmethod
@@ -266,13 +266,7 @@ class LookupReplayBackend:
         row = self.row_of(job.config)
         completed = 0 if row is None else self.times.epochs_completed(row)
         if row is not None and (completed >= job.budget or row in self.diverged):
-            first, stop = min(start, completed), min(job.budget, completed)
-            epoch_time, val_time = self.times.epoch_time[row], self.times.val_time[row]
-            if stop < job.budget:
-                return JobOutcome(None, job_cost(epoch_time, val_time, first, stop, 0.0), 0.0, stop,
-                                  f"the trial diverged at epoch {completed}, before budget {job.budget}")
-            score, overhead, error = self.table.lookup(row, job.budget)
-            return JobOutcome(score, job_cost(epoch_time, val_time, first, stop, overhead), overhead, stop, error)
+            return self._recorded(row, job, start, "diverged at epoch {}")
         cost = (self._mean_epoch(row) * (job.budget - max(start, completed)))
         if row is not None and completed > start:
             cost += job_cost(self.times.epoch_time[row], self.times.val_time[row], start, completed, 0.0)

@@ -24,6 +24,7 @@ from fhbench.errors import ConfigError
 from fhbench.randaugment import M_RANGE, N_RANGE
 from fhbench.spaces import Parameter, as_count
 from fhbench.spaces.cnn import CnnConfig, CnnSpace
+from fhbench.spaces.codes import check_codes, codes_in_range, uniform_codes
 
 N_VALUES = tuple(N_RANGE)
 M_VALUES = tuple(M_RANGE)
@@ -86,31 +87,16 @@ class AugmentSpace:
         return (N_VALUES.index(config.n), M_VALUES.index(config.m))
 
     def from_codes(self, codes) -> AugmentConfig:
-        values = tuple(codes) if isinstance(codes, (tuple, list, np.ndarray)) else None
-        if values is None or len(values) != 2:
-            raise ConfigError(f"RandAugment codes must be two integers (N, M), got {codes!r}")
-        checked = []
-        for value, count, what in zip(values, self.cardinalities, ("N", "M")):
-            try:
-                code = as_count(value, f"RandAugment code of {what}", 0)
-            except ConfigError as err:
-                raise ConfigError(f"{err} (codes {list(values)})") from None
-            if code >= count:
-                raise ConfigError(f"RandAugment code of {what} must be in 0..{count - 1}, got {code}")
-            checked.append(code)
-        return AugmentConfig(self.network, N_VALUES[checked[0]], M_VALUES[checked[1]])
+        n_code, m_code = check_codes(codes, self.parameters(), "RandAugment")
+        return AugmentConfig(self.network, N_VALUES[n_code], M_VALUES[m_code])
 
     def sample_codes(self, rng: np.random.Generator) -> tuple[int, ...]:
         """Uniform over the 93 configs (every config is valid)."""
-        return tuple(int(rng.integers(count)) for count in self.cardinalities)
+        return uniform_codes(rng, self.cardinalities)
 
     def valid_codes(self, codes) -> np.ndarray:
         """True for every row of codes inside the grid: the space has no constraint."""
-        codes = np.asarray(codes)
-        if codes.ndim != 2 or codes.shape[1] != 2:
-            raise ConfigError(f"RandAugment codes must be an (m, 2) array, got shape {codes.shape}")
-        limits = np.asarray(self.cardinalities)
-        return np.all((codes >= 0) & (codes < limits), axis=1)
+        return codes_in_range(codes, self.cardinalities, "RandAugment")
 
     # --------------------------------------------------------------------------------------- the space API
     def parse(self, text: str) -> AugmentConfig:
