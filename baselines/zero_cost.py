@@ -1,7 +1,7 @@
 """Zero-cost proxies as rank-only estimators: synflow, snip, grad-norm and naswot.
 
 Each reads one score that the recorder computed from the untrained network and one minibatch
-(``fhbench.proxies``, where the definitions and papers are) and stored in the trace; the view exposes
+(``fhbench.record.proxies``, where the definitions and papers are) and stored in the trace; the view exposes
 them as ``trial.proxies`` (name -> value, or None where the proxy failed) and the reasons for failures
 as ``trial.proxy_errors``. The score is the same at every checkpoint: it never sees training.
 

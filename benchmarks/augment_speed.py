@@ -3,7 +3,7 @@ training step, on the same device, batch and image size.
 
 For every batch size and image size it times, on uint8 batches held on the device as fhbench keeps them:
 
-- `crop-flip`: fhbench.data's pad-and-crop and flip alone (the augmentation of the other suites);
+- `crop-flip`: fhbench.inputs.data's pad-and-crop and flip alone (the augmentation of the other suites);
 - `randaugment`: `rand_augment(N, M)` alone;
 - `A.5 recipe`: `randaugment_pipeline`: RandAugment, pad-and-crop and flip, Cutout (what a RandAugment
   trial runs per minibatch), plus `normalize`;
@@ -52,15 +52,15 @@ def measure(args, device, batch: int, size: int) -> dict[str, float]:
     import torch
     import torch.nn.functional as F
 
-    from fhbench.data import augment, normalize
-    from fhbench.randaugment import rand_augment, randaugment_pipeline
+    from fhbench.inputs.data import augment, normalize
+    from fhbench.inputs.augment import rand_augment, randaugment_pipeline
     from fhbench.spaces.cnn import CnnSpace
 
     generator = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(1)).to(device)
     labels = torch.randint(0, 10, (batch,), device=device)
-    padding = max(1, size // 8)  # as fhbench.record.train_trial scales it
+    padding = max(1, size // 8)  # as fhbench.record.train.train_trial scales it
     mean, std = (0.49, 0.48, 0.45), (0.25, 0.24, 0.26)
     fill = tuple(round(255 * value) for value in mean)
 

@@ -64,9 +64,9 @@ class Tiny:
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory) -> Tiny:
     """One NB201 cell (C=8, N=1) on 1,000 digits images, 4 epochs, all kept: loaded once."""
-    from fhbench.pipeline import load_suite_splits, make_space
-    from fhbench.record import plan_trials
-    from fhbench.suite import load_suite
+    from fhbench.engine.pipeline import load_suite_splits, make_space
+    from fhbench.record.train import plan_trials
+    from fhbench.inputs.suite import load_suite
 
     root = tmp_path_factory.mktemp("bench")
     path = root / "bench-tiny.toml"

@@ -52,12 +52,12 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
-from fhbench.data import ImageSet, Splits, load_splits, resolve_data_dir  # noqa: E402
+from fhbench.inputs.data import ImageSet, Splits, load_splits, resolve_data_dir  # noqa: E402
 from fhbench.estimators.fh_ensemble import FeatureHistoryEnsemble  # noqa: E402
-from fhbench.pipeline import make_space  # noqa: E402
-from fhbench.record import plan_trials, record_trial, train_trial  # noqa: E402
-from fhbench.suite import load_suite  # noqa: E402
-from fhbench.traces import TraceStore  # noqa: E402
+from fhbench.engine.pipeline import make_space  # noqa: E402
+from fhbench.record.train import plan_trials, record_trial, train_trial  # noqa: E402
+from fhbench.inputs.suite import load_suite  # noqa: E402
+from fhbench.record.traces import TraceStore  # noqa: E402
 
 WORKER_TIMEOUT_S = 900
 

@@ -30,12 +30,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fhbench.data import resolve_data_dir
+from fhbench.inputs.data import resolve_data_dir
 from fhbench.estimators.fh_ensemble import FeatureHistoryEnsemble
-from fhbench.pipeline import load_suite_splits, make_space
-from fhbench.record import plan_trials, record_trial, train_trial
-from fhbench.suite import load_suite
-from fhbench.traces import TraceStore
+from fhbench.engine.pipeline import load_suite_splits, make_space
+from fhbench.record.train import plan_trials, record_trial, train_trial
+from fhbench.inputs.suite import load_suite
+from fhbench.record.traces import TraceStore
 
 
 def main() -> int:

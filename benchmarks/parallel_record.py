@@ -2,7 +2,7 @@
 
 The same first `--trials` trials of a suite (shortened to `--epochs`) are recorded twice into fresh
 stores: by one process with `--threads` torch threads (the single-process path, `record_trial` in a
-loop), then with `--workers` Ray workers of one thread each (`fhbench.execution.record_parallel`, the
+loop), then with `--workers` Ray workers of one thread each (`fhbench.runtime.ray.record_parallel`, the
 code `fhbench record --workers N` runs). The parallel figure is the whole call's wall time: starting
 Ray, the store probe, the workers' start-up (importing torch) and shutting Ray down are included,
 since a user pays them too. Printed and written as JSON to --out.
@@ -25,12 +25,12 @@ from pathlib import Path
 
 import torch
 
-from fhbench.data import resolve_data_dir
-from fhbench.execution import Execution, record_parallel
-from fhbench.pipeline import load_suite_splits, make_space
-from fhbench.record import plan_trials, record_trial
-from fhbench.suite import load_suite
-from fhbench.traces import TraceStore
+from fhbench.inputs.data import resolve_data_dir
+from fhbench.runtime.ray import Execution, record_parallel
+from fhbench.engine.pipeline import load_suite_splits, make_space
+from fhbench.record.train import plan_trials, record_trial
+from fhbench.inputs.suite import load_suite
+from fhbench.record.traces import TraceStore
 
 
 def main() -> int:

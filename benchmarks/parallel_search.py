@@ -38,13 +38,13 @@ def main(argv=None) -> None:
     import torch
 
     from fhbench.estimators import create_estimator
-    from fhbench.execution import Execution
-    from fhbench.pipeline import load_suite_splits, make_space
-    from fhbench.search.live import LiveBackend, live_search
-    from fhbench.search.parallel import RayLiveBackend
+    from fhbench.runtime.ray import Execution
+    from fhbench.engine.pipeline import load_suite_splits, make_space
+    from fhbench.search.backends.live import LiveBackend, live_search
+    from fhbench.search.backends.ray import RayLiveBackend
     from fhbench.search.pool import search_pool
     from fhbench.search.run import SearchSpec, make_algorithm
-    from fhbench.suite import load_suite
+    from fhbench.inputs.suite import load_suite
 
     suite = load_suite(args.suite)
     space = make_space(suite)

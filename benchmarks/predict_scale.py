@@ -36,9 +36,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fhbench.pipeline import make_space  # noqa: E402
-from fhbench.record import plan_trials  # noqa: E402
-from fhbench.suite import load_suite  # noqa: E402
+from fhbench.engine.pipeline import make_space  # noqa: E402
+from fhbench.record.train import plan_trials  # noqa: E402
+from fhbench.inputs.suite import load_suite  # noqa: E402
 
 OFFICIAL_TEST_IMAGES = {"cifar10": 10_000, "cifar100": 10_000}
 FORWARD_SHARE = 1 / 3  # a forward-only pass per image, against a training step
@@ -89,7 +89,7 @@ def declared_figures(suite) -> dict:
 
 def suite_figures(path: str) -> dict:
     suite = load_suite(path)
-    from fhbench.search.declared import is_declared
+    from fhbench.engine.declared import is_declared
 
     if is_declared(suite):
         return declared_figures(suite)

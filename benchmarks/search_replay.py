@@ -23,17 +23,17 @@ from pathlib import Path
 import numpy as np
 
 from fhbench.search.pool import encode_cells
-from fhbench.search.replay import EpochTimes, EstimateTable, replay
+from fhbench.search.backends.replay import EpochTimes, EstimateTable, replay
 from fhbench.search.run import SearchSpec, default_time_budget, make_algorithm, search_budgets
 
 
 def from_traces(args):
     from fhbench.estimators import available_estimators, create_estimator
     from fhbench.estimators.registry import effective_settings
-    from fhbench.pipeline import load_traces, make_space, open_store
+    from fhbench.engine.pipeline import load_traces, make_space, open_store
     from fhbench.search.pool import search_pool
     from fhbench.search.run import cached_estimate_table
-    from fhbench.suite import load_suite
+    from fhbench.inputs.suite import load_suite
 
     suite = load_suite(args.suite)
     spec = SearchSpec.from_suite(suite)
@@ -63,7 +63,7 @@ def from_published(args):
 
 def synthetic(args):
     from fhbench.spaces.nb201 import Nb201Space
-    from fhbench.suite import load_suite
+    from fhbench.inputs.suite import load_suite
 
     spec = SearchSpec.from_suite(load_suite(args.suite))
     rng = np.random.default_rng(0)

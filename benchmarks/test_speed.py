@@ -32,8 +32,8 @@ def best_of(n, function):
 
 
 def test_recording_ratio(ratio_benchmark, tiny, tmp_path):
-    from fhbench.record import record_trial, train_trial
-    from fhbench.traces import TraceStore
+    from fhbench.record.train import record_trial, train_trial
+    from fhbench.record.traces import TraceStore
 
     stores = iter(range(10_000))
 
@@ -62,8 +62,8 @@ def test_recording_ratio(ratio_benchmark, tiny, tmp_path):
 
 def test_fh_ensemble_overhead_per_training_epoch(ratio_benchmark, tiny, tmp_path):
     from fhbench.estimators import create_estimator
-    from fhbench.record import record_trial, train_trial
-    from fhbench.traces import TraceStore
+    from fhbench.record.train import record_trial, train_trial
+    from fhbench.record.traces import TraceStore
 
     store = TraceStore(tmp_path / "store")
     record_trial(tiny.trial, tiny.suite, tiny.space, tiny.splits, store, CPU)
@@ -90,7 +90,7 @@ def test_fh_ensemble_overhead_per_training_epoch(ratio_benchmark, tiny, tmp_path
 def test_search_replay_per_reference(ratio_benchmark):
     from search_replay import synthetic
 
-    from fhbench.search.replay import replay
+    from fhbench.search.backends.replay import replay
     from fhbench.search.run import default_time_budget, make_algorithm
 
     spec, pool, table, times = synthetic(types.SimpleNamespace(suite=str(REPO / "suites/nb201-search-cpu.toml"),

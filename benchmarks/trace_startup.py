@@ -5,8 +5,8 @@ front (what the trace store did before lazy hashing), then `verify_suite`.
     python benchmarks/trace_startup.py suites/nb201-cpu.toml     # after the suite is recorded
 """
 import sys, time
-from fhbench.pipeline import load_traces, open_store, verify_suite
-from fhbench.suite import load_suite
+from fhbench.engine.pipeline import load_traces, open_store, verify_suite
+from fhbench.inputs.suite import load_suite
 suite = load_suite(sys.argv[1])
 for round in range(2):
     store = open_store(suite, "traces")

@@ -27,9 +27,9 @@ import time
 import traceback
 from pathlib import Path
 
-from fhbench.errors import FhbenchError
-from fhbench.suite import ALGORITHMS
-from fhbench.truth import NB201_FILE_ENV
+from fhbench.core.errors import FhbenchError
+from fhbench.inputs.suite import ALGORITHMS
+from fhbench.inputs.truth import NB201_FILE_ENV
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -145,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("publish", help="copy a finished run's leaderboard directory into the committed leaderboard")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a leaderboard directory a run wrote, e.g. runs/quickstart/1")
     p.add_argument("--leaderboard", default="leaderboard", help="the committed leaderboard root (default: ./leaderboard)")
-    from fhbench import site
+    from fhbench.publish import site
 
     site.add_arguments(sub.add_parser("site", help="build a static HTML site of every leaderboard (sortable tables, "
                                                    "plots, provenance, differences between versions)"))
@@ -190,7 +190,7 @@ def _check_execution_flags(args) -> None:
     args.execution (None: one process, as always)."""
     if not hasattr(args, "workers"):
         return
-    from fhbench.execution import check_execution
+    from fhbench.runtime.ray import check_execution
 
     args.execution = check_execution(args.workers, args.ray, args.cpus_per_trial, args.gpus_per_trial,
                                      getattr(args, "threads", None), getattr(args, "device", None))
@@ -314,9 +314,9 @@ def _number(value: float, digits: int = 3) -> str:
 
 def _record(args, suite, store, device, console) -> list:
     """Records what the store lacks; returns the trials lost in this run (traces of status "lost")."""
-    from fhbench.data import resolve_data_dir
-    from fhbench.pipeline import record_suite
-    from fhbench.progress import RecordingProgress
+    from fhbench.inputs.data import resolve_data_dir
+    from fhbench.engine.pipeline import record_suite
+    from fhbench.runtime.progress import RecordingProgress
 
     with RecordingProgress(console, images_per_epoch=suite.data.train_size) as progress:
         done = record_suite(suite, store, data_dir=resolve_data_dir(args.data_dir), device=device,
@@ -349,7 +349,7 @@ def estimation_table(rows, repeats: int | None = None, width: int = 80) -> str:
     """The table `score` and `run` print, readable at `width` columns: short headers, a legend below,
     numbers never wrapped, names never cut. Where an estimator's name makes the table wider than
     `width`, the rows are grouped under each estimator's name instead of naming it in a column."""
-    from fhbench.progress import format_table
+    from fhbench.runtime.progress import format_table
 
     budgets = any(getattr(r, "budget", None) is not None for r in rows)  # suites with train.budgets
 
@@ -381,7 +381,7 @@ def estimation_table(rows, repeats: int | None = None, width: int = 80) -> str:
 
 
 def _failure_lines(failures: list[dict], totals: dict[str, int]) -> list[str]:
-    from fhbench.leaderboard import group_failures
+    from fhbench.publish.estimation_board import group_failures
 
     lines = []
     for name, group in group_failures(failures).items():
@@ -403,8 +403,8 @@ def _recorded_threads(args) -> int | None:
 
 def _score(args, suite, store, device, console) -> None:
     from fhbench.estimators import available_estimators
-    from fhbench.pipeline import score_suite
-    from fhbench.progress import ScoringProgress
+    from fhbench.engine.pipeline import score_suite
+    from fhbench.runtime.progress import ScoringProgress
 
     registry = available_estimators()
     listed = [f"{name} ({registry[name].package} {registry[name].package_version})"
@@ -437,7 +437,7 @@ def _score(args, suite, store, device, console) -> None:
 
 def search_table(rows) -> str:
     """The table `search` prints: readable at 80 columns."""
-    from fhbench.progress import format_table
+    from fhbench.runtime.progress import format_table
 
     body = [[r.algorithm, r.estimator, _pm(r.true_acc_mean, r.true_acc_std, 100), _pm(r.regret_mean, r.regret_std, 100),
              f"{r.simulated_time_s_mean:.0f}", f"{r.configs_evaluated_mean:.1f}", str(r.n_failed)] for r in rows]
@@ -450,8 +450,8 @@ def search_table(rows) -> str:
 
 
 def _search(args, suite, store, device, console) -> None:
-    from fhbench.pipeline import search_and_publish
-    from fhbench.progress import MessageProgress
+    from fhbench.engine.pipeline import search_and_publish
+    from fhbench.runtime.progress import MessageProgress
 
     with MessageProgress(console, "searching") as progress:
         out, rows = search_and_publish(suite, store, args.leaderboard, on_step=progress.note, device=device,
@@ -491,13 +491,13 @@ def _winner_lines(winner, run, estimator: str) -> list[str]:
 def _live(args, suite, device, console) -> None:
     import torch
 
-    from fhbench.data import resolve_data_dir
+    from fhbench.inputs.data import resolve_data_dir
     from fhbench.estimators import available_estimators
-    from fhbench.pipeline import load_suite_splits
-    from fhbench.progress import MessageProgress
-    from fhbench.publish import environment
-    from fhbench.pipeline import open_store
-    from fhbench.search.live import live_search_and_publish
+    from fhbench.engine.pipeline import load_suite_splits
+    from fhbench.runtime.progress import MessageProgress
+    from fhbench.publish.provenance import environment
+    from fhbench.engine.pipeline import open_store
+    from fhbench.search.backends.live import live_search_and_publish
 
     if suite.search is None:
         raise FhbenchError(f"{suite.path}: key 'search': expected a [search] table for `fhbench search --live`")
@@ -523,7 +523,7 @@ def _live(args, suite, device, console) -> None:
 
 
 def _is_declared(suite) -> bool:
-    from fhbench.search.declared import is_declared
+    from fhbench.engine.declared import is_declared
 
     return is_declared(suite)
 
@@ -531,9 +531,9 @@ def _is_declared(suite) -> bool:
 def _declared(args, suite, device, console) -> None:
     """A declared search suite (spaces darts, resnet_scaling, randaugment): `run` trains its searches live
     and replays them, `search` replays what earlier runs recorded; it has nothing to record beforehand."""
-    from fhbench.data import resolve_data_dir
-    from fhbench.pipeline import open_store, run_declared
-    from fhbench.progress import MessageProgress
+    from fhbench.inputs.data import resolve_data_dir
+    from fhbench.engine.pipeline import open_store, run_declared
+    from fhbench.runtime.progress import MessageProgress
 
     if args.command == "record":
         raise FhbenchError(f"{args.suite}: space {suite.space.name} is searched live, which records what it trains: "
@@ -551,7 +551,7 @@ def _declared(args, suite, device, console) -> None:
 
 
 def _verify(args, suite, console) -> int:
-    from fhbench.pipeline import open_store, verify_suite
+    from fhbench.engine.pipeline import open_store, verify_suite
 
     store = open_store(suite, args.traces)
     problems = verify_suite(suite, store)
@@ -566,7 +566,7 @@ def _reproduce(args, console) -> int:
     if not (path / "results.json").is_file():
         raise FhbenchError(f"{path}: not a published leaderboard directory (no results.json)")
 
-    from fhbench.search.reproduce import reproduce_published
+    from fhbench.publish.reproduce import reproduce_published
     differences = reproduce_published(path)
     for difference in differences:
         console.print(f"differs: {difference}", soft_wrap=True, markup=False)
@@ -598,7 +598,7 @@ def _check_estimators(args, console) -> int:
 
     settings = {}
     if args.suite is not None:
-        from fhbench.suite import load_suite
+        from fhbench.inputs.suite import load_suite
 
         settings = load_suite(args.suite).estimator_settings
     installed = available_estimators()
@@ -647,7 +647,7 @@ def _publish(args, console) -> int:
     if not (run_dir / "results.json").is_file():
         raise FhbenchError(f"{run_dir}: not a finished run's leaderboard directory (no results.json)")
 
-    from fhbench.pipeline import publish_run
+    from fhbench.engine.pipeline import publish_run
 
     final = publish_run(run_dir, args.leaderboard)
     _say(console, f"published {run_dir} to {final}")
@@ -655,7 +655,7 @@ def _publish(args, console) -> int:
 
 
 def _compare(args, console) -> int:
-    from fhbench.compare import compare_files
+    from fhbench.publish.compare import compare_files
 
     result = compare_files(args.old, args.new, args.tolerance)
     for line in result.lines():
@@ -676,7 +676,7 @@ def _threads(torch, threads: int | None):
 
 
 def _suite_command(args, console) -> int:
-    from fhbench.suite import load_suite
+    from fhbench.inputs.suite import load_suite
 
     suite = load_suite(args.suite)  # validated in full before torch is imported
     for warning in suite.warnings:
@@ -687,7 +687,7 @@ def _suite_command(args, console) -> int:
 
     import torch
 
-    from fhbench.pipeline import check_writable, open_store, preflight
+    from fhbench.engine.pipeline import check_writable, open_store, preflight
 
     if args.command == "score" and suite.search is not None:
         raise FhbenchError(f"{args.suite}: a search suite: `fhbench search` (or `run`) publishes its leaderboard; "
@@ -722,8 +722,8 @@ def _suite_command(args, console) -> int:
 
 def _evaluate(args, console) -> int:
     """`fhbench evaluate SUITE GENOTYPE`: the suite, the genotype and the flags are checked before torch."""
-    from fhbench.evaluate import evaluate_genotype, parse_genotype, search_cost, summary_line, write_result
-    from fhbench.suite import load_suite
+    from fhbench.engine.evaluate import evaluate_genotype, parse_genotype, search_cost, summary_line, write_result
+    from fhbench.inputs.suite import load_suite
 
     suite = load_suite(args.suite)
     for warning in suite.warnings:
@@ -731,7 +731,7 @@ def _evaluate(args, console) -> int:
     if (args.genotype is None) == (not args.winner):
         raise FhbenchError("evaluate: give a GENOTYPE or --winner (one of the two)")
     if args.winner:
-        from fhbench.search.table import best_winner
+        from fhbench.publish.declared_board import best_winner
 
         best = best_winner(Path(args.leaderboard) / suite.name / suite.version / "results.json")
         args.genotype = best["incumbent"]
@@ -744,8 +744,8 @@ def _evaluate(args, console) -> int:
 
     import torch
 
-    from fhbench.data import resolve_data_dir
-    from fhbench.pipeline import check_writable, load_suite_splits
+    from fhbench.inputs.data import resolve_data_dir
+    from fhbench.engine.pipeline import check_writable, load_suite_splits
 
     with _threads(torch, args.threads):
         device = _device(args.device)
@@ -754,7 +754,7 @@ def _evaluate(args, console) -> int:
         result = evaluate_genotype(suite, args.genotype, splits, device, search_seconds=args.search_seconds,
                                    search_workers=args.search_workers, report=lambda text: _say(console, text))
         path = write_result(result, args.leaderboard, suite)
-    from fhbench.search.table import add_evaluations
+    from fhbench.publish.declared_board import add_evaluations
 
     if add_evaluations(path.parent):  # the suite's published search board shows it (Table 4.2)
         _say(console, f"added to the leaderboard {path.parent / 'leaderboard.md'}")
@@ -784,7 +784,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "publish":
             return _publish(args, console)
         if args.command == "site":
-            from fhbench import site
+            from fhbench.publish import site
 
             return site.run(args)
         if args.command == "evaluate":

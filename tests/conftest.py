@@ -104,7 +104,7 @@ def shared_data() -> Path:
 @pytest.fixture
 def one_thread():
     """torch at one thread for the test: small networks on 2 shared cores run fastest so (a second
-    OpenMP thread only spins), and the CPU clock of overheads is exact there (fhbench.estimate)."""
+    OpenMP thread only spins), and the CPU clock of overheads is exact there (fhbench.estimators.harness)."""
     import torch
 
     threads = torch.get_num_threads()

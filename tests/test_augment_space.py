@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from fhbench.errors import ConfigError, SuiteError
+from fhbench.core.errors import ConfigError, SuiteError
 from fhbench.spaces import make_space, targets
 from fhbench.spaces.augment import AugmentConfig, AugmentSpace
-from fhbench.suite import parse_suite
+from fhbench.inputs.suite import parse_suite
 
 CPU = torch.device("cpu")
-PIPELINE = __import__("fhbench.randaugment", fromlist=["_"]).randaugment_pipeline  # before any spy wraps it
+PIPELINE = __import__("fhbench.inputs.augment", fromlist=["_"]).randaugment_pipeline  # before any spy wraps it
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -135,7 +135,7 @@ def test_bad_randaugment_suites_are_one_line_errors(change, key):
 
 
 def test_a_randaugment_search_suite_loads_and_plans_no_trials():
-    from fhbench.record import plan_trials
+    from fhbench.record.train import plan_trials
 
     suite = parse_suite(_raw(search={"algorithms": ["random", "hyperband"], "random_configs": 93, "workers": 2},
                              train={"epochs": 64}, space={"cells": ["resnet18", "vgg16"]}))
@@ -154,14 +154,14 @@ def test_lr_per_model_reads_the_network_of_a_randaugment_config():
 # ------------------------------------------------------------------------------------------------ recorder
 
 def _splits():
-    from fhbench.data import load_splits
+    from fhbench.inputs.data import load_splits
 
     return load_splits("digits", None, 200, 100, 100, 0)
 
 
 def _train(suite, space, config, splits, monkeypatch, seen):
-    import fhbench.randaugment as randaugment
-    from fhbench.record import Trial, train_trial
+    import fhbench.inputs.augment as randaugment
+    from fhbench.record.train import Trial, train_trial
 
     def spy(images, n, m, generator, **kwargs):
         out = PIPELINE(images, n, m, generator, **kwargs)

@@ -14,13 +14,13 @@ import pytest
 import torch
 
 from conftest import REPO, write_suite
-from fhbench.errors import SuiteError
-from fhbench.estimate import EstimateRecord, run_estimators
-from fhbench.leaderboard import CSV_COLUMNS, render_csv, render_markdown
-from fhbench.pipeline import load_traces, make_space, open_store, record_suite, score_suite
-from fhbench.record import plan_trials
-from fhbench.score import Row, score
-from fhbench.suite import load_suite
+from fhbench.core.errors import SuiteError
+from fhbench.estimators.harness import EstimateRecord, run_estimators
+from fhbench.publish.estimation_board import CSV_COLUMNS, render_csv, render_markdown
+from fhbench.engine.pipeline import load_traces, make_space, open_store, record_suite, score_suite
+from fhbench.record.train import plan_trials
+from fhbench.score.metrics import Row, score
+from fhbench.inputs.suite import load_suite
 
 CPU = torch.device("cpu")
 BASE_LR = 0.1  # write_suite's default train.lr

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-import fhbench.pipeline
+import fhbench.engine.pipeline
 from conftest import assert_one_line_error, cli, write_suite
-from fhbench.errors import FhbenchError
+from fhbench.core.errors import FhbenchError
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -35,7 +35,7 @@ def no_preflight(monkeypatch):
         calls.append((suite, nb201_file))
         raise FhbenchError("preflight reached")
 
-    monkeypatch.setattr(fhbench.pipeline, "preflight", preflight)
+    monkeypatch.setattr(fhbench.engine.pipeline, "preflight", preflight)
     return calls
 
 
@@ -171,16 +171,16 @@ def test_data_dir_that_is_missing(capsys, tmp_path, suite):
                                           (errno.ENAMETOOLONG, "File name too long")])
 def test_file_system_errors_during_a_command(capsys, monkeypatch, tmp_path, suite, errno_, text):
     """A full or read-only disk anywhere in a command: one line naming the path."""
-    monkeypatch.setattr(fhbench.pipeline, "preflight", lambda suite, nb201_file=None: None)
+    monkeypatch.setattr(fhbench.engine.pipeline, "preflight", lambda suite, nb201_file=None: None)
     where = str(tmp_path / "traces" / "tiny" / "r0-000" / "features" / "0001.npz")
 
     def fails(*args, **kwargs):
         raise OSError(errno_, os.strerror(errno_), where)
 
-    monkeypatch.setattr(fhbench.pipeline, "record_suite", fails)
+    monkeypatch.setattr(fhbench.engine.pipeline, "record_suite", fails)
     assert_one_line_error(cli(capsys, "record", suite, "--device", "cpu", "--traces", tmp_path / "traces"),
                           where, text)
-    monkeypatch.setattr(fhbench.pipeline, "score_suite", fails)
+    monkeypatch.setattr(fhbench.engine.pipeline, "score_suite", fails)
     assert_one_line_error(cli(capsys, "score", suite, "--device", "cpu"), where, text)
 
 
@@ -236,14 +236,14 @@ def test_missing_data_and_unrecorded_traces(capsys, monkeypatch, tmp_path):
 def test_strict_and_device_reach_the_pipeline(capsys, monkeypatch, tmp_path, suite):
     import torch
 
-    monkeypatch.setattr(fhbench.pipeline, "preflight", lambda suite, nb201_file=None: None)
+    monkeypatch.setattr(fhbench.engine.pipeline, "preflight", lambda suite, nb201_file=None: None)
     seen = {}
 
     def score_suite(suite, store, leaderboard_root, **kwargs):
         seen.update(kwargs, leaderboard_root=leaderboard_root)
         raise FhbenchError("scored")
 
-    monkeypatch.setattr(fhbench.pipeline, "score_suite", score_suite)
+    monkeypatch.setattr(fhbench.engine.pipeline, "score_suite", score_suite)
     assert_one_line_error(cli(capsys, "score", suite, "--strict", "--device", "cpu", "--leaderboard",
                               tmp_path / "lb"), "scored")
     assert seen["strict"] is True and seen["device"] == torch.device("cpu")
@@ -260,7 +260,7 @@ def test_verify_lists_problems_and_exits_1(capsys, tmp_path, suite):
 
 
 def test_verify_exits_0_when_sound(capsys, monkeypatch, suite):
-    monkeypatch.setattr(fhbench.pipeline, "verify_suite", lambda suite, store: [])
+    monkeypatch.setattr(fhbench.engine.pipeline, "verify_suite", lambda suite, store: [])
     code, out, _ = cli(capsys, "verify", suite)
     assert code == 0 and "0 problem(s)" in out
 
@@ -271,9 +271,9 @@ def test_reproduce(capsys, monkeypatch, tmp_path):
     published.mkdir()
     (published / "results.json").write_text("{}")
     answers = {"differences": ["hyperband fh-ensemble seed 0: incumbent a -> b"]}
-    module = types.ModuleType("fhbench.search.reproduce")
+    module = types.ModuleType("fhbench.publish.reproduce")
     module.reproduce_published = lambda path: answers["differences"]
-    monkeypatch.setitem(sys.modules, "fhbench.search.reproduce", module)
+    monkeypatch.setitem(sys.modules, "fhbench.publish.reproduce", module)
     code, out, _ = cli(capsys, "reproduce", published)
     assert code == 1 and "differs: hyperband fh-ensemble seed 0: incumbent a -> b" in out
     answers["differences"] = []
@@ -282,16 +282,16 @@ def test_reproduce(capsys, monkeypatch, tmp_path):
 
 
 def test_live_search_checks_its_flags_then_calls_the_search(capsys, monkeypatch, tmp_path):
-    import fhbench.search.live
+    import fhbench.search.backends.live
 
     assert_one_line_error(cli(capsys, "search", "s.toml", "--live", "--algorithm", "tpe"), "--algorithm tpe")
     path = tmp_path / "search.toml"
     path.write_text('name = "s"\nversion = "1"\n[space]\nnum_samples = 64\n[train]\nepochs = 16\n'
                     '[estimate]\ncheckpoints = [1, 2, 4, 8, 16]\nrepeats = 1\n[search]\nrandom_configs = 16\n')
-    monkeypatch.setattr(fhbench.pipeline, "preflight", lambda suite, nb201_file=None: None)
+    monkeypatch.setattr(fhbench.engine.pipeline, "preflight", lambda suite, nb201_file=None: None)
     assert_one_line_error(cli(capsys, "search", path, "--live", "--estimator", "oracle", "--device", "cpu"),
                           "--estimator oracle", "installed")
-    monkeypatch.setattr(fhbench.pipeline, "load_suite_splits", lambda suite, data_dir, download: "splits")
+    monkeypatch.setattr(fhbench.engine.pipeline, "load_suite_splits", lambda suite, data_dir, download: "splits")
     seen = {}
 
     def live(suite, **kwargs):
@@ -299,7 +299,7 @@ def test_live_search_checks_its_flags_then_calls_the_search(capsys, monkeypatch,
         run = types.SimpleNamespace(jobs=[1, 2, 3], simulated_time_s=12.5)
         return tmp_path / "lb" / "s" / "live" / "x", run, "|cell|"
 
-    monkeypatch.setattr(fhbench.search.live, "live_search_and_publish", live)
+    monkeypatch.setattr(fhbench.search.backends.live, "live_search_and_publish", live)
     code, out, err = cli(capsys, "search", path, "--live", "--device", "cpu", "--seed", "3", "--iterations", "2",
                          "--algorithm", "bohb", "--estimator", "original", "--leaderboard", tmp_path / "lb")
     assert code == 0, err
@@ -325,10 +325,10 @@ def _search_suite(tmp_path) -> Path:
 
 
 def test_live_search_defaults_and_the_winners_accuracy(capsys, monkeypatch, tmp_path):
-    import fhbench.search.live
+    import fhbench.search.backends.live
 
-    monkeypatch.setattr(fhbench.pipeline, "preflight", lambda suite, nb201_file=None: None)
-    monkeypatch.setattr(fhbench.pipeline, "load_suite_splits", lambda suite, data_dir, download: "splits")
+    monkeypatch.setattr(fhbench.engine.pipeline, "preflight", lambda suite, nb201_file=None: None)
+    monkeypatch.setattr(fhbench.engine.pipeline, "load_suite_splits", lambda suite, data_dir, download: "splits")
     seen = {}
     jobs = [{"job_id": 0, "config": 7, "budget": 4, "score": 0.70}, {"job_id": 1, "config": 9, "budget": 4, "score": 0.8},
             {"job_id": 2, "config": 7, "budget": 16, "score": 0.85}, {"job_id": 3, "config": 9, "budget": 16,
@@ -340,7 +340,7 @@ def test_live_search_defaults_and_the_winners_accuracy(capsys, monkeypatch, tmp_
         run = types.SimpleNamespace(jobs=jobs, simulated_time_s=12.5, incumbent=7)
         return tmp_path / "runs" / "s" / "live" / "x", run, "|cell|", winner
 
-    monkeypatch.setattr(fhbench.search.live, "live_search_and_publish", live)
+    monkeypatch.setattr(fhbench.search.backends.live, "live_search_and_publish", live)
     code, out, err = cli(capsys, "search", _search_suite(tmp_path), "--live", "--device", "cpu")
     assert code == 0, err
     assert (seen["algorithm"], seen["estimator"], seen["seed"], seen["iterations"]) == ("hyperband", "fh-ensemble",
@@ -359,14 +359,14 @@ def test_live_search_defaults_and_the_winners_accuracy(capsys, monkeypatch, tmp_
 def test_default_threads_and_output_root(capsys, monkeypatch, tmp_path, suite):
     import torch
 
-    monkeypatch.setattr(fhbench.pipeline, "preflight", lambda suite, nb201_file=None: None)
+    monkeypatch.setattr(fhbench.engine.pipeline, "preflight", lambda suite, nb201_file=None: None)
     seen = []
 
     def score_suite(suite, store, leaderboard_root, **kwargs):
         seen.append((torch.get_num_threads(), leaderboard_root, kwargs))
         raise FhbenchError("scored")
 
-    monkeypatch.setattr(fhbench.pipeline, "score_suite", score_suite)
+    monkeypatch.setattr(fhbench.engine.pipeline, "score_suite", score_suite)
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
@@ -396,9 +396,9 @@ class _Broken:
 
 
 def test_fail_fast_shows_the_estimators_traceback_and_exits_1(capsys, monkeypatch, suite):
-    from fhbench.estimate import fit_and_estimate
+    from fhbench.estimators.harness import fit_and_estimate
 
-    monkeypatch.setattr(fhbench.pipeline, "preflight", lambda suite, nb201_file=None: None)
+    monkeypatch.setattr(fhbench.engine.pipeline, "preflight", lambda suite, nb201_file=None: None)
     views = [types.SimpleNamespace(trial_id="r0-000")]
 
     def score_suite(suite, store, leaderboard_root, *, on_step=None, fail_fast=False, **kwargs):
@@ -406,7 +406,7 @@ def test_fail_fast_shows_the_estimators_traceback_and_exits_1(capsys, monkeypatc
         fit_and_estimate("broken", _Broken(), views, views, repeat=0, checkpoint=2, fail_fast=fail_fast)
         raise AssertionError("fail_fast did not stop at the failure")
 
-    monkeypatch.setattr(fhbench.pipeline, "score_suite", score_suite)
+    monkeypatch.setattr(fhbench.engine.pipeline, "score_suite", score_suite)
     code, _, err = cli(capsys, "score", suite, "--device", "cpu", "--fail-fast")
     assert code == 1
     assert "Traceback" in err and "_deep_inside" in err and "ZeroDivisionError: the plugin's own bug" in err
@@ -416,7 +416,7 @@ def test_fail_fast_shows_the_estimators_traceback_and_exits_1(capsys, monkeypatc
     def pipeline_error(suite, store, leaderboard_root, **kwargs):  # not the estimator's: one line, exit 2
         raise FhbenchError("trial r0-001 is not recorded")
 
-    monkeypatch.setattr(fhbench.pipeline, "score_suite", pipeline_error)
+    monkeypatch.setattr(fhbench.engine.pipeline, "score_suite", pipeline_error)
     assert_one_line_error(cli(capsys, "score", suite, "--device", "cpu", "--fail-fast"), "not recorded")
 
 
@@ -424,9 +424,9 @@ def test_score_prints_progress_lines_a_narrow_table_and_each_estimators_failures
                                                                                    suite):
     import json
 
-    from fhbench.score import Row
+    from fhbench.score.metrics import Row
 
-    monkeypatch.setattr(fhbench.pipeline, "preflight", lambda suite, nb201_file=None: None)
+    monkeypatch.setattr(fhbench.engine.pipeline, "preflight", lambda suite, nb201_file=None: None)
     out_dir = tmp_path / "runs" / "tiny" / "1"
 
     def score_suite(suite, store, leaderboard_root, *, on_step=None, **kwargs):
@@ -444,7 +444,7 @@ def test_score_prints_progress_lines_a_narrow_table_and_each_estimators_failures
                 for name in ("my-plugin-estimator", "lcnet") for epoch in (2, 4)]
         return out_dir, rows
 
-    monkeypatch.setattr(fhbench.pipeline, "score_suite", score_suite)
+    monkeypatch.setattr(fhbench.engine.pipeline, "score_suite", score_suite)
     code, out, err = cli(capsys, "score", suite, "--device", "cpu", "--leaderboard", tmp_path / "runs")
     assert code == 0, err
     lines = out.splitlines()
@@ -463,7 +463,7 @@ def test_score_prints_progress_lines_a_narrow_table_and_each_estimators_failures
 
 def test_the_table_groups_rows_under_names_too_long_for_80_columns():
     from fhbench.cli import estimation_table
-    from fhbench.score import Row
+    from fhbench.score.metrics import Row
 
     name = "an-estimator-whose-name-is-long-enough-to-break-the-table"
     rows = [Row(n, 5, 0.25, 0.1, 0.01, 0.4, 0.02, 0.5, 0.03, 0.001, 0.0, 0.01, 0.0, 10, 0, 1.0) for n in ("original", name)]
@@ -550,7 +550,7 @@ def test_publish_copies_a_run_into_the_leaderboard(capsys, monkeypatch, tmp_path
         calls.append((Path(run), Path(root)))
         return Path(root) / "quickstart" / "1"
 
-    monkeypatch.setattr(fhbench.pipeline, "publish_run", publish_run, raising=False)
+    monkeypatch.setattr(fhbench.engine.pipeline, "publish_run", publish_run, raising=False)
     code, out, err = cli(capsys, "publish", run_dir)
     assert code == 0, err
     assert calls == [(run_dir, Path("leaderboard"))] and f"published {run_dir} to leaderboard/quickstart/1" in out
@@ -563,7 +563,7 @@ def test_publish_copies_a_run_into_the_leaderboard(capsys, monkeypatch, tmp_path
 
 def test_publish_through_the_pipeline(capsys, tmp_path):
     """`fhbench publish` with the pipeline's own publish_run: the run's files land in the leaderboard."""
-    from fhbench.publish import write_directory
+    from fhbench.publish.provenance import write_directory
 
     run_dir = write_directory(tmp_path / "runs" / "s" / "2", {
         "results.json": '{"kind": "estimation", "suite": {"name": "s", "version": "2"}}\n', "mae.png": b"png"})

@@ -12,10 +12,10 @@ import torch
 from torch import nn
 from torchvision.models import MobileNet_V2_Weights, ResNet18_Weights, ResNet50_Weights, VGG16_BN_Weights
 
-from fhbench.errors import ConfigError, SuiteError
+from fhbench.core.errors import ConfigError, SuiteError
 from fhbench.spaces import make_space
 from fhbench.spaces.cnn import MODELS, CnnConfig, CnnSpace
-from fhbench.suite import SpaceSettings
+from fhbench.inputs.suite import SpaceSettings
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small nets run fastest on one thread

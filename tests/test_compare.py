@@ -11,9 +11,9 @@ import time
 import pytest
 
 from conftest import assert_one_line_error, cli
-from fhbench.compare import DEFAULT_TOLERANCES, compare, compare_files, load_rows, parse_tolerance
-from fhbench.errors import FhbenchError
-from fhbench.publish import ESTIMATION_METRICS
+from fhbench.publish.compare import DEFAULT_TOLERANCES, compare, compare_files, load_rows, parse_tolerance
+from fhbench.core.errors import FhbenchError
+from fhbench.publish.provenance import ESTIMATION_METRICS
 
 
 def leaderboard(tmp_path, name, rows, **header):
@@ -274,10 +274,10 @@ def test_the_overhead_gate_holds_under_a_cpu_hog_and_fails_a_real_slowdown(tmp_p
     scores (more threads than free cores spin, and spinning is CPU time)."""
     import torch
 
-    from fhbench.estimate import run_estimators
+    from fhbench.estimators.harness import run_estimators
     from fhbench.estimators import create_estimator
     from fhbench.estimators.check import synthetic_population
-    from fhbench.score import score
+    from fhbench.score.metrics import score
 
     traces = synthetic_population(tmp_path / "traces", n_trials=10, budget=8, n_train=1000, n_val=500, dim=32,
                                   classes=10)

@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import chisquare
 
 from search_driving import drive_with
-from fhbench.errors import ConfigError, FhbenchError
+from fhbench.core.errors import ConfigError, FhbenchError
 from fhbench.search import BOHB, HyperBand, Job, RandomSearch
 from fhbench.search.space import DeclaredSpace
 from fhbench.spaces import Parameter

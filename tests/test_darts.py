@@ -11,7 +11,7 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from fhbench.errors import ConfigError
+from fhbench.core.errors import ConfigError
 from fhbench.spaces.darts import (EVALUATION_SETTINGS, NODES, OPS, SEARCH_SETTINGS, DartsGenotype, DartsSpace,
                                   drop_path, reduction_indices)
 

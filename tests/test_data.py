@@ -1,4 +1,4 @@
-"""Tests for fhbench.data: splits, errors, normalisation and augmentation.
+"""Tests for fhbench.inputs.data: splits, errors, normalisation and augmentation.
 
 Most run offline on scikit-learn's digits, on small fake cifar10-jpeg files or on small synthetic
 copies of torchvision's CIFAR-10/100 folders; the real CIFAR-10 tests need FHBENCH_DATA pointing at
@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fhbench.data import (
+from fhbench.inputs.data import (
     DATASETS,
     ImageSet,
     Splits,
@@ -23,7 +23,7 @@ from fhbench.data import (
     normalize,
     resolve_data_dir,
 )
-from fhbench.errors import DataError
+from fhbench.core.errors import DataError
 
 
 def _digits(seed=0, train=1000, val=300, test=None):
@@ -287,7 +287,7 @@ def test_truncated_or_foreign_npz_is_a_data_error(tmp_path, content):
 
 
 def test_downsample_averages_each_block_and_keeps_labels():
-    from fhbench.data import downsample
+    from fhbench.inputs.data import downsample
 
     splits = _digits(train=20, val=10, test=5)
     small = downsample(splits, 4)

@@ -1,4 +1,4 @@
-"""Declared search suites end to end (`fhbench.search.declared`): live searches that write their traces,
+"""Declared search suites end to end (`fhbench.engine.declared`): live searches that write their traces,
 their replays, the Table 4.2-4.4 leaderboard, resuming after a kill, and the one-line errors. On tiny
 networks over the offline digits data, so they run anywhere."""
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from fhbench.cli import main
-from fhbench.suite import load_suite
+from fhbench.inputs.suite import load_suite
 
 TINY = """
 name = "tiny-scaling"
@@ -98,7 +98,7 @@ def test_every_search_runs_live_then_replayed_and_the_replay_makes_the_live_deci
 
 
 def test_the_winner_s_accuracy_is_its_own_trace_s_test_accuracy_and_its_size_is_within_the_limit(searched):
-    from fhbench.pipeline import make_space, open_store
+    from fhbench.engine.pipeline import make_space, open_store
     from fhbench.search.trials import declared_trial
 
     folder, suite_path = searched
@@ -114,7 +114,7 @@ def test_the_winner_s_accuracy_is_its_own_trace_s_test_accuracy_and_its_size_is_
 
 
 def test_each_trace_holds_the_furthest_epoch_any_live_job_trained_its_configuration_to(searched):
-    from fhbench.pipeline import open_store
+    from fhbench.engine.pipeline import open_store
     from fhbench.search.trials import declared_trial
 
     folder, suite_path = searched
@@ -168,7 +168,7 @@ def test_a_finished_search_is_not_run_again_and_a_missing_one_is(searched, capsy
 
 
 def test_a_rerun_removes_what_an_unfinished_trace_write_left(searched):
-    from fhbench.pipeline import open_store
+    from fhbench.engine.pipeline import open_store
 
     folder, suite_path = searched
     store = open_store(load_suite(suite_path), folder / "traces")
@@ -200,7 +200,7 @@ def test_bad_uses_of_a_declared_suite_are_one_line_errors(tmp_path, capsys):
 
 
 def test_two_runs_on_one_store_are_refused(tmp_path, capsys):
-    from fhbench.pipeline import open_store
+    from fhbench.engine.pipeline import open_store
 
     suite_path = _suite(tmp_path)
     store = open_store(load_suite(suite_path), tmp_path / "traces")
@@ -229,7 +229,7 @@ def test_a_run_killed_mid_search_resumes_and_leaves_only_whole_traces(tmp_path):
 
 def test_a_declared_suite_runs_its_searches_on_ray_workers_sharing_one_ray_instance(tmp_path):
     pytest.importorskip("ray")
-    from fhbench.traces import RUN_FILE
+    from fhbench.record.traces import RUN_FILE
 
     text = TINY.replace('estimators = ["original", "fh-ensemble"]\nreplay', 'estimators = ["fh-ensemble"]\nreplay')
     suite_path = _suite(tmp_path, text.replace('replay_estimators = ["sotl"]', 'replay_estimators = ["original"]'))

@@ -214,8 +214,8 @@ def test_a_corrupt_trace_is_named_and_not_scored(finished_run, tmp_path):
 
 
 def test_a_second_run_on_the_same_store_stops_instead_of_writing_beside_the_first(tmp_path):
-    from fhbench.pipeline import open_store
-    from fhbench.suite import load_suite
+    from fhbench.engine.pipeline import open_store
+    from fhbench.inputs.suite import load_suite
 
     suite = write_suite(tmp_path, "busy", num_samples=2, epochs=2)
     holder = open_store(load_suite(suite), tmp_path / "traces")

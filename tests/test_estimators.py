@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from conftest import REPO, run_cli
-from fhbench.errors import SuiteError, UnknownEstimatorError
-from fhbench.estimate import run_estimators
+from fhbench.core.errors import SuiteError, UnknownEstimatorError
+from fhbench.estimators.harness import run_estimators
 from fhbench.estimators import available_estimators, create_estimator
 from fhbench.estimators.check import check_estimator, synthetic_population
-from fhbench.score import score
+from fhbench.score.metrics import score
 
 FAST_SETTINGS = {"lcnet": {"num_steps": 300, "burn_in_steps": 100, "keep_every": 20}}
 
@@ -244,7 +244,7 @@ def test_fail_fast_raises_the_estimators_own_exception_with_its_traceback(tmp_pa
 
 
 def test_fail_fast_names_an_estimate_that_is_not_an_accuracy(tmp_path):
-    from fhbench.estimate import InvalidEstimateError
+    from fhbench.estimators.harness import InvalidEstimateError
 
     class Nan:
         name, version = "nan", "1"
@@ -315,7 +315,7 @@ def test_overhead_is_timed_on_the_cpu_clock_beside_the_wall_clock_in_reference_u
 
 def test_rows_without_reference_timings_have_no_reference_overhead(tmp_path):
     """Records made outside run_estimators (or before the reference existed) give NaN, not a number."""
-    from fhbench.estimate import EstimateRecord
+    from fhbench.estimators.harness import EstimateRecord
 
     records = [EstimateRecord("e", 0, 4, f"t{i}", 0.5, 0.01, None, 0.01) for i in range(3)]
     [row] = score(records, {f"t{i}": 0.4 + 0.1 * i for i in range(3)}, {f"t{i}": 1.0 for i in range(3)}, 4)
@@ -324,7 +324,7 @@ def test_rows_without_reference_timings_have_no_reference_overhead(tmp_path):
 
 
 def test_a_rank_only_estimator_is_scored_without_mae():
-    from fhbench.estimate import EstimateRecord
+    from fhbench.estimators.harness import EstimateRecord
 
     truths = {f"t{i}": 0.5 + 0.1 * i for i in range(4)}
     records = [EstimateRecord(trial_id=f"t{i}", estimator=name, repeat=0, checkpoint=5, estimate=value,

@@ -52,8 +52,8 @@ def _suite(tmp_path, evaluate=EVALUATE, space_name="darts"):
 
 
 def test_evaluate_trains_the_genotype_and_writes_its_result(tmp_path, capsys, monkeypatch):
-    import fhbench.record as record
-    from fhbench.evaluate import genotype_id
+    import fhbench.record.train as record
+    from fhbench.engine.evaluate import genotype_id
     from fhbench.spaces.darts import DartsGenotype
 
     calls = []
@@ -139,8 +139,8 @@ def test_only_darts_suites_evaluate(tmp_path, capsys):
 
 
 def test_a_darts_suite_without_evaluate_uses_the_thesis_scale(tmp_path):
-    from fhbench.evaluate import evaluation_suite, parse_genotype, search_cost
-    from fhbench.suite import load_suite
+    from fhbench.engine.evaluate import evaluation_suite, parse_genotype, search_cost
+    from fhbench.inputs.suite import load_suite
 
     suite = load_suite(_suite(tmp_path, evaluate=""))
     ev = evaluation_suite(suite)

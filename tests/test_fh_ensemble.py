@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from fhbench.errors import LookAheadError
+from fhbench.core.errors import LookAheadError
 from fhbench.estimators.check import synthetic_population
 from fhbench.estimators.fh_ensemble import FeatureHistoryEnsemble
 

@@ -17,19 +17,19 @@ import numpy as np
 import pytest
 import torch
 
-import fhbench.traces as traces_module
-from fhbench.errors import TraceError
+import fhbench.record.traces as traces_module
+from fhbench.core.errors import TraceError
 from fhbench.estimators import create_estimator
-from fhbench.pipeline import load_suite_splits, make_space
+from fhbench.engine.pipeline import load_suite_splits, make_space
 from fhbench.search.algorithms import Job
 from fhbench.search.driver import NOT_RECORDED, run_search
-from fhbench.search.live import LiveBackend, live_search
-from fhbench.search.replay import EstimateTable, LookupReplayBackend, estimate_table, recorded_traces
+from fhbench.search.backends.live import LiveBackend, live_search
+from fhbench.search.backends.replay import EstimateTable, LookupReplayBackend, estimate_table, recorded_traces
 from fhbench.search.run import make_algorithm, search_budgets
 from fhbench.search.space import DeclaredSpace
 from fhbench.search.trials import DeclaredTrials, declared_trial
-from fhbench.suite import load_suite
-from fhbench.traces import STATUSES, TraceStore, TrialTrace
+from fhbench.inputs.suite import load_suite
+from fhbench.record.traces import STATUSES, TraceStore, TrialTrace
 
 SUITE = """
 name = "livetraces"

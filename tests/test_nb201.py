@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from fhbench.errors import ConfigError
+from fhbench.core.errors import ConfigError
 from fhbench.spaces.nb201 import NUM_CELLS, OPS, Nb201Cell, Nb201Space, all_cells
 
 CANONICAL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from conftest import REPO, write_suite
-from fhbench.estimate import EstimateRecord
-from fhbench.per_network import BAND, MAX_NETWORKS, applies, per_network, settle_epoch, speedup, table_epochs
-from fhbench.suite import load_suite, parse_suite
+from fhbench.estimators.harness import EstimateRecord
+from fhbench.score.per_network import BAND, MAX_NETWORKS, applies, per_network, settle_epoch, speedup, table_epochs
+from fhbench.inputs.suite import load_suite, parse_suite
 
 TEN = list(range(1, 11))
 
@@ -140,7 +140,7 @@ def test_which_suites_get_per_network_views():
 # ---------------------------------------------------------------------------------------------- recorded
 
 def _record_and_score(tmp_path, every):
-    from fhbench.pipeline import open_store, record_suite, score_suite
+    from fhbench.engine.pipeline import open_store, record_suite, score_suite
 
     path = write_suite(tmp_path, f"per{every}", num_samples=3, epochs=5, estimators=("original", "optimized"))
     path.write_text(path.read_text().replace("every = 2", f"every = {every}"))

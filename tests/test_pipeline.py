@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from conftest import write_suite
-from fhbench.errors import FhbenchError, SuiteError, UnknownEstimatorError
+from fhbench.core.errors import FhbenchError, SuiteError, UnknownEstimatorError
 from fhbench.estimators import create_estimator
-from fhbench.pipeline import check_conditions, open_store, preflight, record_suite, verify_suite
-from fhbench.suite import load_suite
+from fhbench.engine.pipeline import check_conditions, open_store, preflight, record_suite, verify_suite
+from fhbench.inputs.suite import load_suite
 
 CPU = torch.device("cpu")
 
@@ -112,7 +112,7 @@ def test_a_strict_rerun_refuses_traces_recorded_under_other_conditions(recorded)
 
 
 def test_an_unwritable_leaderboard_root_fails_before_scoring(recorded, tmp_path):
-    from fhbench.pipeline import check_writable, score_suite
+    from fhbench.engine.pipeline import check_writable, score_suite
 
     blocker = tmp_path / "a-file"
     blocker.write_text("")
@@ -126,7 +126,7 @@ def test_an_unwritable_leaderboard_root_fails_before_scoring(recorded, tmp_path)
 
 
 def test_publishing_a_run_copies_it_whole_into_the_leaderboard_tree(recorded, tmp_path):
-    from fhbench.pipeline import publish_run, score_suite
+    from fhbench.engine.pipeline import publish_run, score_suite
 
     suite, store = recorded
     run_dir, _ = score_suite(suite, store, tmp_path / "runs")
@@ -147,7 +147,7 @@ def test_publishing_a_run_copies_it_whole_into_the_leaderboard_tree(recorded, tm
 def test_publishing_refuses_names_that_would_leave_the_leaderboard_tree(recorded, tmp_path, field, value):
     import json
 
-    from fhbench.pipeline import publish_run, score_suite
+    from fhbench.engine.pipeline import publish_run, score_suite
 
     suite, store = recorded
     run_dir, _ = score_suite(suite, store, tmp_path / "runs")
@@ -160,7 +160,7 @@ def test_publishing_refuses_names_that_would_leave_the_leaderboard_tree(recorded
 
 
 def test_publishing_the_current_folder_names_it(recorded, tmp_path, monkeypatch):
-    from fhbench.pipeline import publish_run, score_suite
+    from fhbench.engine.pipeline import publish_run, score_suite
 
     suite, store = recorded
     run_dir, _ = score_suite(suite, store, tmp_path / "runs")
@@ -184,8 +184,8 @@ def two_trials(_two_trials_recorded, tmp_path):
     """A store of two recorded trials of its own, and what recording another needs."""
     import shutil
 
-    from fhbench.pipeline import load_suite_splits, make_space
-    from fhbench.record import plan_trials
+    from fhbench.engine.pipeline import load_suite_splits, make_space
+    from fhbench.record.train import plan_trials
 
     suite, traces = _two_trials_recorded
     shutil.copytree(traces, tmp_path / "traces")
@@ -197,7 +197,7 @@ def two_trials(_two_trials_recorded, tmp_path):
 def _rewrite_manifest(path, **changes):
     import json
 
-    from fhbench.traces import _manifest_digest
+    from fhbench.record.traces import _manifest_digest
 
     manifest = json.loads((path / "manifest.json").read_text())
     manifest.update(changes)
@@ -207,9 +207,9 @@ def _rewrite_manifest(path, **changes):
 
 
 def test_a_lost_trial_is_a_failed_row_and_the_next_record_records_it(two_trials, tmp_path):
-    from fhbench.pipeline import score_suite
-    from fhbench.record import record_lost_trial
-    from fhbench.traces import TrialTrace
+    from fhbench.engine.pipeline import score_suite
+    from fhbench.record.train import record_lost_trial
+    from fhbench.record.traces import TrialTrace
 
     suite, store, space, splits, trials = two_trials
     before = store.open("r0-001").digest
@@ -248,8 +248,8 @@ def test_a_lost_trial_is_a_failed_row_and_the_next_record_records_it(two_trials,
     ("diverged", "died", "says why"),
 ])
 def test_a_lost_status_and_its_reason_go_together(two_trials, status, failure, fragment):
-    from fhbench.errors import TraceError
-    from fhbench.traces import TrialTrace
+    from fhbench.core.errors import TraceError
+    from fhbench.record.traces import TrialTrace
 
     _, store, _, _, _ = two_trials
     _rewrite_manifest(store.root / "r0-000", status=status, failure=failure)
@@ -258,8 +258,8 @@ def test_a_lost_status_and_its_reason_go_together(two_trials, status, failure, f
 
 
 def test_a_lost_trial_holds_no_epochs(two_trials):
-    from fhbench.errors import TraceError
-    from fhbench.traces import TrialTrace
+    from fhbench.core.errors import TraceError
+    from fhbench.record.traces import TrialTrace
 
     _, store, _, _, _ = two_trials
     _rewrite_manifest(store.root / "r0-000", status="lost", failure="died")  # it has 2 epochs
@@ -268,8 +268,8 @@ def test_a_lost_trial_holds_no_epochs(two_trials):
 
 
 def test_a_task_of_a_run_that_no_longer_owns_the_store_publishes_nothing(two_trials):
-    from fhbench.record import record_trial
-    from fhbench.traces import RUN_FILE, RunSupersededError
+    from fhbench.record.train import record_trial
+    from fhbench.record.traces import RUN_FILE, RunSupersededError
 
     suite, store, space, splits, trials = two_trials
     old = store.begin_run({"driver_pid": 1})
@@ -292,8 +292,8 @@ def test_the_next_run_stops_a_killed_parallel_runs_leftover_processes(two_trials
     import sys
     import time
 
-    from fhbench.execution import session_processes, stop_dead_run
-    from fhbench.traces import RUN_FILE
+    from fhbench.runtime.ray import session_processes, stop_dead_run
+    from fhbench.record.traces import RUN_FILE
 
     suite, store, _, _, _ = two_trials
     session = tmp_path / "ray" / "session_2026-01-01_00-00-00_000001_42"

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fhbench import plots
-from fhbench.score import Row
+from fhbench.publish import plots
+from fhbench.score.metrics import Row
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -82,7 +82,7 @@ def test_styles_are_fixed_for_known_estimators_and_stable_for_others():
     other = plots.style("last-three-mean")
     assert other[0] not in {c for c, _ in known}
     # not Python's salted hash: another interpreter with another hash seed draws the same style
-    code = "from fhbench.plots import style; print(style('last-three-mean'))"
+    code = "from fhbench.publish.plots import style; print(style('last-three-mean'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={**os.environ, "PYTHONHASHSEED": "12345"}, cwd=REPO)
     assert out.stdout.strip() == str(other), out.stderr
@@ -244,8 +244,8 @@ def test_plots_from_published_results_json(tmp_path):
 
 def _per_network_view():
     """Two repeats of one network and one other network over 10 epochs; fh-ensemble fails once."""
-    from fhbench.estimate import EstimateRecord
-    from fhbench.per_network import per_network
+    from fhbench.estimators.harness import EstimateRecord
+    from fhbench.score.per_network import per_network
 
     series = {
         ("original", "r0-000"): [0.40, 0.60, 0.75, 0.795, 0.805, 0.78, 0.785, 0.792, 0.808, 0.80],  # settles at 8
@@ -334,7 +334,7 @@ def test_abs_error_plot_has_a_panel_per_network_with_the_mean_over_its_trials(fi
 
 
 def test_per_network_plots_are_byte_stable_and_redraw_from_results_json(tmp_path):
-    from fhbench.publish import results_json
+    from fhbench.publish.provenance import results_json
 
     meta = {**_meta(), "kind": "estimation", "rows": [r.as_dict() for r in ROWS], "per_network": _per_network_view()}
     (tmp_path / "results.json").write_text(results_json({k: v for k, v in meta.items() if k != "rows"}, ROWS))

@@ -9,9 +9,9 @@ import io
 import pytest
 from rich.console import Console
 
-import fhbench.pipeline
+import fhbench.engine.pipeline
 from conftest import write_suite
-from fhbench.progress import (MessageProgress, RecordingProgress, ScoringProgress, format_duration,
+from fhbench.runtime.progress import (MessageProgress, RecordingProgress, ScoringProgress, format_duration,
                               format_table)
 
 CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
@@ -37,7 +37,7 @@ def _rendered(progress, width: int) -> list[str]:
 
 
 def _drive(progress, clock, trials: int, epochs: int, seconds_per_epoch: float, stop_at=None):
-    """Calls the progress object exactly as fhbench.pipeline.record_suite does."""
+    """Calls the progress object exactly as fhbench.engine.pipeline.record_suite does."""
     overall = progress.add_task("trials", total=trials)
     for index in range(trials):
         task = progress.add_task(f"  r0-{index:03d} {CELL}", total=epochs)
@@ -121,11 +121,11 @@ def test_recording_off_a_terminal_logs_one_plain_line_per_finished_trial():
 
 def test_recording_through_the_pipeline(monkeypatch, tmp_path):
     """record_suite drives the object through its own protocol: trials and epochs are counted."""
-    from fhbench.suite import load_suite
-    from fhbench.traces import TraceStore
+    from fhbench.inputs.suite import load_suite
+    from fhbench.record.traces import TraceStore
 
     suite = load_suite(write_suite(tmp_path, "rec", num_samples=2, epochs=3))
-    monkeypatch.setattr(fhbench.pipeline, "load_suite_splits", lambda *args, **kwargs: "splits")
+    monkeypatch.setattr(fhbench.engine.pipeline, "load_suite_splits", lambda *args, **kwargs: "splits")
     epochs_seen = []
 
     def record_trial(trial, suite, space, splits, store, device, on_epoch=None):
@@ -134,10 +134,10 @@ def test_recording_through_the_pipeline(monkeypatch, tmp_path):
             on_epoch(epoch, 0.5)
         return "complete"
 
-    monkeypatch.setattr(fhbench.pipeline, "record_trial", record_trial)
+    monkeypatch.setattr(fhbench.engine.pipeline, "record_trial", record_trial)
     console = _console()
     with RecordingProgress(console, images_per_epoch=suite.data.train_size) as progress:
-        done = fhbench.pipeline.record_suite(suite, TraceStore(tmp_path / "traces"), data_dir=None, device=None,
+        done = fhbench.engine.pipeline.record_suite(suite, TraceStore(tmp_path / "traces"), data_dir=None, device=None,
                                              progress=progress)
     assert len(done) == 2 and epochs_seen == [1, 2, 3, 1, 2, 3]
     assert progress.trials_done == 2 and progress.epochs_done == 6

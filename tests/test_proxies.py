@@ -1,4 +1,4 @@
-"""Zero-cost proxies (fhbench.proxies) and the rank-only estimators that read them (baselines/zero_cost.py)."""
+"""Zero-cost proxies (fhbench.record.proxies) and the rank-only estimators that read them (baselines/zero_cost.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fhbench.proxies import PROXIES, ProxyError, ProxyResult, compute_proxies, grad_norm, naswot, snip, synflow
+from fhbench.record.proxies import PROXIES, ProxyError, ProxyResult, compute_proxies, grad_norm, naswot, snip, synflow
 from fhbench.spaces.nb201 import Nb201Cell, Nb201Space
 from fhbench_baselines.zero_cost import GradNorm, Naswot, Snip, Synflow, proxy_to_unit
 

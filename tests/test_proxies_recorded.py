@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from conftest import assert_one_line_error, cli, write_suite
-from fhbench.pipeline import open_store, record_suite, score_suite
-from fhbench.proxies import PROXIES
-from fhbench.suite import load_suite
+from fhbench.engine.pipeline import open_store, record_suite, score_suite
+from fhbench.record.proxies import PROXIES
+from fhbench.inputs.suite import load_suite
 from test_record import _trace_arrays
 
 CPU = torch.device("cpu")
@@ -54,7 +54,7 @@ def test_proxies_are_recorded_and_leave_training_bitwise_unchanged(tmp_path):
 
 
 def test_a_stored_proxy_that_is_not_a_number_is_a_corrupt_trace(tmp_path):
-    from fhbench.traces import TraceError, TrialTrace, _manifest_digest
+    from fhbench.record.traces import TraceError, TrialTrace, _manifest_digest
 
     suite = load_suite(_with_proxies(write_suite(tmp_path, num_samples=1, epochs=2)))
     trace = _record(suite, tmp_path / "t").open("r0-000")
@@ -99,7 +99,7 @@ def test_a_proxy_estimator_without_recorded_proxies_is_refused_before_training(t
 
 
 def test_a_failed_proxy_is_charged_its_recorded_cost_too(tmp_path):
-    from fhbench.estimate import fit_and_estimate
+    from fhbench.estimators.harness import fit_and_estimate
     from fhbench.estimators.check import synthetic_population
 
     class Failing:

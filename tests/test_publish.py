@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 import fhbench
-from fhbench import publish
-from fhbench.errors import FhbenchError
-from fhbench.publish import environment, results_header, results_json, write_directory
-from fhbench.suite import parse_suite
+from fhbench.publish import provenance as publish
+from fhbench.core.errors import FhbenchError
+from fhbench.publish.provenance import environment, results_header, results_json, write_directory
+from fhbench.inputs.suite import parse_suite
 
 
 def _read(final: Path) -> dict[str, str]:
@@ -174,8 +174,8 @@ def test_environment_names_the_scoring_conditions():
 
 
 def test_estimation_leaderboard_is_published_with_the_header(tmp_path):
-    from fhbench.leaderboard import publish as publish_estimation
-    from fhbench.score import Row
+    from fhbench.publish.estimation_board import publish as publish_estimation
+    from fhbench.score.metrics import Row
 
     suite = parse_suite({"name": "s", "version": "2", "description": "a suite"})
     header = results_header("estimation", suite, estimators={"original": {}}, environment={"device": "cpu"},
@@ -201,8 +201,8 @@ def test_estimation_leaderboard_is_published_with_the_header(tmp_path):
 def test_leaderboard_md_lists_failures_per_estimator(tmp_path):
     """One estimator's many failures do not hide another's: each is listed with its count and its
     distinct errors with their counts."""
-    from fhbench.leaderboard import DISTINCT_ERRORS_LISTED, group_failures, render_markdown
-    from fhbench.score import Row
+    from fhbench.publish.estimation_board import DISTINCT_ERRORS_LISTED, group_failures, render_markdown
+    from fhbench.score.metrics import Row
 
     failures = [{"estimator": "noisy", "checkpoint": 5, "trial_id": f"r0-{i:03d}", "error": "ValueError: bad"}
                 for i in range(30)]
@@ -227,7 +227,7 @@ def test_leaderboard_md_lists_failures_per_estimator(tmp_path):
 
 
 def test_search_md_lists_failures_per_estimator():
-    from fhbench.search.leaderboard import render_markdown
+    from fhbench.publish.search_board import render_markdown
 
     meta = {"suite": {"name": "s", "version": "1", "description": "d"},
             "truth": {"source": "a table"}, "dataset_source": "digits", "pool": ["a", "b"], "time_budget_s": 10.0,
@@ -245,8 +245,8 @@ def test_search_md_lists_failures_per_estimator():
 
 
 def test_estimation_plots_are_byte_stable_when_published_again(tmp_path):
-    from fhbench.leaderboard import publish as publish_estimation
-    from fhbench.score import Row
+    from fhbench.publish.estimation_board import publish as publish_estimation
+    from fhbench.score.metrics import Row
 
     suite = parse_suite({"name": "s", "version": "1", "description": "d"})
     header = results_header("estimation", suite, estimators={}, environment={}, traces_hash="0" * 64,

@@ -1,4 +1,4 @@
-"""RandAugment and Cutout (fhbench.randaugment): torchvision's operations, drawn per image, grouped."""
+"""RandAugment and Cutout (fhbench.inputs.augment): torchvision's operations, drawn per image, grouped."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import torchvision.transforms.v2 as T2
 import torchvision.transforms.v2.functional as TF
 from torchvision.transforms import InterpolationMode
 
-from fhbench.data import augment
-from fhbench.randaugment import (
+from fhbench.inputs.data import augment
+from fhbench.inputs.augment import (
     OPERATIONS,
     apply_drawn,
     check_settings,
@@ -175,7 +175,7 @@ def test_bad_m_is_refused_naming_the_range(m):
 
 def test_the_settings_check_imports_no_torch():
     """The suite loader checks N and M before any work, without importing torch."""
-    code = ("import sys; from fhbench.randaugment import check_settings; check_settings(3, 30); "
+    code = ("import sys; from fhbench.inputs.augment import check_settings; check_settings(3, 30); "
             "print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parent.parent)

@@ -41,7 +41,7 @@ def _trials(store: Path) -> list[str]:
 
 
 def _assert_same_trials(a: Path, b: Path) -> None:
-    from fhbench.traces import CURVES, TrialTrace
+    from fhbench.record.traces import CURVES, TrialTrace
 
     assert _trials(a) == _trials(b) and _trials(a)
     for trial_id in _trials(a):
@@ -107,7 +107,7 @@ def test_trial_whose_worker_always_dies_is_a_failed_trial_and_a_rerun_records_it
     assert "trial r0-001" in result.stdout and "lost: its worker process died on each of 3 tries" in result.stdout
     store = _store(tmp_path / "traces")
     assert _trials(store) == ["r0-000", "r0-001", "r0-002"]
-    from fhbench.traces import TrialTrace
+    from fhbench.record.traces import TrialTrace
 
     lost = TrialTrace(store / "r0-001")
     assert (lost.status, lost.epochs_completed) == ("lost", 0)
@@ -137,7 +137,7 @@ def test_strict_compares_the_traces_with_the_cpus_per_trial_they_were_recorded_w
     result = run_cli("run", str(suite), "--workers", "1", "--cpus-per-trial", "2", "--strict", cwd=tmp_path,
                      timeout=300)
     assert result.returncode == 0, result.stderr
-    from fhbench.traces import TrialTrace
+    from fhbench.record.traces import TrialTrace
 
     store = _store(tmp_path / "traces")
     assert {TrialTrace(store / t).conditions["threads"] for t in _trials(store)} == {2}
@@ -155,7 +155,7 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 def test_record_on_a_cluster_started_with_ray_start_by_address_and_by_auto(tmp_path):
-    from fhbench.execution import session_processes, stop_session_processes
+    from fhbench.runtime.ray import session_processes, stop_session_processes
 
     # Ray's socket paths must fit in 107 bytes: a short folder of its own, which also keeps the cluster
     # apart from any other Ray instance on this machine (`ray stop` would stop them all: never used here)
@@ -228,9 +228,9 @@ def test_unreachable_ray_address_is_a_one_line_error(tmp_path, capsys, monkeypat
 
 
 def test_cuda_found_by_auto_with_no_gpus_per_trial_is_refused_before_ray_starts(tmp_path):
-    from fhbench.errors import FhbenchError
-    from fhbench.execution import Execution, record_parallel
-    from fhbench.traces import TraceStore
+    from fhbench.core.errors import FhbenchError
+    from fhbench.runtime.ray import Execution, record_parallel
+    from fhbench.record.traces import TraceStore
 
     import ray
 
@@ -256,8 +256,8 @@ def test_more_gpus_per_trial_than_any_node_has(tmp_path, capsys):
 def test_a_share_no_node_can_give_is_refused_before_it_waits_forever():
     import ray
 
-    from fhbench.errors import FhbenchError
-    from fhbench.execution import Execution, check_resources
+    from fhbench.core.errors import FhbenchError
+    from fhbench.runtime.ray import Execution, check_resources
 
     ray.init(num_cpus=1, num_gpus=0, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     try:

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from conftest import write_suite
-from fhbench.data import load_splits
-from fhbench.pipeline import make_space, open_store, record_suite, score_suite
-from fhbench.record import plan_trials
-from fhbench.errors import FhbenchError
-from fhbench.suite import load_suite
-from fhbench.traces import CURVES
+from fhbench.inputs.data import load_splits
+from fhbench.engine.pipeline import make_space, open_store, record_suite, score_suite
+from fhbench.record.train import plan_trials
+from fhbench.core.errors import FhbenchError
+from fhbench.inputs.suite import load_suite
+from fhbench.record.traces import CURVES
 
 CPU = torch.device("cpu")
 
@@ -99,8 +99,8 @@ def record_trial_diverged(suite, store, trial):
     """Re-records one planned trial with a learning rate that makes it diverge, under its own id."""
     import dataclasses
 
-    from fhbench.data import load_splits as splits_of
-    from fhbench.record import record_trial
+    from fhbench.inputs.data import load_splits as splits_of
+    from fhbench.record.train import record_trial
 
     hot = dataclasses.replace(suite, train=dataclasses.replace(suite.train, lr=1e9))
     d = suite.data
@@ -154,8 +154,8 @@ def test_recorded_predictions_are_the_arg_max_of_the_saved_classifier(tmp_path):
 def test_a_dataset_with_more_classes_than_a_byte_holds_is_refused(tmp_path):
     import dataclasses
 
-    from fhbench.errors import SuiteError
-    from fhbench.record import check_prediction_classes, record_trial
+    from fhbench.core.errors import SuiteError
+    from fhbench.record.train import check_prediction_classes, record_trial
 
     suite = _predictions_suite(tmp_path)
     splits = dataclasses.replace(load_splits("digits", None, 300, 100, 100, 0), num_classes=257)
@@ -176,7 +176,7 @@ def test_record_predictions_is_hashed_and_published_only_when_set(stem):
     import tomllib
 
     from conftest import REPO
-    from fhbench.suite import parse_suite
+    from fhbench.inputs.suite import parse_suite
 
     raw = tomllib.loads((REPO / "suites" / f"{stem}.toml").read_text())
     base = parse_suite(raw)

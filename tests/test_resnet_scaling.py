@@ -1,4 +1,4 @@
-"""The ResNet scaling space (thesis 4.3.2, A.6) and the MAC counter it is measured with (fhbench.flops)."""
+"""The ResNet scaling space (thesis 4.3.2, A.6) and the MAC counter it is measured with (fhbench.spaces.flops)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models import ResNet18_Weights
 
-from fhbench.errors import ConfigError
-from fhbench.flops import count_macs, count_params
+from fhbench.core.errors import ConfigError
+from fhbench.spaces.flops import count_macs, count_params
 from fhbench.spaces.cnn import CnnSpace
 from fhbench.spaces.resnet_scaling import RESNET18, RESNET34, ResNetScalingSpace, ScalingConfig
 
@@ -253,7 +253,7 @@ def test_builds_the_same_resnet18_as_the_cnn_space(space, width):
 
 
 def test_importing_the_space_and_counter_does_not_import_torch():
-    code = ("import sys, fhbench.flops, fhbench.spaces.resnet_scaling as s; "
+    code = ("import sys, fhbench.spaces.flops, fhbench.spaces.resnet_scaling as s; "
             "s.ResNetScalingSpace(limit=2).sample_distinct(__import__('numpy').random.default_rng(0), 5); "
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -12,15 +12,15 @@ import pytest
 import torch
 
 from conftest import run_cli
-from fhbench.errors import FhbenchError
+from fhbench.core.errors import FhbenchError
 from fhbench.estimators import create_estimator
-from fhbench.pipeline import load_suite_splits, load_traces, make_space, open_store, record_suite, search_and_publish
+from fhbench.engine.pipeline import load_suite_splits, load_traces, make_space, open_store, record_suite, search_and_publish
 from fhbench.search.algorithms import ConfigPool
-from fhbench.search.live import LiveBackend, live_search
+from fhbench.search.backends.live import LiveBackend, live_search
 from fhbench.search.pool import search_pool
-from fhbench.search.replay import EpochTimes, estimate_table, replay
+from fhbench.search.backends.replay import EpochTimes, estimate_table, replay
 from fhbench.search.run import make_algorithm, search_budgets
-from fhbench.suite import load_suite
+from fhbench.inputs.suite import load_suite
 
 SEARCH_SUITE = """
 name = "{name}"
@@ -114,7 +114,7 @@ def test_replay_and_live_make_the_same_decisions(recorded):
 
 @pytest.mark.slow
 def test_the_search_leaderboard_reproduces_from_its_published_files(recorded):
-    from fhbench.search.reproduce import reproduce_published
+    from fhbench.publish.reproduce import reproduce_published
 
     tmp, suite, store = recorded
     out, rows = search_and_publish(suite, store, tmp / "lb")

@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from conftest import assert_one_line_error, cli, run_cli
-from fhbench.execution import Execution
+from fhbench.runtime.ray import Execution
 from fhbench.search.driver import JobOutcome, run_search
-from fhbench.search.live import LiveBackend, live_search
+from fhbench.search.backends.live import LiveBackend, live_search
 from test_search import write
 
 pytestmark = [pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed"),
@@ -50,9 +50,9 @@ def _decisions(run) -> list[tuple]:
 def tiny(tmp_path_factory):
     import ray
 
-    from fhbench.pipeline import load_suite_splits, make_space
+    from fhbench.engine.pipeline import load_suite_splits, make_space
     from fhbench.search.pool import search_pool
-    from fhbench.suite import load_suite
+    from fhbench.inputs.suite import load_suite
 
     tmp = tmp_path_factory.mktemp("parallel-search")
     suite = load_suite(write(tmp))
@@ -66,7 +66,7 @@ def tiny(tmp_path_factory):
 @pytest.mark.parametrize("algorithm", ["random", "hyperband", "bohb"])
 def test_two_ray_workers_decide_as_their_replay_does(tiny, algorithm):
     from fhbench.estimators import create_estimator
-    from fhbench.search.parallel import RayLiveBackend
+    from fhbench.search.backends.ray import RayLiveBackend
     from fhbench.search.run import make_algorithm
 
     _, suite, space, pool, splits = tiny
@@ -103,7 +103,7 @@ def test_two_ray_workers_decide_as_their_replay_does(tiny, algorithm):
 
 def test_promotions_continue_on_the_worker_that_holds_their_run(tiny):
     from fhbench.estimators import create_estimator  # noqa: F401  (the workers create their own)
-    from fhbench.search.parallel import RayLiveBackend
+    from fhbench.search.backends.ray import RayLiveBackend
     from fhbench.search.run import make_algorithm
 
     _, suite, _, pool, splits = tiny
@@ -126,11 +126,11 @@ def test_promotions_continue_on_the_worker_that_holds_their_run(tiny):
 def test_ray_workers_of_a_declared_search_write_its_traces(tiny):
     """The workers write every run they train into the store (opened by its absolute path), each job
     carrying its trial: the candidates registered on the driver after the workers started."""
-    from fhbench.search.parallel import RayLiveBackend
+    from fhbench.search.backends.ray import RayLiveBackend
     from fhbench.search.run import make_algorithm
     from fhbench.search.space import DeclaredSpace
     from fhbench.search.trials import DeclaredTrials, declared_trial
-    from fhbench.traces import TraceStore, TrialTrace
+    from fhbench.record.traces import TraceStore, TrialTrace
 
     tmp, suite, space, _, splits = tiny
 
@@ -161,9 +161,9 @@ def test_ray_workers_of_a_declared_search_write_its_traces(tiny):
 def test_a_worker_that_dies_stops_the_search_with_one_line(tiny):
     import ray
 
-    from fhbench.errors import FhbenchError
+    from fhbench.core.errors import FhbenchError
     from fhbench.search.algorithms import Job
-    from fhbench.search.parallel import RayLiveBackend
+    from fhbench.search.backends.ray import RayLiveBackend
 
     _, suite, _, pool, splits = tiny
     with RayLiveBackend(suite, splits, pool, estimator="original", settings={}, sealed_paths=(),

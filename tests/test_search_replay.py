@@ -10,11 +10,11 @@ import math
 import numpy as np
 import pytest
 
-from fhbench.errors import FhbenchError
+from fhbench.core.errors import FhbenchError
 from fhbench.search.algorithms import ConfigPool, HyperBand, Job, RandomSearch, SearchAlgorithm
 from fhbench.search.cost import job_cost
 from fhbench.search.driver import JobOutcome, run_search
-from fhbench.search.replay import EpochTimes, EstimateTable, ReplayBackend, replay
+from fhbench.search.backends.replay import EpochTimes, EstimateTable, ReplayBackend, replay
 
 # -- the cost model and the clock, by hand ------------------------------------------------------------
 
@@ -251,7 +251,7 @@ truth = "{truth}"
 
 
 def make_suite(tmp_path, num_samples=12, truth="final_test_acc"):
-    from fhbench.suite import load_suite
+    from fhbench.inputs.suite import load_suite
 
     path = tmp_path / f"synth-{num_samples}.toml"
     path.write_text(SUITE.format(num_samples=num_samples, truth=truth))
@@ -260,9 +260,9 @@ def make_suite(tmp_path, num_samples=12, truth="final_test_acc"):
 
 def write_pool(root, suite, diverged=()):
     """One trace per planned trial: val_acc rises towards a per-trial quality, test_acc near it."""
-    from fhbench.pipeline import make_space
+    from fhbench.engine.pipeline import make_space
     from fhbench.search.pool import search_pool
-    from fhbench.traces import TraceStore
+    from fhbench.record.traces import TraceStore
 
     store = TraceStore(root)
     rng = np.random.default_rng(1)
@@ -367,8 +367,8 @@ def test_the_cache_key_changes_with_what_the_estimates_depend_on(tmp_path):
 
 
 def test_publish_then_reproduce_and_detect_an_edit(tmp_path):
-    from fhbench.pipeline import make_space
-    from fhbench.search.reproduce import reproduce_published
+    from fhbench.engine.pipeline import make_space
+    from fhbench.publish.reproduce import reproduce_published
     from fhbench.search.run import publish_search_suite
 
     suite = make_suite(tmp_path)
@@ -404,9 +404,9 @@ def test_publish_then_reproduce_and_detect_an_edit(tmp_path):
 
 
 def test_regret_is_against_the_truths_global_optimum_with_the_pools_floor(tmp_path):
-    from fhbench.pipeline import make_space
+    from fhbench.engine.pipeline import make_space
     from fhbench.search.pool import search_pool
-    from fhbench.search.reproduce import reproduce_published
+    from fhbench.publish.reproduce import reproduce_published
     from fhbench.search.run import publish_search_suite
 
     table = tmp_path / "truth.csv"
@@ -431,7 +431,7 @@ def test_regret_is_against_the_truths_global_optimum_with_the_pools_floor(tmp_pa
 
 
 def test_a_pool_smaller_than_one_hyperband_iteration_warns(tmp_path):
-    from fhbench.pipeline import make_space
+    from fhbench.engine.pipeline import make_space
     from fhbench.search.run import pool_warnings, publish_search_suite
 
     suite = make_suite(tmp_path, num_samples=8)  # one iteration draws 4 + 3 + 3 = 10 configs
@@ -457,7 +457,7 @@ def test_an_incumbent_without_a_true_accuracy_counts_zero():
 
 
 def test_the_pool_must_match_the_traces(tmp_path):
-    from fhbench.pipeline import make_space
+    from fhbench.engine.pipeline import make_space
     from fhbench.search.pool import search_pool
 
     suite = make_suite(tmp_path)
@@ -473,7 +473,7 @@ def test_the_pool_must_match_the_traces(tmp_path):
 
 
 def test_reproduce_refuses_what_is_not_a_search_leaderboard(tmp_path):
-    from fhbench.search.reproduce import reproduce_published
+    from fhbench.publish.reproduce import reproduce_published
 
     with pytest.raises(FhbenchError, match="results.json"):
         reproduce_published(tmp_path)
@@ -486,7 +486,7 @@ def test_reproduce_refuses_what_is_not_a_search_leaderboard(tmp_path):
 def test_reproduce_refuses_free_epochs_instead_of_searching_forever(tmp_path):
     import shutil
 
-    from fhbench.search.reproduce import reproduce_published
+    from fhbench.publish.reproduce import reproduce_published
 
     published = Path(__file__).resolve().parent.parent / "leaderboard" / "nb201-search-cpu" / "1"
     copy = tmp_path / "copy"

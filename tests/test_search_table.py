@@ -1,5 +1,5 @@
-"""The leaderboard table of a declared search suite (`fhbench.search.table`) and the records of finished
-searches it is made from (`fhbench.search.declared`), on hand-written records."""
+"""The leaderboard table of a declared search suite (`fhbench.publish.declared_board`) and the records of finished
+searches it is made from (`fhbench.engine.declared`), on hand-written records."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from fhbench.search.declared import PlannedSearch, read_record, write_record
-from fhbench.search.table import method_name, render_markdown, summarise
+from fhbench.engine.declared import PlannedSearch, read_record, write_record
+from fhbench.publish.declared_board import method_name, render_markdown, summarise
 
 
 def _record(seed, acc, *, source="live", estimator="fh-ensemble", incumbent="a", jobs=(("a", 1), ("a", 2)),
@@ -96,8 +96,8 @@ def test_a_search_record_is_used_only_for_the_settings_it_was_written_for(tmp_pa
 def test_a_search_s_key_ignores_replay_settings_and_follows_what_the_live_search_depends_on():
     import dataclasses
 
-    from fhbench.search.declared import search_key
-    from fhbench.suite import load_suite
+    from fhbench.engine.declared import search_key
+    from fhbench.inputs.suite import load_suite
 
     suite = load_suite("suites/darts-cpu.toml")
     planned = PlannedSearch(0, "darts", "hyperband", "fh-ensemble", 0)
@@ -113,7 +113,7 @@ def test_a_search_s_key_ignores_replay_settings_and_follows_what_the_live_search
 
 
 def test_estimators_cannot_open_a_search_record_it_holds_the_winner_s_accuracy(tmp_path):
-    from fhbench.seal import TruthAccessError, sealed
+    from fhbench.core.seal import TruthAccessError, sealed
 
     planned = PlannedSearch(0, "t", "hyperband", "fh-ensemble", 0)
     path = write_record(tmp_path, planned, _record(0, 0.8))

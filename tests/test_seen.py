@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from fhbench.errors import TraceError
+from fhbench.core.errors import TraceError
 from fhbench.estimators.check import synthetic_population
 from fhbench.estimators.fh_ensemble import FeatureHistoryEnsemble
-from fhbench.seen import (OUTCOMES, breakdown, correctness, correctness_map, map_trials, recovered, seen_report,
+from fhbench.score.seen import (OUTCOMES, breakdown, correctness, correctness_map, map_trials, recovered, seen_report,
                           seen_trial)
-from fhbench.suite import parse_suite
+from fhbench.inputs.suite import parse_suite
 from test_traces import rewrite_with_predictions
 
 LABELS = np.array([0, 1, 2, 3, 0, 1])
@@ -128,8 +128,8 @@ def test_the_numbers_survive_results_json_and_redraw(report, tmp_path):
     section are drawn from the published numbers alone."""
     import json
 
-    from fhbench.publish import clean
-    from fhbench.seen import plot_breakdown, seen_markdown
+    from fhbench.publish.provenance import clean
+    from fhbench.score.seen import plot_breakdown, seen_markdown
 
     results = json.loads(json.dumps(clean(report[0]), allow_nan=False))
     assert results["mean"]["recovered"][-1] is None
@@ -148,8 +148,8 @@ def test_score_suite_publishes_what_the_ensemble_sees_only_when_asked(tmp_path):
     import torch
 
     from conftest import write_suite
-    from fhbench.pipeline import open_store, record_suite, score_suite
-    from fhbench.suite import load_suite
+    from fhbench.engine.pipeline import open_store, record_suite, score_suite
+    from fhbench.inputs.suite import load_suite
 
     cpu = torch.device("cpu")
     outputs = {}

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from fhbench.errors import FhbenchError
-from fhbench.site import MARKER, build_site, main
+from fhbench.core.errors import FhbenchError
+from fhbench.publish.site import MARKER, build_site, main
 
 REPO = Path(__file__).resolve().parent.parent
 LEADERBOARD = REPO / "leaderboard"
@@ -234,7 +234,7 @@ def test_a_failed_build_leaves_the_old_site_whole(tmp_path, monkeypatch):
         return real_copy(src, dst, *a, **k)
 
     real_copy = shutil.copyfile
-    monkeypatch.setattr("fhbench.site.shutil.copyfile", broken_copy)
+    monkeypatch.setattr("fhbench.publish.site.shutil.copyfile", broken_copy)
     with pytest.raises(OSError):
         build_site(root, site)
     after = {p.relative_to(site): p.read_bytes() for p in site.rglob("*") if p.is_file()}

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from conftest import write_suite
-from fhbench.errors import SuiteError
-from fhbench.pipeline import make_space, open_store, record_suite, score_suite
-from fhbench.suite import load_suite
+from fhbench.core.errors import SuiteError
+from fhbench.engine.pipeline import make_space, open_store, record_suite, score_suite
+from fhbench.inputs.suite import load_suite
 
 CPU = torch.device("cpu")
 NB201_SPACE = "channels = 4\ncells_per_stage = 1\n"
@@ -105,8 +105,8 @@ def test_darts_drop_path_is_off_for_proxies_and_raised_each_epoch(tmp_path, monk
 
 
 def test_randaugment_suite_records_with_the_train_mean_as_cutout_fill(tmp_path, monkeypatch):
-    import fhbench.randaugment as randaugment
-    from fhbench.data import load_splits
+    import fhbench.inputs.augment as randaugment
+    from fhbench.inputs.data import load_splits
 
     pipeline = randaugment.randaugment_pipeline
     seen = []
@@ -182,7 +182,7 @@ def test_loading_the_new_suites_imports_no_torch(tmp_path):
                          'skip_connect~2|skip_connect~2,max_pool_3x3~1"]\n'),
              _suite_file(tmp_path, "rs", f'name = "resnet_scaling"\nmacs_limit = 2.0\ncells = ["{SMALLEST_RESNET}"]\n'),
              _suite_file(tmp_path, "ra", augment="randaugment", data="randaugment_n = 2\nrandaugment_m = 9\n")]
-    code = ("import sys\nfrom fhbench.suite import load_suite\n"
+    code = ("import sys\nfrom fhbench.inputs.suite import load_suite\n"
             + "".join(f"load_suite({str(p)!r})\n" for p in paths)
             + "assert 'torch' not in sys.modules, 'torch imported'\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -215,7 +215,7 @@ def test_targets_one_per_macs_limit_network_or_space(tmp_path):
 def test_randaugment_suite_records_each_config_with_its_own_n_and_m(tmp_path, monkeypatch):
     import re
 
-    import fhbench.randaugment as randaugment
+    import fhbench.inputs.augment as randaugment
 
     pipeline = randaugment.randaugment_pipeline
     seen = set()
@@ -239,8 +239,8 @@ def test_randaugment_suite_records_each_config_with_its_own_n_and_m(tmp_path, mo
 
 
 def test_crop_flip_cutout_fills_the_square_with_the_train_mean(tmp_path, monkeypatch):
-    import fhbench.randaugment as randaugment
-    from fhbench.data import load_splits
+    import fhbench.inputs.augment as randaugment
+    from fhbench.inputs.data import load_splits
 
     cutout = randaugment.cutout
     fills = []
@@ -274,7 +274,7 @@ def test_loading_declared_search_suites_imports_no_torch(tmp_path):
         extra = "\n[evaluate]\nchannels = 4\ncells = 3\nepochs = 1\n" if name == "d" else ""
         path.write_text(text + search + extra)
         paths.append(path)
-    code = ("import sys\nfrom fhbench.suite import load_suite\nfrom fhbench.spaces import targets\n"
+    code = ("import sys\nfrom fhbench.inputs.suite import load_suite\nfrom fhbench.spaces import targets\n"
             + "".join(f"s = load_suite({str(p)!r}); assert s.search is not None; targets(s)\n" for p in paths)
             + "assert 'torch' not in sys.modules, 'torch imported'\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

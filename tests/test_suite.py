@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from conftest import REPO, write_suite
-from fhbench.errors import SuiteError
-from fhbench.suite import RECORD_FORMAT, load_suite, parse_suite
+from fhbench.core.errors import SuiteError
+from fhbench.inputs.suite import RECORD_FORMAT, load_suite, parse_suite
 
 SHIPPED = sorted((REPO / "suites").glob("*.toml"))
 
@@ -39,7 +39,7 @@ def test_full_scale_suite_is_the_thesis_setting():
 
 
 def test_loading_a_suite_imports_no_torch():
-    code = ("import sys\nfrom fhbench.suite import load_suite\n"
+    code = ("import sys\nfrom fhbench.inputs.suite import load_suite\n"
             f"for p in {[str(p) for p in SHIPPED]!r}: load_suite(p)\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -99,7 +99,7 @@ def test_record_hash_ignores_search_settings():
 
 
 def test_record_format_is_the_trace_schema():
-    from fhbench.traces import TRACE_SCHEMA
+    from fhbench.record.traces import TRACE_SCHEMA
 
     assert RECORD_FORMAT == TRACE_SCHEMA  # bump both together: old traces are then not reused
 
@@ -350,7 +350,7 @@ def test_cnn_num_samples_defaults_to_the_listed_configs():
 def test_a_cnn_suite_loads_without_torch(tmp_path):
     path = tmp_path / "cnn.toml"
     path.write_text(A2_SUITE)
-    code = ("import sys\nfrom fhbench.suite import load_suite\n"
+    code = ("import sys\nfrom fhbench.inputs.suite import load_suite\n"
             f"suite = load_suite({str(path)!r})\nassert suite.train.lr_for('vgg16@w1') == 0.01\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -397,7 +397,7 @@ def test_cnn_settings_are_errors_in_nb201_suites(change, key):
 
 
 def test_cnn_trials_are_planned_from_the_listed_configs():
-    from fhbench.record import plan_trials
+    from fhbench.record.train import plan_trials
     from fhbench.spaces import make_space
 
     suite = parse_suite(_with(CNN, space={"width": 0.25}, estimate={"repeats": 2}))
@@ -453,7 +453,7 @@ def test_evaluate_defaults_are_the_thesis_evaluation_setting():
 
 
 def test_declared_spaces_take_search_tables_without_pool_checks():
-    from fhbench.record import plan_trials
+    from fhbench.record.train import plan_trials
     from fhbench.spaces import make_space
 
     search = {"workers": 4, "random_configs": 500, "replay_estimators": ["optimized"]}

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from fhbench.errors import LookAheadError, TraceError
+from fhbench.core.errors import LookAheadError, TraceError
 from fhbench.estimators.check import synthetic_population
-from fhbench.seal import TruthAccessError, sealed
-from fhbench.traces import StoreBusyError, TraceStore, TrialTrace
+from fhbench.core.seal import TruthAccessError, sealed
+from fhbench.record.traces import StoreBusyError, TraceStore, TrialTrace
 
 
 @pytest.fixture
@@ -113,7 +113,7 @@ def test_a_hand_edited_manifest_is_refused(population, field, value):
 
 
 def test_a_manifest_that_disagrees_with_its_files_is_refused(population):
-    from fhbench.traces import _manifest_digest
+    from fhbench.record.traces import _manifest_digest
 
     path = population[0].path / "manifest.json"
     manifest = json.loads(path.read_text())
@@ -211,7 +211,7 @@ def test_the_seal_covers_threads_and_links(population, tmp_path):
 def rewrite_with_predictions(trace, root, predictions=None) -> TrialTrace:
     """A copy of a synthetic trace (features at every epoch) under `root`, with `predictions`: by default
     the arg-max of each epoch's saved classifier on its validation features, as the recorder keeps them."""
-    from fhbench.traces import CURVES, TEST_CURVES, TIMINGS
+    from fhbench.record.traces import CURVES, TEST_CURVES, TIMINGS
 
     epochs = range(1, trace.epochs_completed + 1)
     if predictions is None:

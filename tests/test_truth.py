@@ -19,14 +19,14 @@ import numpy as np
 import pytest
 import torch
 
-from fhbench.errors import FhbenchError
+from fhbench.core.errors import FhbenchError
 from fhbench.spaces.nb201 import Nb201Cell
-from fhbench.truth import NB201_FILE_ENV, Truth, TruthSpec, load_truth, parse_truth
+from fhbench.inputs.truth import NB201_FILE_ENV, Truth, TruthSpec, load_truth, parse_truth
 
 
 @dataclass
 class FakeTrace:
-    """What a truth reads from a trial (fhbench.traces.TrialTrace has the same attributes and methods)."""
+    """What a truth reads from a trial (fhbench.record.traces.TrialTrace has the same attributes and methods)."""
 
     trial_id: str
     config: str
@@ -81,7 +81,7 @@ def test_parse_truth_rejects_what_is_not_in_the_vocabulary(text, hint):
 
 
 def test_the_module_and_parsing_do_not_import_torch():
-    code = ("import sys, fhbench.truth as t; t.parse_truth('nb201-api'); t.parse_truth('csv:x.csv'); "
+    code = ("import sys, fhbench.inputs.truth as t; t.parse_truth('nb201-api'); t.parse_truth('csv:x.csv'); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
@@ -211,7 +211,7 @@ def test_official_file_gives_the_mean_over_seeds_of_the_200_epoch_cifar10_test_a
 
 
 def test_official_file_is_read_once_per_process_and_comes_from_the_env_var(benchmark_file, monkeypatch):
-    from fhbench.truth import _read_nb201_file
+    from fhbench.inputs.truth import _read_nb201_file
 
     load("nb201-api", nb201_file=str(benchmark_file))
     hits = _read_nb201_file.cache_info().hits

@@ -1,7 +1,7 @@
 """The estimator interface and the registry that finds estimators through entry points.
 
 An estimator predicts a trial's final accuracy from a view of the trial cut at a query epoch. The
-harness (``fhbench.estimate``) hands it views, times it and turns its exceptions into failed rows.
+harness (``fhbench.estimators.harness``) hands it views, times it and turns its exceptions into failed rows.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ __all__ = ["Estimator", "TraceViewLike", "EstimatorInfo", "available_estimators"
 
 @runtime_checkable
 class TraceViewLike(Protocol):
-    """What an estimator may read: one trial up to epoch `epoch` (see ``fhbench.traces.TraceView``)."""
+    """What an estimator may read: one trial up to epoch `epoch` (see ``fhbench.record.traces.TraceView``)."""
 
     epoch: int
     budget: int

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fhbench.errors import LookAheadError
-from fhbench.seal import TruthAccessError, sealed
-from fhbench.traces import CURVES, TEST_CURVES, TIMINGS, TraceStore, TrialTrace
+from fhbench.core.errors import LookAheadError
+from fhbench.core.seal import TruthAccessError, sealed
+from fhbench.record.traces import CURVES, TEST_CURVES, TIMINGS, TraceStore, TrialTrace
 
 
 def synthetic_population(root: str | Path, n_trials: int = 6, budget: int = 8, n_train: int = 300,
@@ -64,7 +64,7 @@ def synthetic_population(root: str | Path, n_trials: int = 6, budget: int = 8, n
 
 
 def _synthetic_proxies(quality: float) -> dict:
-    """Zero-cost proxy values for a synthetic trial (as `fhbench.proxies.ProxyResult.to_dict` stores
+    """Zero-cost proxy values for a synthetic trial (as `fhbench.record.proxies.ProxyResult.to_dict` stores
     them), rising with its quality like its validation accuracy."""
     values = {"synflow": 10.0 ** (20 * quality), "snip": 50.0 * quality, "grad-norm": 5.0 * quality,
               "naswot": 100.0 + 10.0 * quality}

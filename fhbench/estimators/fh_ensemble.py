@@ -50,7 +50,7 @@ class FeatureHistoryEnsemble:
 
     def predict(self, trial) -> np.ndarray:
         """The ensemble's class for every validation image: the predictions `estimate` scores
-        (fhbench.seen compares them with the final model's)."""
+        (fhbench.score.seen compares them with the final model's)."""
         return self._predicted(trial).cpu().numpy()
 
     def _predicted(self, trial) -> torch.Tensor:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from fhbench.errors import SuiteError, UnknownEstimatorError
+from fhbench.core.errors import SuiteError, UnknownEstimatorError
 
 GROUP = "fhbench.estimators"
 

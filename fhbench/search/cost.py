@@ -11,7 +11,7 @@ job's budget b, then estimates its final accuracy. It costs
 - `val_time`: the recorded wall time of epoch e's validation pass (with the feature capture it
   does). The test pass is not charged: a search worker does not evaluate on the test split;
 - `overhead_s`: the estimator's overhead for this estimate, as the estimation harness
-  (`fhbench.estimate.fit_and_estimate`) measures it: the estimate's own wall time plus its equal
+  (`fhbench.estimators.harness.fit_and_estimate`) measures it: the estimate's own wall time plus its equal
   share of the `fit` on the population.
 
 A trial that diverged at epoch k < b is charged the epochs start + 1 .. k it ran and no estimate

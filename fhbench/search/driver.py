@@ -1,7 +1,7 @@
 """The search driver: any `SearchAlgorithm` against any backend, with W workers on an event-driven clock.
 
 The driver is the only loop: the replay backend (recorded traces and estimate tables,
-`fhbench.search.replay`) and the live backend (real training, `fhbench.search.live`) only answer
+`fhbench.search.backends.replay`) and the live backend (real training, `fhbench.search.backends.live`) only answer
 "run this job", each with a `JobOutcome` whose cost follows the one cost model
 (`fhbench.search.cost`). A distributed backend would answer the same question.
 
@@ -16,7 +16,7 @@ The result of a search is the algorithm's incumbent after the last counted repor
 A backend runs a job when the job starts, so it may compute the outcome early (a replay just looks
 it up); the algorithm sees it only at the job's finish time, as with real workers.
 
-An asynchronous backend (`AsyncBackend`: W real workers, `fhbench.search.parallel`) runs its jobs at
+An asynchronous backend (`AsyncBackend`: W real workers, `fhbench.search.backends.ray`) runs its jobs at
 once and the driver decides on the same clock: a running job reports after each epoch what it has been
 charged so far, a lower bound on its cost, and the driver reports the known job with the earliest
 (finish, job id) as soon as no running job could still finish before it. So real workers make exactly
@@ -46,7 +46,7 @@ from fhbench.search.algorithms import Job, SearchAlgorithm
 
 NOT_RECORDED = "not recorded:"
 """How the error of a replayed job whose epochs were never recorded starts (`SearchRun.unrecorded_jobs`;
-`fhbench.search.replay.LookupReplayBackend`)."""
+`fhbench.search.backends.replay.LookupReplayBackend`)."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class Backend(Protocol):
 
 
 class AsyncBackend(Protocol):
-    """Runs search jobs for the driver on workers of its own, several at a time (`fhbench.search.parallel`).
+    """Runs search jobs for the driver on workers of its own, several at a time (`fhbench.search.backends.ray`).
 
     `wait` blocks until there is news of a submitted job, and returns it as (job id, news) pairs: the
     job's `JobOutcome` once it finished, or before that a lower bound on its cost so far (the seconds it

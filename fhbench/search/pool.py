@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fhbench.errors import FhbenchError
+from fhbench.core.errors import FhbenchError
 from fhbench.search.algorithms import ConfigPool
 
 
@@ -29,7 +29,7 @@ def encode_cells(cells: Sequence[str], space_name: str = "nb201") -> ConfigPool:
 
 @dataclass(frozen=True, eq=False)
 class SearchPool:
-    trials: tuple  # fhbench.record.Trial, pool config i is trials[i]
+    trials: tuple  # fhbench.record.train.Trial, pool config i is trials[i]
     configs: ConfigPool
 
     @property
@@ -57,7 +57,7 @@ class SearchPool:
 
 def search_pool(suite, space) -> SearchPool:
     """The pool of a search suite: its planned trials (one population, as `estimate.repeats` is 1)."""
-    from fhbench.record import plan_trials
+    from fhbench.record.train import plan_trials
 
     trials = tuple(trial for trial in plan_trials(suite, space) if trial.repeat == 0)
     return SearchPool(trials, encode_cells([trial.config for trial in trials], suite.space.name))

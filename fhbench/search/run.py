@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fhbench.errors import FhbenchError
+from fhbench.core.errors import FhbenchError
 from fhbench.search.algorithms import BOHB, ConfigPool, HyperBand, RandomSearch, pool_size_warning
 from fhbench.search.driver import SearchRun
-from fhbench.search.replay import EpochTimes, EstimateTable, estimate_table, replay
+from fhbench.search.backends.replay import EpochTimes, EstimateTable, estimate_table, replay
 
 COST_MODEL = ("a job costs, for each epoch it adds (a promoted configuration continues from its previous "
               "budget), the recorded training time plus the validation pass (epoch_time + val_time), plus the "
@@ -339,7 +339,7 @@ def _pool_truth(truth, traces: Sequence) -> list[float]:
 def search_suite(suite, traces: Sequence, space, *, store_root: Path, truth, on_step: Callable[[str], None] | None = None,
                  device=None) -> SearchOutcome:
     """Every algorithm with every estimator over every seed, on the suite's pool (`search_pool`), whose
-    traces are `traces` (all planned trials, diverged ones included); `truth` is a `fhbench.truth.Truth`."""
+    traces are `traces` (all planned trials, diverged ones included); `truth` is a `fhbench.inputs.truth.Truth`."""
     from fhbench.estimators import available_estimators, create_estimator
     from fhbench.estimators.registry import describe_estimators, effective_settings
     from fhbench.search.pool import search_pool
@@ -422,10 +422,10 @@ def publish_search_suite(suite, traces: Sequence, space, *, store_root: Path, le
     leaderboard with its estimate tables; returns (directory, rows)."""
     import torch
 
-    from fhbench.publish import SEARCH_METRICS, environment, results_header
-    from fhbench.search.leaderboard import publish_search
-    from fhbench.traces import recording_summary, traces_hash
-    from fhbench.truth import load_truth, parse_truth
+    from fhbench.publish.provenance import SEARCH_METRICS, environment, results_header
+    from fhbench.publish.search_board import publish_search
+    from fhbench.record.traces import recording_summary, traces_hash
+    from fhbench.inputs.truth import load_truth, parse_truth
 
     device = device or torch.device("cpu")
     complete = [t for t in traces if t.status == "complete"]

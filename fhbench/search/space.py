@@ -20,7 +20,7 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
-from fhbench.errors import FhbenchError
+from fhbench.core.errors import FhbenchError
 
 __all__ = ["DeclaredSpace"]
 

@@ -1,6 +1,6 @@
 """Trials made on demand for a declared search: the trial of a configuration is a function of the
 configuration alone (and the suite's training seed), so every search that trains a configuration
-trains the same run, and its trace in the store (`fhbench.search.live`) is that configuration's,
+trains the same run, and its trace in the store (`fhbench.search.backends.live`) is that configuration's,
 whichever search wrote it and whichever replay reads it.
 """
 
@@ -10,7 +10,7 @@ import hashlib
 
 import numpy as np
 
-from fhbench.record import Trial
+from fhbench.record.train import Trial
 
 TRIAL_PREFIX = "c-"
 """Trial ids of declared-search trials: "c-" and the first 12 hex digits of sha256(config text)."""

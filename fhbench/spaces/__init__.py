@@ -6,7 +6,7 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass
 
-from fhbench.errors import ConfigError, SuiteError
+from fhbench.core.errors import ConfigError, SuiteError
 
 SPACE_NAMES = ("nb201", "cnn", "darts", "resnet_scaling", "randaugment")
 
@@ -48,7 +48,7 @@ def as_count(value: object, what: str, low: int = 1) -> int:
 
 def make_space(settings, source: str = "<suite>", image_size: int = 32, num_classes: int = 100):
     """The space a suite's `SpaceSettings` describe; a bad setting is a one-line SuiteError naming it.
-    `image_size` and `num_classes` (fhbench.suite.image_shape of the suite's data) are where space
+    `image_size` and `num_classes` (fhbench.inputs.suite.image_shape of the suite's data) are where space
     resnet_scaling measures its MAC limit; the other spaces ignore them. Spaces with several search
     targets (`targets`) build their first here: space randaugment the first network of space.cells,
     space resnet_scaling the first of space.macs_limits."""
@@ -95,7 +95,7 @@ def targets(suite) -> list[tuple[str, object]]:
     network of space.cells (Table 4.3, labelled by the network), space resnet_scaling one per MAC limit
     of space.macs_limits, else its one space.macs_limit (Table 4.4: "2x ResNet-18 MACs"), space darts
     and nb201 one (Table 4.2)."""
-    from fhbench.suite import image_shape  # here: fhbench.suite imports this module
+    from fhbench.inputs.suite import image_shape  # here: fhbench.inputs.suite imports this module
 
     settings, source = suite.space, suite.path
     if settings.name == "randaugment":

@@ -2,11 +2,11 @@
 
 A config is a network of `fhbench.spaces.cnn` (a model at a width) and RandAugment's two
 hyperparameters, written `<network>/n<N>-m<M>`, e.g. ``resnet18@w0.125/n2-m9``. N (operations per
-image) ranges over 1..3 and M (their magnitude) over 0..30, the ranges of `fhbench.randaugment`
+image) ranges over 1..3 and M (their magnitude) over 0..30, the ranges of `fhbench.inputs.augment`
 (N_RANGE, M_RANGE: the RandAugment paper's magnitude scale and torchvision's 31 bins). The space is
 per network: a suite lists its networks in `space.cells` and every network is one search target
 (Table 4.3), each an `AugmentSpace`. The network trains with RandAugment(N, M), then pad-and-crop and
-flip, then Cutout (`fhbench.randaugment.randaugment_pipeline`); the recorder takes N and M from
+flip, then Cutout (`fhbench.inputs.augment.randaugment_pipeline`); the recorder takes N and M from
 `augmentation(config)`.
 
 Declared parameters: N (ordinal, 1..3) and M (integer, 0..30), both free: all 93 configs are valid.
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fhbench.errors import ConfigError
-from fhbench.randaugment import M_RANGE, N_RANGE
+from fhbench.core.errors import ConfigError
+from fhbench.inputs.augment import M_RANGE, N_RANGE
 from fhbench.spaces import Parameter, as_count
 from fhbench.spaces.cnn import CnnConfig, CnnSpace
 from fhbench.spaces.codes import check_codes, codes_in_range, uniform_codes

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fhbench.errors import ConfigError
+from fhbench.core.errors import ConfigError
 
 MODELS = ("vgg16", "resnet18", "resnet50", "mobilenetv2")
 MIN_WIDTH = 1 / 64  # below it the 64-channel stages of ResNet and VGG would have no channel left

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fhbench.errors import ConfigError
+from fhbench.core.errors import ConfigError
 from fhbench.spaces import Parameter, as_count
 
 

@@ -64,7 +64,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fhbench.errors import ConfigError
+from fhbench.core.errors import ConfigError
 from fhbench.spaces import Parameter, as_count
 from fhbench.spaces.codes import check_codes, codes_in_range, uniform_codes
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fhbench.errors import ConfigError
+from fhbench.core.errors import ConfigError
 from fhbench.spaces import Parameter, as_count
 from fhbench.spaces.codes import check_codes, codes_in_range, uniform_codes
 

@@ -5,7 +5,7 @@ w2..w5 scale their 64, 128, 256 and 512 channels; the network is the CIFAR-form 
 `fhbench.spaces.cnn` (3x3 stride-1 stem, no max-pool, torchvision's `BasicBlock` stages). The thesis
 searches them under a size limit of 2x and 4x ResNet-18's 0.56 G multiply-accumulates on 32x32 CIFAR-100.
 
-**Unit.** Sizes and limits are multiply-accumulates (MACs) as `fhbench.flops.count_macs` counts them
+**Unit.** Sizes and limits are multiply-accumulates (MACs) as `fhbench.spaces.flops.count_macs` counts them
 (convolutions and the linear head; the thesis's "FLOPS" are these): ResNet-18 with a 100-class head
 on 32x32 inputs has 555,468,800 MACs (0.56 G) and 11,220,132 parameters. `macs` gives the same count
 from the layer shapes without running a forward pass (the tests check that it equals torch's counter
@@ -49,7 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fhbench.errors import ConfigError
+from fhbench.core.errors import ConfigError
 from fhbench.spaces import Parameter
 from fhbench.spaces.codes import check_codes, codes_in_range, uniform_codes
 
@@ -294,7 +294,7 @@ class ResNetScalingSpace:
         """{'params', 'macs'} as Table 4.4 reports them, counted by torch on a meta-device network."""
         import torch
 
-        from fhbench.flops import count_macs, count_params
+        from fhbench.spaces.flops import count_macs, count_params
 
         image_size = _positive_int(self.image_size if image_size is None else image_size, "image_size")
         num_classes = self.num_classes if num_classes is None else num_classes

@@ -1,0 +1,386 @@
+"""A suite from end to end: check it, record the planned trials that are not yet in the store, then
+estimate, score and publish (or, for a search suite, replay its searches and publish). The command
+line calls these functions; tests call them directly."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fhbench.inputs.data import downsample, load_splits
+from fhbench.core.errors import FhbenchError, SuiteError, TraceError
+from fhbench.estimators.harness import run_estimators
+from fhbench.estimators import available_estimators, create_estimator
+from fhbench.estimators.registry import describe_estimators, is_rank_only
+from fhbench.publish.estimation_board import publish
+from fhbench.score.per_network import applies as per_network_applies, per_network, trial_curves
+from fhbench.publish.provenance import ESTIMATION_METRICS, environment, results_header
+from fhbench.record.train import Trial, check_prediction_classes, plan_trials, record_trial, recording_conditions
+from fhbench.score.metrics import reference_cpu_s, score
+from fhbench.score.seen import seen_report
+from fhbench.spaces import make_space as space_from_settings
+from fhbench.inputs.suite import Suite, image_shape
+from fhbench.record.traces import TraceStore, TrialTrace, recording_summary, traces_hash
+from fhbench.inputs.truth import load_truth, parse_truth
+
+
+def make_space(suite: Suite):
+    return space_from_settings(suite.space, suite.path, *image_shape(suite.data))
+
+
+def open_store(suite: Suite, traces_root: str | Path) -> TraceStore:
+    """Traces live under their recording settings' hash: estimator changes reuse them, others don't."""
+    return TraceStore(Path(traces_root) / suite.name / suite.record_hash)
+
+
+def load_suite_splits(suite: Suite, data_dir: Path | None, download: bool = False):
+    d = suite.data
+    splits = load_splits(d.dataset, data_dir, d.train_size, d.val_size, d.test_size, d.split_seed, download)
+    return downsample(splits, d.resize) if d.resize else splits
+
+
+def _estimator_names(suite: Suite) -> list[str]:
+    names = list(suite.estimate.estimators)
+    if suite.search is not None:
+        names += [n for n in suite.search.estimators + suite.search.replay_estimators if n not in names]
+    return names
+
+
+def preflight(suite: Suite, *, nb201_file: str | None = None) -> None:
+    """Everything that can be known before training, checked before training: the planned cells,
+    every estimator's name and settings (against its signature and constructor), windows that the
+    recorded features can serve, and the truths' files. At full scale a late error wastes a GPU-week."""
+    from fhbench.engine.declared import is_declared
+
+    if is_declared(suite):
+        from fhbench.spaces import targets
+
+        targets(suite)  # every target's space builds (a MAC limit no config meets fails here)
+    else:
+        plan_trials(suite, make_space(suite))
+    registry = available_estimators()
+    for name in suite.estimator_settings:
+        if name not in registry:
+            raise SuiteError(f"{suite.path}: [estimators.{name}]: no installed estimator is called '{name}' "
+                             f"(installed: {', '.join(registry) or 'none'})")
+    for name in _estimator_names(suite):
+        estimator = create_estimator(name, suite.estimator_settings.get(name), registry=registry)
+        window = getattr(estimator, "window", None)
+        if isinstance(window, int) and window > suite.record.window:
+            raise SuiteError(f"{suite.path}: key 'estimators.{name}.window': expected at most record.window "
+                             f"({suite.record.window}), got {window}: the suite keeps features of only "
+                             f"{suite.record.window} epochs before each checkpoint")
+        if getattr(estimator, "recorded_cost_s", None) is not None and not suite.record.proxies:
+            raise SuiteError(f"{suite.path}: estimator '{name}' reads zero-cost proxies computed while "
+                             f"recording: set record.proxies = true (the traces are then recorded with them)")
+    specs = [suite.estimate.truth] + ([suite.search.truth] if suite.search is not None else [])
+    for spec in map(parse_truth, specs):
+        if not spec.own_run:
+            load_truth(spec, nb201_file=nb201_file)  # a missing or bad truth file fails now (tables are cached)
+
+
+def check_writable(folder: str | Path) -> None:
+    """Fails now, not after hours of work, where results could not be written (read-only, full, a file
+    in the way). Creates nothing: it probes the folder, or the nearest one above it that exists."""
+    folder = Path(folder)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    try:
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is not a folder")
+        with tempfile.TemporaryFile(dir=existing) as probe:
+            probe.write(b"fhbench")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as err:
+        raise FhbenchError(f"{folder}: cannot write results there ({err.strerror or err})") from None
+
+
+def _check_planned(trace: TrialTrace, trial: Trial) -> None:
+    recorded = (trace.config, trace.manifest.get("seed"), trace.repeat, trace.manifest.get("index"), trace.budget)
+    planned = (trial.config, trial.seed, trial.repeat, trial.index, trial.budget)
+    if recorded != planned:
+        raise TraceError(f"trace {trace.path}: recorded (cell, seed, repeat, index, budget) {recorded}, but the "
+                         f"suite plans {planned}")
+
+
+def check_conditions(traces: list[TrialTrace], device: torch.device, threads: int | None = None) -> None:
+    """For a strict rerun: every trace must have been recorded under this run's conditions (device kind,
+    thread count on the CPU, torch version, determinism flags), else its numbers are not reproducible.
+    `threads`: the count this run records with, where it is not this process's (each Ray task of
+    --workers/--ray runs --cpus-per-trial threads). A lost trial recorded nothing: it is not checked."""
+    now = recording_conditions(device)
+    if threads is not None:
+        now["threads"] = threads
+    keys = ["device", "torch", "deterministic_algorithms"] + (["threads"] if device.type == "cpu" else [])
+    for trace in traces:
+        if trace.status == "lost":
+            continue
+        then = trace.conditions
+        differ = [f"{k} {then.get(k)!r} (now {now[k]!r})" for k in keys if then.get(k) != now[k]]
+        if differ:
+            raise FhbenchError(f"--strict: trace {trace.path} was recorded with {', '.join(differ)}; rerun with "
+                               f"those conditions (e.g. --threads {then.get('threads')}) or without --strict")
+
+
+def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, device: torch.device,
+                 download: bool = False, report: Callable[[str], None] = print,
+                 progress=None, execution=None) -> list[Trial]:
+    """Records every planned trial that the store lacks; returns the trials it recorded.
+
+    Finished trials are skipped, unfinished ones (left under .partial/) redone, lost ones (a parallel
+    run could not record them) redone, and corrupt ones moved to .corrupt/ and redone, so running a
+    suite again resumes it. The store is locked meanwhile; a parallel run whose driver died holding it
+    is cleaned up first (`fhbench.runtime.ray.stop_dead_run`). With `execution` (a
+    `fhbench.runtime.ray.Execution`: --workers or --ray) the trials are Ray tasks, and the trials
+    returned include those lost there; without it, one process as always (Ray is not imported).
+    """
+    from fhbench.runtime.ray import stop_dead_run
+
+    store.lock()
+    stop_dead_run(store, report)  # before any training: no leftover worker trains beside this run
+    space = make_space(suite)
+    todo = []
+    for trial in plan_trials(suite, space):
+        if not store.has(trial.trial_id):
+            todo.append(trial)
+            continue
+        try:
+            trace = store.open(trial.trial_id)
+            _check_planned(trace, trial)
+        except TraceError as err:
+            moved = store.quarantine(trial.trial_id)
+            report(f"{err}; moved to {moved}, recording it again")
+            todo.append(trial)
+            continue
+        if trace.status == "lost":
+            report(f"trial {trial.trial_id} ({trial.config}) was lost by an earlier run ({trace.failure}); "
+                   f"recording it again")
+            todo.append(trial)
+    if not todo:
+        return []
+    for trial in todo:
+        store.forget(trial.trial_id)  # a lost trial opened above is replaced by a Ray task, not through `store`
+    splits = load_suite_splits(suite, data_dir, download)
+    if suite.record.predictions:  # before any trial starts, here or on Ray
+        check_prediction_classes(suite, splits.num_classes)
+    if execution is not None:
+        return _record_on_ray(suite, store, todo, splits, execution, device, report, progress)
+    overall = progress.add_task("trials", total=len(todo)) if progress else None
+    for trial in todo:
+        task = progress.add_task(f"  {trial.trial_id} {trial.config}", total=trial.epochs(suite)) if progress else None
+        advance = (lambda epoch, seconds: progress.update(task, completed=epoch, epoch_time=seconds)) \
+            if progress else None
+        status = record_trial(trial, suite, space, splits, store, device, on_epoch=advance)
+        if progress:
+            progress.remove_task(task)
+            progress.advance(overall)
+        if status != "complete":
+            report(f"trial {trial.trial_id} ({trial.config}) {status}; recorded as a failed trial")
+    return todo
+
+
+def _record_on_ray(suite: Suite, store: TraceStore, todo: list[Trial], splits, execution, device: torch.device,
+                   report: Callable[[str], None], progress) -> list[Trial]:
+    from fhbench.runtime.ray import record_parallel
+
+    return record_parallel(suite, store, todo, splits, execution=execution, cuda_available=torch.cuda.is_available(),
+                           device_type=device.type, report=report, progress=progress)
+
+
+def load_traces(suite: Suite, store: TraceStore) -> list[TrialTrace]:
+    traces = []
+    for trial in plan_trials(suite, make_space(suite)):
+        if not store.has(trial.trial_id):
+            raise TraceError(f"trial {trial.trial_id} is not recorded in {store.root}: "
+                             f"run `fhbench record {suite.path}` first")
+        trace = store.open(trial.trial_id)
+        _check_planned(trace, trial)
+        traces.append(trace)
+    return traces
+
+
+def verify_suite(suite: Suite, store: TraceStore) -> list[str]:
+    """The full check of a suite's traces: every planned trial present, its manifest sound and every
+    file's checksum right. Returns one line per problem (empty: all good). A declared search suite plans
+    no trials: every trace its live searches wrote is checked."""
+    from fhbench.engine.declared import is_declared
+
+    problems = []
+    if is_declared(suite):
+        for trial_id in store.trial_ids():
+            try:
+                TrialTrace(store.root / trial_id).verify()
+            except TraceError as err:
+                problems.append(str(err))
+        return problems
+    for trial in plan_trials(suite, make_space(suite)):
+        if not store.has(trial.trial_id):
+            problems.append(f"trial {trial.trial_id}: not recorded in {store.root}")
+            continue
+        try:
+            trace = TrialTrace(store.root / trial.trial_id)
+            _check_planned(trace, trial)
+            trace.verify()
+        except TraceError as err:
+            problems.append(str(err))
+    return problems
+
+
+def _overhead_epoch_times(traces: list[TrialTrace], device: torch.device) -> dict[str, float]:
+    """Each trial's mean training epoch, where it was recorded on the scoring device's kind; NaN elsewhere
+    (a CPU estimate divided by a GPU epoch is no overhead ratio)."""
+    return {t.trial_id: float(np.mean(t.curve("epoch_time"))) if t.conditions.get("device") == device.type
+            else math.nan for t in traces}
+
+
+def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *,
+                on_step: Callable[[str, int, int], None] | None = None, device: torch.device | None = None,
+                nb201_file: str | None = None, strict: bool = False, fail_fast: bool = False,
+                strict_threads: int | None = None):
+    """Estimates, scores and publishes; returns (leaderboard directory, rows). With `fail_fast` the first
+    failed estimate raises the estimator's own exception instead of becoming a failed row. With `strict`
+    the traces must have been recorded under this run's conditions, at `strict_threads` CPU threads
+    where given (see `check_conditions`)."""
+    device = device or torch.device("cpu")
+    check_writable(leaderboard_root)
+    registry = available_estimators()
+    estimators = {name: create_estimator(name, suite.estimator_settings.get(name), registry=registry, device=device)
+                  for name in suite.estimate.estimators}
+    traces = load_traces(suite, store)
+    if strict:
+        check_conditions(traces, device, strict_threads)
+    complete = [t for t in traces if t.status == "complete"]
+    failed_trials = [{"trial_id": t.trial_id, "config": t.config, "status": t.status,
+                      "epochs_completed": t.epochs_completed, **({"failure": t.failure} if t.failure else {})}
+                     for t in traces if t.status != "complete"]
+    if not complete:
+        raise FhbenchError(f"{suite.path}: no trial completed ({len(failed_trials)} of {len(traces)} "
+                           f"{', '.join(sorted({t['status'] for t in failed_trials}))}): nothing to score; "
+                           f"see the traces in {store.root}")
+    truth = load_truth(parse_truth(suite.estimate.truth), complete, nb201_file=nb201_file)
+    truths = {t.trial_id: truth.accuracy(t) for t in complete}  # before any estimate: a missing cell fails fast
+    records = run_estimators(estimators, complete, suite.checkpoints, on_step, device=device,
+                             sealed_paths=truth.files, fail_fast=fail_fast)
+    rank_only = frozenset(name for name, estimator in estimators.items() if is_rank_only(estimator))
+    budgeted = bool(suite.train.budgets)  # rows, estimates and per-network views then carry their budget
+    rows = score(records, truths, _overhead_epoch_times(complete, device), suite.train.epochs, rank_only,
+                 by_budget=budgeted)
+
+    def budget_of(record) -> dict:
+        return {"budget": record.budget} if budgeted else {}
+
+    configs = {t.trial_id: t.config for t in complete}
+    header = results_header(
+        "estimation", suite, estimators=describe_estimators(estimators, registry, suite.estimator_settings),
+        environment={**environment(str(device), torch.get_num_threads()),
+                     "recording": recording_summary(traces), "reference_cpu_s": reference_cpu_s(records)},
+        traces_hash=traces_hash(traces), truth=truth.describe(), metrics=ESTIMATION_METRICS)
+    extra = {
+        "seeds": {"sample_seed": suite.space.sample_seed, "train_seed": suite.train.seed,
+                  "split_seed": suite.data.split_seed,
+                  "trials": {t.trial_id: t.manifest["seed"] for t in traces}},
+        "dataset_source": ", ".join(sorted({t.manifest["dataset_source"] for t in traces})),
+        "repeats": suite.estimate.repeats,
+        "trials_scored": len(complete),
+        "failed_trials": failed_trials,
+        "failed_estimate_rule": "a failed estimate counts as 0.0: its whole truth is error, ranked last",
+        "truths": truths,
+        "failures": [{"estimator": r.estimator, "repeat": r.repeat, **budget_of(r), "checkpoint": r.checkpoint,
+                      "trial_id": r.trial_id, "error": r.error} for r in records if r.error],
+        "estimates": [{"estimator": r.estimator, "repeat": r.repeat, **budget_of(r), "checkpoint": r.checkpoint,
+                       "trial_id": r.trial_id, "config": configs[r.trial_id], "estimate": r.estimate,
+                       "overhead_s": r.overhead_s, "overhead_cpu_s": r.overhead_cpu_s,
+                       "reference_cpu_s": r.reference_cpu_s} for r in records],
+    }
+    if budgeted:
+        extra["budgets"] = list(suite.budgets)
+    if per_network_applies(suite) and set(estimators) - rank_only:  # a handful of networks: each one's own error
+        if budgeted:  # each (network, budget) its own entry: one view per budget, against that budget's truths
+            views = [per_network([r for r in records if r.budget == budget], truths, configs,
+                                 suite.checkpoints_for(budget), budget, rank_only=rank_only,
+                                 curves=trial_curves(t for t in complete if t.budget == budget))
+                     for budget in suite.budgets]
+            extra["per_network_by_budget"] = [view for view in views if view["trials"]]  # none: all diverged
+        else:
+            extra["per_network"] = per_network(records, truths, configs, suite.checkpoints, suite.train.epochs,
+                                               rank_only=rank_only, curves=trial_curves(complete))
+    files = {}
+    if suite.record.predictions:  # the harness's analysis, after scoring: it reads each trial's final model
+        extra["seen"], files = seen_report(complete, suite, device=device)
+    return publish(leaderboard_root, rows, header, extra, more_files=files), rows
+
+
+def search_and_publish(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *,
+                       on_step: Callable[[str], None] | None = None, device: torch.device | None = None,
+                       nb201_file: str | None = None, strict: bool = False, strict_threads: int | None = None):
+    """Replays the suite's searches on its recorded pool and publishes them; returns (directory, rows)."""
+    from fhbench.search.run import publish_search_suite
+
+    if suite.search is None:
+        raise SuiteError(f"{suite.path}: key 'search': expected a [search] table for `fhbench search`")
+    device = device or torch.device("cpu")
+    check_writable(leaderboard_root)
+    traces = load_traces(suite, store)
+    if strict:
+        check_conditions(traces, device, strict_threads)
+    return publish_search_suite(suite, traces, make_space(suite), store_root=store.root,
+                                leaderboard_root=leaderboard_root, on_step=on_step, device=device,
+                                nb201_file=nb201_file)
+
+
+def run_declared(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *, data_dir: Path | None,
+                 device: torch.device, live: bool = True, execution=None, download: bool = False,
+                 on_note: Callable[[str], None] | None = None):
+    """`fhbench run` (live searches, then replays) or `fhbench search` (replays only) of a declared search
+    suite (`fhbench.engine.declared`); returns (directory, rows)."""
+    from fhbench.engine.declared import run_declared_suite
+
+    check_writable(leaderboard_root)
+    splits = load_suite_splits(suite, data_dir, download)
+    return run_declared_suite(suite, store, splits=splits, device=device, leaderboard_root=leaderboard_root,
+                              environment=environment(str(device), torch.get_num_threads()),
+                              execution=execution, live=live, on_note=on_note)
+
+
+def publish_run(run_dir: str | Path, leaderboard_root: str | Path) -> Path:
+    """Copies a finished leaderboard directory (from `runs/`, say) into the published tree, as
+    `<root>/<suite>/<version>/` (live searches: `<root>/<suite>/live/<name>/`), swapped in whole.
+
+    Publishing is a deliberate step: a user's runs go to `runs/` so that trying a suite never
+    rewrites the committed leaderboards.
+    """
+    import json
+
+    from fhbench.publish.provenance import write_directory
+
+    run_dir = Path(run_dir)
+    results = run_dir / "results.json"
+    try:
+        header = json.loads(results.read_text())
+        name, version, kind = header["suite"]["name"], header["suite"]["version"], header.get("kind")
+    except FileNotFoundError:
+        raise FhbenchError(f"{run_dir}: no results.json: expected a finished leaderboard directory") from None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise FhbenchError(f"{results}: not a leaderboard results.json ({type(err).__name__}: {err})") from None
+    from fhbench.inputs.suite import check_path_name
+
+    run_dir = run_dir.resolve()  # `publish .` names the folder, not ""
+    for key, value in (("suite.name", name), ("suite.version", version)):  # they become path parts
+        check_path_name(value, key, lambda k, expected: FhbenchError(f"{results}: key '{k}': expected {expected}"))
+    files = {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file() and not p.name.startswith(".")}
+    final = Path(leaderboard_root) / name / ("live" if kind == "live" else version)
+    if kind == "live":
+        final = final / run_dir.name
+    if final.resolve() == run_dir.resolve():
+        raise FhbenchError(f"{run_dir}: is already the published leaderboard {final}")
+    return write_directory(final, files)
+
+
+__all__ = ["publish_run", "check_conditions", "check_writable", "load_suite_splits", "load_traces", "make_space", "open_store",
+           "preflight", "record_suite", "score_suite", "search_and_publish", "verify_suite"]
