@@ -17,10 +17,11 @@ from conftest import REPO, write_suite
 from fhbench.core.errors import SuiteError
 from fhbench.estimators.harness import EstimateRecord, run_estimators
 from fhbench.publish.estimation_board import CSV_COLUMNS, render_csv, render_markdown
-from fhbench.engine.pipeline import load_traces, make_space, open_store, record_suite, score_suite
+from fhbench.engine.pipeline import load_traces, open_store, record_suite, score_suite
 from fhbench.record.train import plan_trials
 from fhbench.score.metrics import Row, score
 from fhbench.inputs.suite import load_suite
+from fhbench.spaces import suite_space
 
 CPU = torch.device("cpu")
 BASE_LR = 0.1  # write_suite's default train.lr
@@ -46,7 +47,7 @@ def test_budgets_plan_a_trial_per_network_and_budget_sharing_the_seed(tmp_path):
     suite = load_suite(_budget_suite(tmp_path))
     assert suite.budgets == (2, 4) and suite.checkpoints == (1, 2, 3, 4)
     assert suite.checkpoints_for(2) == (1, 2) and suite.checkpoints_for(4) == (1, 2, 3, 4)
-    trials = plan_trials(suite, make_space(suite))
+    trials = plan_trials(suite, suite_space(suite))
     assert [t.trial_id for t in trials] == [f"r0-00{i}-b00{b}" for i in range(3) for b in (2, 4)]
     assert [t.budget for t in trials] == [2, 4] * 3
     for short, long in zip(trials[::2], trials[1::2]):  # the same network and seed: only the schedule differs
@@ -56,7 +57,7 @@ def test_budgets_plan_a_trial_per_network_and_budget_sharing_the_seed(tmp_path):
 
 def test_a_suite_without_budgets_plans_the_ids_and_hashes_it_always_did(tmp_path):
     plain = load_suite(_plain_suite(tmp_path))
-    trials = plan_trials(plain, make_space(plain))
+    trials = plan_trials(plain, suite_space(plain))
     assert [t.trial_id for t in trials] == ["r0-000", "r0-001", "r0-002"] and {t.budget for t in trials} == {4}
     empty = _plain_suite(tmp_path)
     empty.write_text(empty.read_text().replace("seed = 0\n\n[record]", "seed = 0\nbudgets = []\n\n[record]"))

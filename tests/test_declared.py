@@ -16,6 +16,7 @@ import pytest
 
 from fhbench.cli import main
 from fhbench.inputs.suite import load_suite
+from fhbench.spaces import suite_space
 
 TINY = """
 name = "tiny-scaling"
@@ -98,12 +99,12 @@ def test_every_search_runs_live_then_replayed_and_the_replay_makes_the_live_deci
 
 
 def test_the_winner_s_accuracy_is_its_own_trace_s_test_accuracy_and_its_size_is_within_the_limit(searched):
-    from fhbench.engine.pipeline import make_space, open_store
+    from fhbench.engine.pipeline import open_store
     from fhbench.search.trials import declared_trial
 
     folder, suite_path = searched
     suite = load_suite(suite_path)
-    space = make_space(suite)
+    space = suite_space(suite)
     store = open_store(suite, folder / "traces")
     for winner in _results(folder)["winners"]:
         trace = store.open(declared_trial(suite, winner["incumbent"]).trial_id)

@@ -20,7 +20,7 @@ import torch
 import fhbench.record.traces as traces_module
 from fhbench.core.errors import TraceError
 from fhbench.estimators import create_estimator
-from fhbench.engine.pipeline import load_suite_splits, make_space
+from fhbench.engine.pipeline import load_suite_splits
 from fhbench.search.algorithms import Job
 from fhbench.search.driver import NOT_RECORDED, run_search
 from fhbench.search.backends.live import LiveBackend, live_search
@@ -30,6 +30,7 @@ from fhbench.search.space import DeclaredSpace
 from fhbench.search.trials import DeclaredTrials, declared_trial
 from fhbench.inputs.suite import load_suite
 from fhbench.record.traces import STATUSES, TraceStore, TrialTrace
+from fhbench.spaces import suite_space
 
 SUITE = """
 name = "livetraces"
@@ -87,7 +88,7 @@ def setting(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("live-traces")
     (tmp / "livetraces.toml").write_text(SUITE)
     suite = load_suite(tmp / "livetraces.toml")
-    return tmp, suite, make_space(suite), load_suite_splits(suite, None)
+    return tmp, suite, suite_space(suite), load_suite_splits(suite, None)
 
 
 def _live(setting, store, algorithm="hyperband", estimator="original", seed=1):

@@ -10,6 +10,7 @@ from fhbench.core.errors import FhbenchError, SuiteError, UnknownEstimatorError
 from fhbench.estimators import create_estimator
 from fhbench.engine.pipeline import check_conditions, open_store, preflight, record_suite, verify_suite
 from fhbench.inputs.suite import load_suite
+from fhbench.spaces import suite_space
 
 CPU = torch.device("cpu")
 
@@ -184,13 +185,13 @@ def two_trials(_two_trials_recorded, tmp_path):
     """A store of two recorded trials of its own, and what recording another needs."""
     import shutil
 
-    from fhbench.engine.pipeline import load_suite_splits, make_space
+    from fhbench.engine.pipeline import load_suite_splits
     from fhbench.record.train import plan_trials
 
     suite, traces = _two_trials_recorded
     shutil.copytree(traces, tmp_path / "traces")
     store = open_store(suite, tmp_path / "traces")
-    space = make_space(suite)
+    space = suite_space(suite)
     return suite, store, space, load_suite_splits(suite, None), plan_trials(suite, space)
 
 

@@ -10,11 +10,12 @@ import torch
 
 from conftest import write_suite
 from fhbench.inputs.data import load_splits
-from fhbench.engine.pipeline import make_space, open_store, record_suite, score_suite
+from fhbench.engine.pipeline import open_store, record_suite, score_suite
 from fhbench.record.train import plan_trials
 from fhbench.core.errors import FhbenchError
 from fhbench.inputs.suite import load_suite
 from fhbench.record.traces import CURVES
+from fhbench.spaces import suite_space
 
 CPU = torch.device("cpu")
 
@@ -47,7 +48,7 @@ def test_two_recordings_with_the_same_seed_are_identical(tmp_path):
         for key in a:
             np.testing.assert_array_equal(a[key], b[key], err_msg=f"{trial_id} {key}")
     other = load_suite(write_suite(tmp_path, "other", num_samples=2, epochs=3).parent / "other.toml")
-    assert plan_trials(other, make_space(other))[0].seed == plan_trials(suite, make_space(suite))[0].seed
+    assert plan_trials(other, suite_space(other))[0].seed == plan_trials(suite, suite_space(suite))[0].seed
 
 
 def test_trace_contents_follow_the_suite(tmp_path):
@@ -87,7 +88,7 @@ def test_a_diverging_run_is_a_recorded_failed_trial(tmp_path):
 def test_a_diverged_trial_among_finished_ones_is_listed_as_failed(tmp_path):
     suite = load_suite(write_suite(tmp_path, num_samples=3, epochs=4, estimators=("original",)))
     store = _record(suite, tmp_path / "t")
-    trial = plan_trials(suite, make_space(suite))[1]
+    trial = plan_trials(suite, suite_space(suite))[1]
     record_trial_diverged(suite, store, trial)
     out, rows = score_suite(suite, store, tmp_path / "lb")
     results = json.loads((out / "results.json").read_text())
@@ -105,7 +106,7 @@ def record_trial_diverged(suite, store, trial):
     hot = dataclasses.replace(suite, train=dataclasses.replace(suite.train, lr=1e9))
     d = suite.data
     splits = splits_of(d.dataset, None, d.train_size, d.val_size, d.test_size, d.split_seed)
-    assert record_trial(trial, hot, make_space(suite), splits, store, CPU) == "diverged"
+    assert record_trial(trial, hot, suite_space(suite), splits, store, CPU) == "diverged"
 
 
 def test_records_real_cifar10(tmp_path, shared_data):
@@ -160,9 +161,9 @@ def test_a_dataset_with_more_classes_than_a_byte_holds_is_refused(tmp_path):
     suite = _predictions_suite(tmp_path)
     splits = dataclasses.replace(load_splits("digits", None, 300, 100, 100, 0), num_classes=257)
     store = open_store(suite, tmp_path / "t")
-    trial = plan_trials(suite, make_space(suite))[0]
+    trial = plan_trials(suite, suite_space(suite))[0]
     with pytest.raises(SuiteError, match="record.predictions.*257 classes.*at most 256"):
-        record_trial(trial, suite, make_space(suite), splits, store, CPU)
+        record_trial(trial, suite, suite_space(suite), splits, store, CPU)
     assert not (store.root / ".partial").exists() and list(store.trial_ids()) == []
     plain = dataclasses.replace(suite, record=dataclasses.replace(suite.record, predictions=False))
     check_prediction_classes(plain, 257)  # without predictions any class count is recorded

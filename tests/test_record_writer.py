@@ -19,6 +19,7 @@ from fhbench.engine.pipeline import make_space
 from fhbench.record.train import _copy_to_host, plan_trials, record_trial
 from fhbench.inputs.suite import load_suite
 from fhbench.record.traces import TraceStore, TrialWriter
+from fhbench.spaces import suite_space
 
 CPU = torch.device("cpu")
 
@@ -28,7 +29,7 @@ def tiny(tmp_path):
     suite = load_suite(write_suite(tmp_path, num_samples=2, epochs=4))
     d = suite.data
     splits = load_splits(d.dataset, None, d.train_size, d.val_size, d.test_size, d.split_seed)
-    space = make_space(suite)
+    space = suite_space(suite)
     return suite, space, splits, plan_trials(suite, space)
 
 

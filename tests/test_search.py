@@ -14,13 +14,14 @@ import torch
 from conftest import run_cli
 from fhbench.core.errors import FhbenchError
 from fhbench.estimators import create_estimator
-from fhbench.engine.pipeline import load_suite_splits, load_traces, make_space, open_store, record_suite, search_and_publish
+from fhbench.engine.pipeline import load_suite_splits, load_traces, open_store, record_suite, search_and_publish
 from fhbench.search.algorithms import ConfigPool
 from fhbench.search.backends.live import LiveBackend, live_search
 from fhbench.search.pool import search_pool
 from fhbench.search.backends.replay import EpochTimes, estimate_table, replay
 from fhbench.search.run import make_algorithm, search_budgets
 from fhbench.inputs.suite import load_suite
+from fhbench.spaces import suite_space
 
 SEARCH_SUITE = """
 name = "{name}"
@@ -88,7 +89,7 @@ def recorded(tmp_path_factory):
 @pytest.mark.slow
 def test_replay_and_live_make_the_same_decisions(recorded):
     _, suite, store = recorded
-    space = make_space(suite)
+    space = suite_space(suite)
     pool = search_pool(suite, space)
     traces = pool.match(load_traces(suite, store))
     times = EpochTimes.from_traces(traces)

@@ -20,6 +20,7 @@ from conftest import assert_one_line_error, cli, run_cli
 from fhbench.runtime.ray import Execution
 from fhbench.search.driver import JobOutcome, run_search
 from fhbench.search.backends.live import LiveBackend, live_search
+from fhbench.spaces import suite_space
 from test_search import write
 
 pytestmark = [pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed"),
@@ -50,7 +51,7 @@ def _decisions(run) -> list[tuple]:
 def tiny(tmp_path_factory):
     import ray
 
-    from fhbench.engine.pipeline import load_suite_splits, make_space
+    from fhbench.engine.pipeline import load_suite_splits
     from fhbench.search.pool import search_pool
     from fhbench.inputs.suite import load_suite
 
@@ -58,7 +59,7 @@ def tiny(tmp_path_factory):
     suite = load_suite(write(tmp))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     try:
-        yield tmp, suite, make_space(suite), search_pool(suite, make_space(suite)), load_suite_splits(suite, None)
+        yield tmp, suite, suite_space(suite), search_pool(suite, suite_space(suite)), load_suite_splits(suite, None)
     finally:
         ray.shutdown()
 

@@ -15,6 +15,7 @@ from fhbench.search.algorithms import ConfigPool, HyperBand, Job, RandomSearch, 
 from fhbench.search.cost import job_cost
 from fhbench.search.driver import JobOutcome, run_search
 from fhbench.search.backends.replay import EpochTimes, EstimateTable, ReplayBackend, replay
+from fhbench.spaces import suite_space
 
 # -- the cost model and the clock, by hand ------------------------------------------------------------
 
@@ -268,7 +269,7 @@ def write_pool(root, suite, diverged=()):
     rng = np.random.default_rng(1)
     budget = suite.train.epochs
     traces = []
-    for i, trial in enumerate(search_pool(suite, make_space(suite)).trials):
+    for i, trial in enumerate(search_pool(suite, suite_space(suite)).trials):
         quality = rng.uniform(0.3, 0.9)
         epochs = 2 if i in diverged else budget
         writer = store.writer(trial.trial_id, {
@@ -374,7 +375,7 @@ def test_publish_then_reproduce_and_detect_an_edit(tmp_path):
     suite = make_suite(tmp_path)
     traces = write_pool(tmp_path / "traces", suite, diverged=(2,))
     notes = []
-    out, rows = publish_search_suite(suite, traces, make_space(suite), store_root=tmp_path / "traces",
+    out, rows = publish_search_suite(suite, traces, suite_space(suite), store_root=tmp_path / "traces",
                                      leaderboard_root=tmp_path / "lb", on_step=notes.append)
     results = json.loads((out / "results.json").read_text())
     estimates = json.loads((out / "estimates.json").read_text())
@@ -411,14 +412,14 @@ def test_regret_is_against_the_truths_global_optimum_with_the_pools_floor(tmp_pa
 
     table = tmp_path / "truth.csv"
     base = make_suite(tmp_path)
-    cells = search_pool(base, make_space(base)).cells
+    cells = search_pool(base, suite_space(base)).cells
     outside = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
     assert outside not in cells
     values = {cell: 0.5 + 0.02 * i for i, cell in enumerate(cells)}
     table.write_text("cell,accuracy\n" + "".join(f"{c},{v}\n" for c, v in values.items()) + f"{outside},0.97\n")
     suite = make_suite(tmp_path, truth=f"csv:{table}")
     traces = write_pool(tmp_path / "traces", suite)
-    out, rows = publish_search_suite(suite, traces, make_space(suite), store_root=tmp_path / "traces",
+    out, rows = publish_search_suite(suite, traces, suite_space(suite), store_root=tmp_path / "traces",
                                      leaderboard_root=tmp_path / "lb")
     results = json.loads((out / "results.json").read_text())
     regret = results["regret"]
@@ -438,7 +439,7 @@ def test_a_pool_smaller_than_one_hyperband_iteration_warns(tmp_path):
     assert HyperBand.configs_per_iteration(4, 1, 2) == 10
     traces = write_pool(tmp_path / "traces", suite)
     notes = []
-    out, _ = publish_search_suite(suite, traces, make_space(suite), store_root=tmp_path / "traces",
+    out, _ = publish_search_suite(suite, traces, suite_space(suite), store_root=tmp_path / "traces",
                                   leaderboard_root=tmp_path / "lb", on_step=notes.append)
     results = json.loads((out / "results.json").read_text())
     assert len(results["warnings"]) == 1 and "8 configurations" in results["warnings"][0]
@@ -462,7 +463,7 @@ def test_the_pool_must_match_the_traces(tmp_path):
 
     suite = make_suite(tmp_path)
     traces = write_pool(tmp_path / "traces", suite)
-    pool = search_pool(suite, make_space(suite))
+    pool = search_pool(suite, suite_space(suite))
     assert pool.match(list(reversed(traces))) == traces  # put in plan order
     with pytest.raises(FhbenchError, match="has no trace"):
         pool.match(traces[1:])

@@ -9,8 +9,9 @@ import torch
 
 from conftest import write_suite
 from fhbench.core.errors import SuiteError
-from fhbench.engine.pipeline import make_space, open_store, record_suite, score_suite
+from fhbench.engine.pipeline import open_store, record_suite, score_suite
 from fhbench.inputs.suite import load_suite
+from fhbench.spaces import suite_space
 
 CPU = torch.device("cpu")
 NB201_SPACE = "channels = 4\ncells_per_stage = 1\n"
@@ -50,14 +51,14 @@ def test_resnet_scaling_suite_records_and_scores(tmp_path):
     space = f'name = "resnet_scaling"\nmacs_limit = 1.0\ncells = ["{SMALLEST_RESNET}"]\n'
     suite, trace = _record_and_score(tmp_path, _suite_file(tmp_path, "rs", space))
     assert trace.config == SMALLEST_RESNET and trace.features(2, "val").shape == (100, 256)
-    built = make_space(suite)
+    built = suite_space(suite)
     assert (built.image_size, built.num_classes, built.limit) == (8, 10, 1.0)  # measured at digits' size
 
 
 def test_resnet_scaling_measures_at_the_resized_size(tmp_path):
     space = f'name = "resnet_scaling"\ncells = ["{SMALLEST_RESNET}"]\n'
     suite = load_suite(_suite_file(tmp_path, "rs", space, data="resize = 4\n"))
-    assert make_space(suite).image_size == 4 and make_space(suite).limit is None
+    assert suite_space(suite).image_size == 4 and suite_space(suite).limit is None
 
 
 def test_darts_suite_records_and_scores(tmp_path):
@@ -200,7 +201,7 @@ def test_targets_one_per_macs_limit_network_or_space(tmp_path):
     limits = load_suite(_suite_file(tmp_path, "rs", 'name = "resnet_scaling"\nmacs_limits = [1.0, 2.0]\n'))
     built = targets(limits)
     assert [label for label, _ in built] == ["1x ResNet-18 MACs", "2x ResNet-18 MACs"]
-    assert [space.limit for _, space in built] == [1.0, 2.0] and make_space(limits).limit == 1.0
+    assert [space.limit for _, space in built] == [1.0, 2.0] and suite_space(limits).limit == 1.0
     assert all(space.image_size == 8 and space.num_classes == 10 for _, space in built)  # digits
     one = targets(load_suite(_suite_file(tmp_path, "rs", 'name = "resnet_scaling"\nmacs_limit = 2.0\n')))
     assert [(label, space.limit) for label, space in one] == [("2x ResNet-18 MACs", 2.0)]

@@ -52,8 +52,7 @@ def evaluation_suite(suite: Suite) -> Suite:
 
 def parse_genotype(suite: Suite, text: str):
     """(evaluation space, genotype): a genotype that does not parse is a one-line ConfigError."""
-    from fhbench.spaces import make_space
-    from fhbench.inputs.suite import image_shape
+    from fhbench.spaces import image_shape, make_space
 
     eval_suite = evaluation_suite(suite)
     space = make_space(eval_suite.space, suite.path, *image_shape(suite.data))

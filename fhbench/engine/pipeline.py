@@ -24,14 +24,10 @@ from fhbench.publish.provenance import ESTIMATION_METRICS, environment, results_
 from fhbench.record.train import Trial, check_prediction_classes, plan_trials, record_trial, recording_conditions
 from fhbench.score.metrics import reference_cpu_s, score
 from fhbench.score.seen import seen_report
-from fhbench.spaces import make_space as space_from_settings
-from fhbench.inputs.suite import Suite, image_shape
+from fhbench.inputs.suite import Suite
+from fhbench.spaces import suite_space
 from fhbench.record.traces import TraceStore, TrialTrace, recording_summary, traces_hash
 from fhbench.inputs.truth import load_truth, parse_truth
-
-
-def make_space(suite: Suite):
-    return space_from_settings(suite.space, suite.path, *image_shape(suite.data))
 
 
 def open_store(suite: Suite, traces_root: str | Path) -> TraceStore:
@@ -63,7 +59,7 @@ def preflight(suite: Suite, *, nb201_file: str | None = None) -> None:
 
         targets(suite)  # every target's space builds (a MAC limit no config meets fails here)
     else:
-        plan_trials(suite, make_space(suite))
+        plan_trials(suite, suite_space(suite))
     registry = available_estimators()
     for name in suite.estimator_settings:
         if name not in registry:
@@ -144,7 +140,7 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
 
     store.lock()
     stop_dead_run(store, report)  # before any training: no leftover worker trains beside this run
-    space = make_space(suite)
+    space = suite_space(suite)
     todo = []
     for trial in plan_trials(suite, space):
         if not store.has(trial.trial_id):
@@ -195,7 +191,7 @@ def _record_on_ray(suite: Suite, store: TraceStore, todo: list[Trial], splits, e
 
 def load_traces(suite: Suite, store: TraceStore) -> list[TrialTrace]:
     traces = []
-    for trial in plan_trials(suite, make_space(suite)):
+    for trial in plan_trials(suite, suite_space(suite)):
         if not store.has(trial.trial_id):
             raise TraceError(f"trial {trial.trial_id} is not recorded in {store.root}: "
                              f"run `fhbench record {suite.path}` first")
@@ -219,7 +215,7 @@ def verify_suite(suite: Suite, store: TraceStore) -> list[str]:
             except TraceError as err:
                 problems.append(str(err))
         return problems
-    for trial in plan_trials(suite, make_space(suite)):
+    for trial in plan_trials(suite, suite_space(suite)):
         if not store.has(trial.trial_id):
             problems.append(f"trial {trial.trial_id}: not recorded in {store.root}")
             continue
@@ -329,7 +325,7 @@ def search_and_publish(suite: Suite, store: TraceStore, leaderboard_root: str | 
     traces = load_traces(suite, store)
     if strict:
         check_conditions(traces, device, strict_threads)
-    return publish_search_suite(suite, traces, make_space(suite), store_root=store.root,
+    return publish_search_suite(suite, traces, suite_space(suite), store_root=store.root,
                                 leaderboard_root=leaderboard_root, on_step=on_step, device=device,
                                 nb201_file=nb201_file)
 
@@ -382,5 +378,5 @@ def publish_run(run_dir: str | Path, leaderboard_root: str | Path) -> Path:
     return write_directory(final, files)
 
 
-__all__ = ["publish_run", "check_conditions", "check_writable", "load_suite_splits", "load_traces", "make_space", "open_store",
+__all__ = ["publish_run", "check_conditions", "check_writable", "load_suite_splits", "load_traces", "open_store",
            "preflight", "record_suite", "score_suite", "search_and_publish", "verify_suite"]

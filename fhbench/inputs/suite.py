@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fhbench.core.errors import ConfigError, SuiteError
-from fhbench.spaces import SPACE_NAMES
+from fhbench.spaces import DATASET_SHAPES, SPACE_NAMES, image_shape
 
 SCHEMA_VERSION = 1
 
@@ -158,7 +158,6 @@ PRECISIONS = ("float16", "float32")
 AUGMENTS = ("none", "crop-flip", "crop-flip-cutout", "randaugment")
 DATASETS = ("digits", "cifar10", "cifar100", "cifar10-jpeg")  # fhbench.inputs.data.DATASETS, without its imports
 # Native image side and class count per dataset, so that spaces measuring sizes need no data at load.
-DATASET_SHAPES = {"digits": (8, 10), "cifar10": (32, 10), "cifar100": (32, 100), "cifar10-jpeg": (32, 10)}
 DARTS_KEYS = ("num_cells", "auxiliary", "drop_path", "allow_none")
 SPACES = SPACE_NAMES
 DECLARED_SPACES = ("darts", "resnet_scaling", "randaugment")  # searched over declared parameters, not a pool
@@ -585,13 +584,6 @@ def _check_lr_per_model(suite: Suite, fail) -> None:
             raise fail("train.lr_per_model", f"model names from {', '.join(MODELS)}, got '{model}'")
         if lr < 0:
             raise fail(f"train.lr_per_model.{model}", f"a finite number >= 0, got {lr}")
-
-
-def image_shape(data: DataSettings) -> tuple[int, int]:
-    """(image side, class count) of the suite's data as training sees it: what space resnet_scaling
-    measures its MAC limit at."""
-    side, classes = DATASET_SHAPES[data.dataset]
-    return data.resize or side, classes
 
 
 def _check_randaugment_keys(data: DataSettings, table: dict[str, Any], fail, space: str = "") -> None:

@@ -278,7 +278,7 @@ def _record_task(trial, suite, splits, store_root: str, threads: int, use_gpu: b
     its run owns the store."""
     import torch
 
-    from fhbench.engine.pipeline import make_space
+    from fhbench.spaces import suite_space
     from fhbench.record.train import record_trial
     from fhbench.record.traces import RunSupersededError, TraceStore
 
@@ -296,7 +296,7 @@ def _record_task(trial, suite, splits, store_root: str, threads: int, use_gpu: b
         if on_epoch:
             on_epoch(epoch)
 
-    status = record_trial(trial, suite, make_space(suite), splits, store, device, on_epoch=seen, run_token=run_token)
+    status = record_trial(trial, suite, suite_space(suite), splits, store, device, on_epoch=seen, run_token=run_token)
     return {"trial_id": trial.trial_id, "status": status, "epochs": len(epoch_seconds),
             "train_seconds": float(sum(epoch_seconds)), "wall_seconds": time.perf_counter() - started}
 
@@ -340,7 +340,7 @@ def record_parallel(suite, store, todo: list, splits, *, execution: Execution, c
                     device_type: str, report: Callable[[str], None] = print, progress=None) -> list:
     """Records `todo` as Ray tasks; returns the trials written, lost ones (see the module docstring)
     included. The caller holds the store's lock."""
-    from fhbench.engine.pipeline import make_space
+    from fhbench.spaces import suite_space
     from fhbench.record.train import record_lost_trial
 
     gpus = gpus_per_trial(execution, device_type, cuda_available)
@@ -378,7 +378,7 @@ def record_parallel(suite, store, todo: list, splits, *, execution: Execution, c
                     result = ray.get(ref)
                 except (ray.exceptions.RayError, OSError) as err:
                     failure = ray_error_line(err, tries=execution.max_retries + 1)
-                    record_lost_trial(trial, suite, make_space(suite), splits, store, failure=failure,
+                    record_lost_trial(trial, suite, suite_space(suite), splits, store, failure=failure,
                                       conditions=lost_conditions)
                     done.append(trial)
                     lost += 1

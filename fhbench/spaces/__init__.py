@@ -3,52 +3,28 @@ the searches use; it imports torch only through the space it builds."""
 
 from __future__ import annotations
 
-import operator
-from dataclasses import dataclass
-
 from fhbench.core.errors import ConfigError, SuiteError
+from fhbench.spaces.parameters import Parameter, as_count
 
 SPACE_NAMES = ("nb201", "cnn", "darts", "resnet_scaling", "randaugment")
+DATASET_SHAPES = {"digits": (8, 10), "cifar10": (32, 10), "cifar100": (32, 100), "cifar10-jpeg": (32, 10)}
 
 
-@dataclass(frozen=True)
-class Parameter:
-    """One declared parameter of a search space: code i of a config means `values[i]`.
-
-    `kind` says how the values relate: "categorical" (no order), "ordinal" (ordered, few values) or
-    "integer" (a range of whole numbers). Searches treat every code as a category (BOHB's kernel
-    compares codes for equality), so the kind is documentation for people and for results.json."""
-
-    name: str
-    kind: str
-    values: tuple
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("categorical", "integer", "ordinal"):
-            raise ValueError(f"parameter {self.name}: kind must be categorical, integer or ordinal, got {self.kind!r}")
-        if not self.values:
-            raise ValueError(f"parameter {self.name}: no values")
-
-    def as_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "values": list(self.values)}
+def image_shape(data) -> tuple[int, int]:
+    """(image side, class count) of a suite's data settings as training sees it: what space
+    resnet_scaling measures its MAC limit at."""
+    side, classes = DATASET_SHAPES[data.dataset]
+    return data.resize or side, classes
 
 
-def as_count(value: object, what: str, low: int = 1) -> int:
-    """Accept only real integers (not bools or floats) so that a typo in a config fails loudly."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{what} must be an integer, got {value!r}")
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise ConfigError(f"{what} must be an integer, got {type(value).__name__} {value!r}") from None
-    if number < low:
-        raise ConfigError(f"{what} must be >= {low}, got {number}")
-    return number
+def suite_space(suite):
+    """The space a loaded suite records and searches (its first target where it has several)."""
+    return make_space(suite.space, suite.path, *image_shape(suite.data))
 
 
 def make_space(settings, source: str = "<suite>", image_size: int = 32, num_classes: int = 100):
     """The space a suite's `SpaceSettings` describe; a bad setting is a one-line SuiteError naming it.
-    `image_size` and `num_classes` (fhbench.inputs.suite.image_shape of the suite's data) are where space
+    `image_size` and `num_classes` (`image_shape` of the suite's data) are where space
     resnet_scaling measures its MAC limit; the other spaces ignore them. Spaces with several search
     targets (`targets`) build their first here: space randaugment the first network of space.cells,
     space resnet_scaling the first of space.macs_limits."""
@@ -95,8 +71,6 @@ def targets(suite) -> list[tuple[str, object]]:
     network of space.cells (Table 4.3, labelled by the network), space resnet_scaling one per MAC limit
     of space.macs_limits, else its one space.macs_limit (Table 4.4: "2x ResNet-18 MACs"), space darts
     and nb201 one (Table 4.2)."""
-    from fhbench.inputs.suite import image_shape  # here: fhbench.inputs.suite imports this module
-
     settings, source = suite.space, suite.path
     if settings.name == "randaugment":
         return [(label, _augment_space(label, settings.width, source))
@@ -165,3 +139,6 @@ def _augment_space(network: str, width: float, source: str):
         return AugmentSpace(network, width)
     except ConfigError as err:
         raise SuiteError(f"{source}: key 'space.cells': {err}") from None
+
+
+__all__ = ["DATASET_SHAPES", "Parameter", "SPACE_NAMES", "as_count", "image_shape", "make_space", "suite_space", "targets"]

@@ -22,7 +22,7 @@ import numpy as np
 
 from fhbench.core.errors import ConfigError
 from fhbench.inputs.augment import M_RANGE, N_RANGE
-from fhbench.spaces import Parameter, as_count
+from fhbench.spaces.parameters import Parameter, as_count
 from fhbench.spaces.cnn import CnnConfig, CnnSpace
 from fhbench.spaces.codes import check_codes, codes_in_range, uniform_codes
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from fhbench.core.errors import ConfigError
-from fhbench.spaces import Parameter, as_count
+from fhbench.spaces.parameters import Parameter, as_count
 
 
 def check_codes(codes: object, parameters: tuple[Parameter, ...], what: str) -> tuple[int, ...]:

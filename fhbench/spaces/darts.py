@@ -65,7 +65,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fhbench.core.errors import ConfigError
-from fhbench.spaces import Parameter, as_count
+from fhbench.spaces.parameters import Parameter, as_count
 from fhbench.spaces.codes import check_codes, codes_in_range, uniform_codes
 
 OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from fhbench.core.errors import ConfigError
-from fhbench.spaces import Parameter, as_count
+from fhbench.spaces.parameters import Parameter, as_count
 from fhbench.spaces.codes import check_codes, codes_in_range, uniform_codes
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")

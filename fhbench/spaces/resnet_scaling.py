@@ -50,7 +50,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fhbench.core.errors import ConfigError
-from fhbench.spaces import Parameter
+from fhbench.spaces.parameters import Parameter
 from fhbench.spaces.codes import check_codes, codes_in_range, uniform_codes
 
 # private helpers of the named-CNN space, shared so both spaces build the same CIFAR-form ResNet

@@ -255,9 +255,9 @@ def live_search_and_publish(suite, *, splits, device: torch.device, algorithm: s
 
     if suite.search is None:
         raise FhbenchError(f"{suite.path}: key 'search': expected a [search] table for `fhbench search --live`")
-    from fhbench.engine.pipeline import make_space
+    from fhbench.spaces import suite_space
 
-    space = make_space(suite)
+    space = suite_space(suite)
     pool = search_pool(suite, space)
     spec = SearchSpec.from_suite(suite)
     notes = pool_warnings(spec, pool.size)

@@ -24,7 +24,7 @@ the store's publish lock and a staging folder per write keep two workers writing
 configuration HyperBand drew again in another bracket) from mixing their files, and the longer run's
 trace stays. The driver hands each job its trial, so a declared search's candidates, registered on the
 driver as they are drawn, need not be known to the workers in advance; `space` is the space instance
-the workers build networks of (a declared suite's target), default `make_space(suite)`.
+the workers build networks of (a declared suite's target), default `suite_space(suite)`.
 `fhbench search --live` passes write_traces=False: the pool's trials are `fhbench record`'s to write.
 
 A killed driver (kill -9) leaves some of its local Ray instance's processes running. So the search holds
@@ -52,7 +52,7 @@ class _LiveWorker:
         import torch
 
         from fhbench.estimators import create_estimator
-        from fhbench.engine.pipeline import make_space
+        from fhbench.spaces import suite_space
         from fhbench.search.backends.live import LiveBackend
 
         torch.set_num_threads(threads)
@@ -63,7 +63,7 @@ class _LiveWorker:
             from fhbench.record.traces import TraceStore
 
             store = TraceStore(store_root)
-        space = make_space(suite) if space is None else space
+        space = suite_space(suite) if space is None else space
         self.backend = LiveBackend(suite, space, splits, pool, device, estimator_name, estimator,
                                    sealed_paths=sealed_paths, store=store)
 
