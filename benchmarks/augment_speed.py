@@ -52,7 +52,8 @@ def measure(args, device, batch: int, size: int) -> dict[str, float]:
     import torch
     import torch.nn.functional as F
 
-    from fhbench.inputs.data import augment, normalize
+    from fhbench.inputs.augment import augment
+    from fhbench.inputs.data import normalize
     from fhbench.inputs.augment import rand_augment, randaugment_pipeline
     from fhbench.spaces.cnn import CnnSpace
 

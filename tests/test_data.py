@@ -18,12 +18,12 @@ from fhbench.inputs.data import (
     DATASETS,
     ImageSet,
     Splits,
-    augment,
     load_splits,
     normalize,
     resolve_data_dir,
 )
 from fhbench.core.errors import DataError
+from fhbench.inputs.augment import augment
 
 
 def _digits(seed=0, train=1000, val=300, test=None):

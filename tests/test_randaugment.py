@@ -12,7 +12,7 @@ import torchvision.transforms.v2 as T2
 import torchvision.transforms.v2.functional as TF
 from torchvision.transforms import InterpolationMode
 
-from fhbench.inputs.data import augment
+from fhbench.inputs.augment import augment
 from fhbench.inputs.augment import (
     OPERATIONS,
     apply_drawn,

@@ -3,7 +3,7 @@
 The thesis's RandAugment task (section 4.3.1, appendix A.5) searches the two RandAugment
 hyperparameters on CIFAR-10, with "random flips, pad-and-crop and Cutout, following RandAugment" as the
 default augmentation. `randaugment_pipeline` is that recipe, in the order of the AutoAugment/RandAugment
-CIFAR code the paper follows: RandAugment first, then pad-and-crop and flip (`fhbench.inputs.data.augment`'s
+CIFAR code the paper follows: RandAugment first, then pad-and-crop and flip (`augment`'s
 crop-flip), then Cutout last, so that the cut square is never moved or rotated by the other steps.
 
 RandAugment here is torchvision's: the same 14 operations, the same magnitude of each for M on
@@ -38,8 +38,11 @@ from collections.abc import Sequence
 # torch and torchvision are imported inside the functions: the suite loader validates N and M
 # (check_settings) before any work, and imports no torch.
 
-N_RANGE = range(1, 4)
-M_RANGE = range(0, 31)
+from fhbench.core.errors import DataError
+from fhbench.spaces.augment import M_RANGE, N_RANGE  # the ranges space randaugment declares
+
+AUGMENTATIONS = ("none", "crop-flip", "crop-flip-cutout", "randaugment")
+CROP_PADDING = 4
 _BINS = len(M_RANGE)  # torchvision's num_magnitude_bins
 
 # The operations of the RandAugment paper, in torchvision's order. Reordering changes which operation
@@ -218,12 +221,46 @@ def cutout(images: torch.Tensor, generator: torch.Generator, *, fill: int | Sequ
     return torch.where(square, fill_tensor, images)
 
 
+def augment(images: "torch.Tensor", kind: str, generator: "torch.Generator",
+            padding: int = CROP_PADDING, *, n: int = 0, m: int = 0, cutout_fill=0) -> "torch.Tensor":
+    """Augment a (N, C, H, W) batch on its own device.
+
+    The random draws come from a CPU generator, so a seed gives the same augmentation on any device.
+    `padding` is the crop's zero padding: 4 for 32x32 CIFAR (the usual setting). "randaugment" is
+    this module's A.5 recipe (`randaugment_pipeline`) with N = `n`, M = `m` and Cutout filling with `cutout_fill`
+    (uint8 pixels: the train mean, so that the square is zero after `normalize`); "crop-flip-cutout" is
+    DARTS's recipe (A.4): crop-flip, then the same Cutout.
+    """
+    if kind == "none":
+        return images
+    if kind == "randaugment":
+        return randaugment_pipeline(images, n, m, generator, padding=padding, cutout_fill=cutout_fill)
+    if kind == "crop-flip-cutout":
+        return cutout(augment(images, "crop-flip", generator, padding), generator, fill=cutout_fill)
+    if kind != "crop-flip":
+        raise DataError(f"unknown augmentation {kind!r}: expected one of {', '.join(AUGMENTATIONS)}")
+    import torch
+    import torch.nn.functional as F
+
+    n, c, h, w = images.shape
+    span = 2 * padding + 1
+    top = torch.randint(0, span, (n,), generator=generator).to(images.device)
+    left = torch.randint(0, span, (n,), generator=generator).to(images.device)
+    flip = (torch.rand(n, generator=generator) < 0.5).to(images.device)
+
+    padded = F.pad(images, (padding,) * 4)
+    rows = top[:, None] + torch.arange(h, device=images.device)
+    cols = left[:, None] + torch.arange(w, device=images.device)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    rows_index = rows.view(n, 1, h, 1).expand(n, c, h, padded.shape[3])
+    cropped_rows = padded.gather(2, rows_index)
+    return cropped_rows.gather(3, cols.view(n, 1, 1, w).expand(n, c, h, w))
+
+
 def randaugment_pipeline(images: torch.Tensor, n: int, m: int, generator: torch.Generator, *,
                          padding: int, cutout_fill: int | Sequence[int] = 0) -> torch.Tensor:
     """The A.5 training augmentation of a uint8 batch: RandAugment(N, M), then pad-and-crop and flip
-    (fhbench.inputs.data's crop-flip with `padding`), then Cutout."""
-    from fhbench.inputs.data import augment  # here, not at the top: fhbench.inputs.data may import this module
-
+    (`augment`'s crop-flip with `padding`), then Cutout."""
     _check_n(n)
     _check_m(m)
     _check_images(images)

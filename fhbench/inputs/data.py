@@ -27,8 +27,6 @@ import torch.nn.functional as F
 from fhbench.core.errors import DataError
 
 DATASETS = ("digits", "cifar10", "cifar100", "cifar10-jpeg")
-AUGMENTATIONS = ("none", "crop-flip", "crop-flip-cutout", "randaugment")
-CROP_PADDING = 4
 
 _TORCHVISION_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 # The pickle files of each copy, and the keys of their labels and class names (the CIFAR page's format).
@@ -124,43 +122,6 @@ def normalize(images_uint8: torch.Tensor, mean, std) -> torch.Tensor:
     mean_t = torch.as_tensor(mean, dtype=torch.float32, device=images_uint8.device).view(shape)
     std_t = torch.as_tensor(std, dtype=torch.float32, device=images_uint8.device).view(shape)
     return (images_uint8.float().div_(255.0) - mean_t) / std_t
-
-
-def augment(images: torch.Tensor, kind: str, generator: torch.Generator,
-            padding: int = CROP_PADDING, *, n: int = 0, m: int = 0, cutout_fill=0) -> torch.Tensor:
-    """Augment a (N, C, H, W) batch on its own device.
-
-    The random draws come from a CPU generator, so a seed gives the same augmentation on any device.
-    `padding` is the crop's zero padding: 4 for 32x32 CIFAR (the usual setting). "randaugment" is
-    fhbench.inputs.augment's A.5 recipe with N = `n`, M = `m` and Cutout filling with `cutout_fill`
-    (uint8 pixels: the train mean, so that the square is zero after `normalize`); "crop-flip-cutout" is
-    DARTS's recipe (A.4): crop-flip, then the same Cutout.
-    """
-    if kind == "none":
-        return images
-    if kind == "randaugment":
-        from fhbench.inputs.augment import randaugment_pipeline  # it imports this module
-
-        return randaugment_pipeline(images, n, m, generator, padding=padding, cutout_fill=cutout_fill)
-    if kind == "crop-flip-cutout":
-        from fhbench.inputs.augment import cutout
-
-        return cutout(augment(images, "crop-flip", generator, padding), generator, fill=cutout_fill)
-    if kind != "crop-flip":
-        raise DataError(f"unknown augmentation {kind!r}: expected one of {', '.join(AUGMENTATIONS)}")
-    n, c, h, w = images.shape
-    span = 2 * padding + 1
-    top = torch.randint(0, span, (n,), generator=generator).to(images.device)
-    left = torch.randint(0, span, (n,), generator=generator).to(images.device)
-    flip = (torch.rand(n, generator=generator) < 0.5).to(images.device)
-
-    padded = F.pad(images, (padding,) * 4)
-    rows = top[:, None] + torch.arange(h, device=images.device)
-    cols = left[:, None] + torch.arange(w, device=images.device)
-    cols = torch.where(flip[:, None], cols.flip(1), cols)
-    rows_index = rows.view(n, 1, h, 1).expand(n, c, h, padded.shape[3])
-    cropped_rows = padded.gather(2, rows_index)
-    return cropped_rows.gather(3, cols.view(n, 1, 1, w).expand(n, c, h, w))
 
 
 def _check_sizes(dataset: str, train_size: int, val_size: int, test_size: int | None) -> None:

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fhbench.inputs.data import Splits, augment, normalize
+from fhbench.inputs.augment import augment
+from fhbench.inputs.data import Splits, normalize
 from fhbench.core.errors import SuiteError
 from fhbench.record.proxies import compute_proxies
 from fhbench.inputs.suite import DECLARED_SPACES, Suite, budget_suffix

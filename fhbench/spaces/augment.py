@@ -2,8 +2,8 @@
 
 A config is a network of `fhbench.spaces.cnn` (a model at a width) and RandAugment's two
 hyperparameters, written `<network>/n<N>-m<M>`, e.g. ``resnet18@w0.125/n2-m9``. N (operations per
-image) ranges over 1..3 and M (their magnitude) over 0..30, the ranges of `fhbench.inputs.augment`
-(N_RANGE, M_RANGE: the RandAugment paper's magnitude scale and torchvision's 31 bins). The space is
+image) ranges over 1..3 and M (their magnitude) over 0..30, the ranges this module declares
+(N_RANGE, M_RANGE, which `fhbench.inputs.augment` applies: the RandAugment paper's magnitude scale and torchvision's 31 bins). The space is
 per network: a suite lists its networks in `space.cells` and every network is one search target
 (Table 4.3), each an `AugmentSpace`. The network trains with RandAugment(N, M), then pad-and-crop and
 flip, then Cutout (`fhbench.inputs.augment.randaugment_pipeline`); the recorder takes N and M from
@@ -21,11 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from fhbench.core.errors import ConfigError
-from fhbench.inputs.augment import M_RANGE, N_RANGE
 from fhbench.spaces.parameters import Parameter, as_count
 from fhbench.spaces.cnn import CnnConfig, CnnSpace
 from fhbench.spaces.codes import check_codes, codes_in_range, uniform_codes
 
+N_RANGE = range(1, 4)  # RandAugment's operations per image
+M_RANGE = range(0, 31)  # their magnitude: the paper's scale, torchvision's 31 bins
 N_VALUES = tuple(N_RANGE)
 M_VALUES = tuple(M_RANGE)
 _FORMAT = "'<network>/n<N>-m<M>', e.g. 'resnet18@w0.125/n2-m9'"
