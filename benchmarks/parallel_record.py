@@ -2,7 +2,7 @@
 
 The same first `--trials` trials of a suite (shortened to `--epochs`) are recorded twice into fresh
 stores: by one process with `--threads` torch threads (the single-process path, `record_trial` in a
-loop), then with `--workers` Ray workers of one thread each (`fhbench.runtime.ray.record_parallel`, the
+loop), then with `--workers` Ray workers of one thread each (`fhbench.record.parallel.record_parallel`, the
 code `fhbench record --workers N` runs). The parallel figure is the whole call's wall time: starting
 Ray, the store probe, the workers' start-up (importing torch) and shutting Ray down are included,
 since a user pays them too. Printed and written as JSON to --out.
@@ -26,7 +26,8 @@ from pathlib import Path
 import torch
 
 from fhbench.inputs.data import resolve_data_dir
-from fhbench.runtime.ray import Execution, record_parallel
+from fhbench.record.parallel import record_parallel
+from fhbench.runtime.ray import Execution
 from fhbench.engine.pipeline import load_suite_splits, make_space
 from fhbench.record.train import plan_trials, record_trial
 from fhbench.inputs.suite import load_suite

@@ -229,7 +229,8 @@ def test_unreachable_ray_address_is_a_one_line_error(tmp_path, capsys, monkeypat
 
 def test_cuda_found_by_auto_with_no_gpus_per_trial_is_refused_before_ray_starts(tmp_path):
     from fhbench.core.errors import FhbenchError
-    from fhbench.runtime.ray import Execution, record_parallel
+    from fhbench.record.parallel import record_parallel
+    from fhbench.runtime.ray import Execution
     from fhbench.record.traces import TraceStore
 
     import ray

@@ -15,7 +15,7 @@ import torch
 import fhbench.record.traces
 from conftest import write_suite
 from fhbench.inputs.data import load_splits
-from fhbench.engine.pipeline import make_space
+from fhbench.spaces import suite_space
 from fhbench.record.train import _copy_to_host, plan_trials, record_trial
 from fhbench.inputs.suite import load_suite
 from fhbench.record.traces import TraceStore, TrialWriter

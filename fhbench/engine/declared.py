@@ -301,10 +301,10 @@ def _shared_ray(execution, store, device):
         return
     import ray
 
-    from fhbench.runtime.ray import _start_ray, gpus_per_trial
+    from fhbench.runtime.ray import gpus_per_trial, start_ray_session
 
     gpus = gpus_per_trial(execution, device.type, device.type == "cuda")
-    started, session_dir = _start_ray(execution, gpus_wanted=gpus > 0)
+    started, session_dir = start_ray_session(execution, gpus_wanted=gpus > 0)
     token = store.begin_run({"driver_pid": os.getpid(), "host": socket.gethostname(), "session_dir": session_dir,
                              "address": execution.address, "kind": "declared search"}) if started else None
     try:

@@ -183,7 +183,7 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
 
 def _record_on_ray(suite: Suite, store: TraceStore, todo: list[Trial], splits, execution, device: torch.device,
                    report: Callable[[str], None], progress) -> list[Trial]:
-    from fhbench.runtime.ray import record_parallel
+    from fhbench.record.parallel import record_parallel
 
     return record_parallel(suite, store, todo, splits, execution=execution, cuda_available=torch.cuda.is_available(),
                            device_type=device.type, report=report, progress=progress)

@@ -34,12 +34,16 @@ import functools
 import math
 import numbers
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 # torch and torchvision are imported inside the functions: the suite loader validates N and M
 # (check_settings) before any work, and imports no torch.
 
 from fhbench.core.errors import DataError
 from fhbench.spaces.augment import M_RANGE, N_RANGE  # the ranges space randaugment declares
+
+if TYPE_CHECKING:
+    import torch
 
 AUGMENTATIONS = ("none", "crop-flip", "crop-flip-cutout", "randaugment")
 CROP_PADDING = 4
@@ -221,8 +225,8 @@ def cutout(images: torch.Tensor, generator: torch.Generator, *, fill: int | Sequ
     return torch.where(square, fill_tensor, images)
 
 
-def augment(images: "torch.Tensor", kind: str, generator: "torch.Generator",
-            padding: int = CROP_PADDING, *, n: int = 0, m: int = 0, cutout_fill=0) -> "torch.Tensor":
+def augment(images: torch.Tensor, kind: str, generator: torch.Generator,
+            padding: int = CROP_PADDING, *, n: int = 0, m: int = 0, cutout_fill=0) -> torch.Tensor:
     """Augment a (N, C, H, W) batch on its own device.
 
     The random draws come from a CPU generator, so a seed gives the same augmentation on any device.

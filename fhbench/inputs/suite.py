@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fhbench.core.errors import ConfigError, SuiteError
-from fhbench.spaces import DATASET_SHAPES, SPACE_NAMES, image_shape
+from fhbench.spaces import SPACE_NAMES, image_shape
 
 SCHEMA_VERSION = 1
 

@@ -1,4 +1,9 @@
-"""Recording trials in parallel on Ray: `--workers N` (a local Ray instance fhbench starts and stops
+"""Ray for fhbench's parallel work (recording trials, live searches): start-up and resources for
+`--workers N` (a local Ray instance fhbench starts and stops
+itself) or `--ray ADDRESS|auto` (an existing cluster), the store checks every node needs, and the
+processes a killed driver leaves. The recording itself is `fhbench.record.parallel`.
+
+Recording trials in parallel on Ray: `--workers N` (a local Ray instance fhbench starts and stops
 itself) or `--ray ADDRESS|auto` (an existing cluster).
 
 Nothing here is a scheduler: every trial is one `ray.remote` task asking for `cpus_per_trial` CPUs and
@@ -50,7 +55,6 @@ DEFAULT_GPUS_PER_TRIAL = 0.25
 MAX_RETRIES = 2
 """Times Ray reruns a trial whose worker process died before the trial is given up (recorded as lost)."""
 
-TEST_KILL_ENV = "FHBENCH_TEST_KILL_TRIAL"
 """Test hook: `TRIAL_ID@MARKER_PATH` makes the worker recording TRIAL_ID kill itself with SIGKILL after
 its first epoch, once (the marker file records that it happened), so the tests can see a retry;
 `TRIAL_ID@` kills it every time (its retries are spent)."""
@@ -167,10 +171,10 @@ def _join_error(err: BaseException) -> str:
 
 def start_ray(execution: Execution, *, gpus_wanted: bool) -> bool:
     """Starts (or joins) Ray; returns whether this call started it (and so must shut it down)."""
-    return _start_ray(execution, gpus_wanted=gpus_wanted)[0]
+    return start_ray_session(execution, gpus_wanted=gpus_wanted)[0]
 
 
-def _start_ray(execution: Execution, *, gpus_wanted: bool) -> tuple[bool, str | None]:
+def start_ray_session(execution: Execution, *, gpus_wanted: bool) -> tuple[bool, str | None]:
     """start_ray, also returning the session folder of the local Ray instance it started (else None)."""
     import ray
 
@@ -273,51 +277,6 @@ def check_store_on_nodes(root: Path) -> None:
         token_path.unlink(missing_ok=True)
 
 
-def _record_task(trial, suite, splits, store_root: str, threads: int, use_gpu: bool, run_token: str):
-    """One trial, on a Ray worker: the single-process recording code, unchanged, publishing only while
-    its run owns the store."""
-    import torch
-
-    from fhbench.spaces import suite_space
-    from fhbench.record.train import record_trial
-    from fhbench.record.traces import RunSupersededError, TraceStore
-
-    store = TraceStore(store_root)
-    if not store.run_is_current(run_token):  # a task of a killed driver, started late: train nothing
-        raise RunSupersededError(f"trace store {store_root}: no longer held by the run of trial {trial.trial_id}")
-    torch.set_num_threads(threads)
-    device = torch.device("cuda") if use_gpu else torch.device("cpu")  # Ray sets CUDA_VISIBLE_DEVICES
-    on_epoch = _test_kill_hook(trial.trial_id)
-    started = time.perf_counter()
-    epoch_seconds = []
-
-    def seen(epoch: int, seconds: float) -> None:
-        epoch_seconds.append(seconds)
-        if on_epoch:
-            on_epoch(epoch)
-
-    status = record_trial(trial, suite, suite_space(suite), splits, store, device, on_epoch=seen, run_token=run_token)
-    return {"trial_id": trial.trial_id, "status": status, "epochs": len(epoch_seconds),
-            "train_seconds": float(sum(epoch_seconds)), "wall_seconds": time.perf_counter() - started}
-
-
-def _test_kill_hook(trial_id: str) -> Callable[[int], None] | None:
-    spec = os.environ.get(TEST_KILL_ENV)
-    if not spec:
-        return None
-    target, _, marker = spec.partition("@")
-    if target != trial_id:
-        return None
-
-    def kill(epoch: int) -> None:
-        if epoch >= 1 and not (marker and os.path.exists(marker)):
-            if marker:
-                Path(marker).write_text(str(os.getpid()))
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return kill
-
-
 def ray_error_line(err: BaseException, *, doing: str = "its recording", tries: int = 1) -> str:
     """Why a Ray task or actor call failed, on one line (`doing` names what raised)."""
     import ray.exceptions as rex
@@ -334,83 +293,6 @@ def ray_error_line(err: BaseException, *, doing: str = "its recording", tries: i
         return "the node running it died"
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0] if text else ''}"
-
-
-def record_parallel(suite, store, todo: list, splits, *, execution: Execution, cuda_available: bool,
-                    device_type: str, report: Callable[[str], None] = print, progress=None) -> list:
-    """Records `todo` as Ray tasks; returns the trials written, lost ones (see the module docstring)
-    included. The caller holds the store's lock."""
-    from fhbench.spaces import suite_space
-    from fhbench.record.train import record_lost_trial
-
-    gpus = gpus_per_trial(execution, device_type, cuda_available)
-    started, session_dir = _start_ray(execution, gpus_wanted=gpus > 0)
-    import ray
-
-    token = None
-    root = str(Path(store.root).resolve())  # a worker's working folder is not the driver's (a cluster's is its own)
-    try:
-        check_resources(execution, gpus)
-        check_store_on_nodes(Path(root))
-        token = store.begin_run({"driver_pid": os.getpid(), "host": socket.gethostname(), "session_dir": session_dir,
-                                 "address": execution.address})
-        splits_ref = ray.put(splits)
-        task = ray.remote(_record_task).options(num_cpus=execution.cpus_per_trial, num_gpus=gpus,
-                                                max_retries=execution.max_retries, retry_exceptions=False)
-        pending = {task.remote(trial, suite, splits_ref, root, execution.cpus_per_trial, gpus > 0, token): trial
-                   for trial in todo}
-        overall = progress.add_task("trials", total=len(todo)) if progress else None
-        done, lost = [], 0
-
-        def counts() -> None:  # trials running at once and lost so far, for the one display of all workers
-            if progress is not None and hasattr(progress, "set_workers"):
-                workers = execution.workers if execution.workers is not None else len(pending)
-                progress.set_workers(running=min(len(pending), workers), failed=lost)
-
-        counts()
-        lost_conditions = {"device": "cuda" if gpus > 0 else "cpu", "threads": execution.cpus_per_trial}
-        last = time.perf_counter()
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                trial = pending.pop(ref)
-                try:
-                    result = ray.get(ref)
-                except (ray.exceptions.RayError, OSError) as err:
-                    failure = ray_error_line(err, tries=execution.max_retries + 1)
-                    record_lost_trial(trial, suite, suite_space(suite), splits, store, failure=failure,
-                                      conditions=lost_conditions)
-                    done.append(trial)
-                    lost += 1
-                    counts()
-                    report(f"trial {trial.trial_id} ({trial.config}) lost: {failure}; recorded as a failed trial, "
-                           f"which the same command run again records afresh")
-                    if progress:
-                        progress.advance(overall)
-                    continue
-                done.append(trial)
-                now = time.perf_counter()
-                counts()
-                if progress:
-                    # trial-level progress: the wall time since the previous completion, spread over this
-                    # trial's epochs, so that images/s is the workers' aggregate rate
-                    handle = progress.add_task(f"  {trial.trial_id} {trial.config}", total=trial.epochs(suite),
-                                               seconds_ago=result["wall_seconds"])
-                    epochs = max(result["epochs"], 1)
-                    progress.update(handle, completed=result["epochs"], epoch_time=(now - last) / epochs)
-                    progress.remove_task(handle)
-                    progress.advance(overall)
-                last = now
-                if result["status"] != "complete":
-                    report(f"trial {trial.trial_id} ({trial.config}) {result['status']}; recorded as a failed trial")
-    finally:
-        try:
-            if started:
-                ray.shutdown()
-        finally:
-            if token is not None:
-                store.end_run(token)
-    return done
 
 
 # ------------------------------------------------------------------------------------- a killed driver
@@ -504,5 +386,6 @@ def stop_session_processes(session_dir: str, wait_s: float = 10.0) -> tuple[list
     return sorted(set(targets) - set(alive)), sorted(alive)
 
 
-__all__ = ["DEFAULT_GPUS_PER_TRIAL", "Execution", "MAX_RETRIES", "check_execution", "record_parallel",
+__all__ = ["DEFAULT_GPUS_PER_TRIAL", "Execution", "MAX_RETRIES", "check_execution", "check_resources", "check_store_on_nodes",
+           "gpus_per_trial", "ray_error_line", "start_ray", "start_ray_session",
            "session_processes", "stop_dead_run", "stop_session_processes"]

@@ -81,14 +81,14 @@ class RayLiveBackend:
     def __init__(self, suite, splits, pool, *, estimator: str, settings: dict, sealed_paths: tuple, execution,
                  workers: int, device_type: str, cuda_available: bool, store=None, write_traces: bool = True,
                  space=None):
-        from fhbench.runtime.ray import _start_ray, check_resources, gpus_per_trial
+        from fhbench.runtime.ray import check_resources, gpus_per_trial, start_ray_session
 
         # the workers write the runs they train as traces into the store (see the module docstring)
         store_root = str(Path(store.root).resolve()) if write_traces and store is not None else None
         gpus = gpus_per_trial(execution, device_type, cuda_available)  # before Ray starts: a bad share is one line
         self.estimator, self.pool = estimator, pool
         self._store, self._token = store, None
-        self._started, session_dir = _start_ray(execution, gpus_wanted=gpus > 0)
+        self._started, session_dir = start_ray_session(execution, gpus_wanted=gpus > 0)
         import ray
 
         # the store's run record names this Ray instance, for a rerun after kill -9; where Ray was already
