@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from fhbench.publish import plots
+from fhbench.publish.png import pyplot
 from fhbench.score.metrics import Row
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,9 +35,9 @@ def _meta(**extra):
 def figures(monkeypatch):
     """The figures the plot functions draw, kept open for inspection instead of saved."""
     kept = []
-    monkeypatch.setattr(plots, "_save", lambda fig, path: kept.append(fig))
+    monkeypatch.setattr(plots, "save_png", lambda fig, path: kept.append(fig))
     yield kept
-    plt = plots._pyplot()
+    plt = pyplot()
     for fig in kept:
         plt.close(fig)
 

@@ -19,7 +19,6 @@ from fhbench.spaces import suite_space
 from fhbench.record.train import _copy_to_host, plan_trials, record_trial
 from fhbench.inputs.suite import load_suite
 from fhbench.record.traces import TraceStore, TrialWriter
-from fhbench.spaces import suite_space
 
 CPU = torch.device("cpu")
 

@@ -261,7 +261,6 @@ def make_suite(tmp_path, num_samples=12, truth="final_test_acc"):
 
 def write_pool(root, suite, diverged=()):
     """One trace per planned trial: val_acc rises towards a per-trial quality, test_acc near it."""
-    from fhbench.spaces import suite_space
     from fhbench.search.pool import search_pool
     from fhbench.record.traces import TraceStore
 
@@ -368,7 +367,6 @@ def test_the_cache_key_changes_with_what_the_estimates_depend_on(tmp_path):
 
 
 def test_publish_then_reproduce_and_detect_an_edit(tmp_path):
-    from fhbench.spaces import suite_space
     from fhbench.publish.reproduce import reproduce_published
     from fhbench.search.run import publish_search_suite
 
@@ -405,7 +403,6 @@ def test_publish_then_reproduce_and_detect_an_edit(tmp_path):
 
 
 def test_regret_is_against_the_truths_global_optimum_with_the_pools_floor(tmp_path):
-    from fhbench.spaces import suite_space
     from fhbench.search.pool import search_pool
     from fhbench.publish.reproduce import reproduce_published
     from fhbench.search.run import publish_search_suite
@@ -432,7 +429,6 @@ def test_regret_is_against_the_truths_global_optimum_with_the_pools_floor(tmp_pa
 
 
 def test_a_pool_smaller_than_one_hyperband_iteration_warns(tmp_path):
-    from fhbench.spaces import suite_space
     from fhbench.search.run import pool_warnings, publish_search_suite
 
     suite = make_suite(tmp_path, num_samples=8)  # one iteration draws 4 + 3 + 3 = 10 configs
@@ -458,7 +454,6 @@ def test_an_incumbent_without_a_true_accuracy_counts_zero():
 
 
 def test_the_pool_must_match_the_traces(tmp_path):
-    from fhbench.spaces import suite_space
     from fhbench.search.pool import search_pool
 
     suite = make_suite(tmp_path)

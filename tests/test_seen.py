@@ -11,6 +11,7 @@ import torch
 from fhbench.core.errors import TraceError
 from fhbench.estimators.check import synthetic_population
 from fhbench.estimators.fh_ensemble import FeatureHistoryEnsemble
+from fhbench.publish.seen_plots import seen_files
 from fhbench.score.seen import (OUTCOMES, breakdown, correctness, correctness_map, map_trials, recovered, seen_report,
                           seen_trial)
 from fhbench.inputs.suite import parse_suite
@@ -76,7 +77,8 @@ def report(population):
 
 
 def test_the_report_compares_every_checkpoint_with_the_final_model(population, report, tmp_path):
-    results, files = report
+    results, maps = report
+    files = seen_files(results, maps, "seen-test 1")
     assert results["checkpoints"] == [2, 4, 6] and results["final_epoch"] == 6
     assert results["outcomes"] == list(OUTCOMES) and results["validation_images"] == 200
     assert results["ensemble"] == {"estimator": "fh-ensemble", "version": "1", "settings": {"window": 3}}
@@ -129,7 +131,7 @@ def test_the_numbers_survive_results_json_and_redraw(report, tmp_path):
     import json
 
     from fhbench.publish.provenance import clean
-    from fhbench.score.seen import plot_breakdown, seen_markdown
+    from fhbench.publish.seen_plots import plot_breakdown, seen_markdown
 
     results = json.loads(json.dumps(clean(report[0]), allow_nan=False))
     assert results["mean"]["recovered"][-1] is None

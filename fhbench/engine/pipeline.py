@@ -23,6 +23,7 @@ from fhbench.score.per_network import applies as per_network_applies, per_networ
 from fhbench.publish.provenance import ESTIMATION_METRICS, environment, results_header
 from fhbench.record.train import Trial, check_prediction_classes, plan_trials, record_trial, recording_conditions
 from fhbench.score.metrics import reference_cpu_s, score
+from fhbench.publish.seen_plots import seen_files
 from fhbench.score.seen import seen_report
 from fhbench.inputs.suite import Suite
 from fhbench.spaces import suite_space
@@ -308,7 +309,8 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
                                                rank_only=rank_only, curves=trial_curves(complete))
     files = {}
     if suite.record.predictions:  # the harness's analysis, after scoring: it reads each trial's final model
-        extra["seen"], files = seen_report(complete, suite, device=device)
+        extra["seen"], maps = seen_report(complete, suite, device=device)
+        files = seen_files(extra["seen"], maps, f"{suite.name} {suite.version}")
     return publish(leaderboard_root, rows, header, extra, more_files=files), rows
 
 

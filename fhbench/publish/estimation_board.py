@@ -28,7 +28,7 @@ from fhbench.score.per_network import settle_text
 from fhbench.publish.plots import estimation_plots, per_network_plots
 from fhbench.publish.provenance import ESTIMATION_METRICS, results_json, write_directory
 from fhbench.score.metrics import Row
-from fhbench.score.seen import seen_markdown
+from fhbench.publish.seen_plots import seen_markdown
 from fhbench.inputs.suite import budget_suffix
 
 __all__ = ["CSV_COLUMNS", "ESTIMATION_METRICS", "csv_columns", "error_lines", "group_failures", "publish", "render_csv",

@@ -39,6 +39,9 @@ from typing import Any
 
 import numpy as np
 
+from fhbench.publish.png import pyplot, save_png
+from fhbench.publish.seen_plots import plot_breakdown
+
 __all__ = ["KNOWN_STYLES", "estimation_plots", "per_network_plots", "plot_abs_error_by_network", "plot_estimation",
            "plot_regret", "plot_settle", "plot_trajectory", "render_results", "style"]
 
@@ -82,21 +85,6 @@ def _order(names) -> list[str]:
     """The four shipped estimators first, in a fixed order, then the others by name."""
     known = [n for n in KNOWN_STYLES if n in names]
     return known + sorted(n for n in set(names) if n not in KNOWN_STYLES)
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> None:
-    """No software tag, no date: the same numbers give the same bytes."""
-    fig.savefig(path, format="png", metadata={"Software": None})
-    _pyplot().close(fig)
 
 
 def _finite(value: Any) -> bool:
@@ -150,7 +138,7 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
     traces again draws the same bytes; the shifted plot moves with the measured overheads, like the
     overhead columns of the tables."""
     title, ylabel, scale = _METRICS[metric]
-    plt = _pyplot()
+    plt = pyplot()
     suite = meta.get("suite", {})
     repeats = meta.get("repeats")
     names = _order({str(_row_name(r)) for r in rows})
@@ -255,7 +243,7 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
     caption = f"Points: mean {over}; bars: \u00b11 std {over}; series spread {step:.2g} epochs apart.\n{second}"
     fig.text(0.5, 0.012, caption, ha="center", va="bottom", fontsize=8, linespacing=1.4)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
-    _save(fig, Path(path))
+    save_png(fig, Path(path))
 
 
 def _row_name(row: Any) -> str:
@@ -296,7 +284,7 @@ def _seed_curves(runs: Sequence[Mapping], regret_of, times: np.ndarray) -> np.nd
 
 def plot_regret(meta: Mapping[str, Any], path: str | Path) -> None:
     """regret.png of a search leaderboard, from its results.json content (see the module docstring)."""
-    plt = _pyplot()
+    plt = pyplot()
     regret = meta["regret"]
     reference = float(regret["reference"])
     floor = 100.0 * float(regret.get("pool_floor") or 0.0)
@@ -380,7 +368,7 @@ def plot_regret(meta: Mapping[str, Any], path: str | Path) -> None:
                f"{'' if floor > 0 else ': no search of this pool can reach less than 0'}.")
     fig.text(0.5, 0.012, caption, ha="center", va="bottom", fontsize=7.5, linespacing=1.4)
     fig.tight_layout(rect=(0, 0.15, 1, 0.96))
-    _save(fig, Path(path))
+    save_png(fig, Path(path))
 
 
 # ---------------------------------------------------------------------------------------------- per network
@@ -424,7 +412,7 @@ def plot_trajectory(trial: Mapping[str, Any], view: Mapping[str, Any], meta: Map
     """trajectory-<trial>.png (thesis Fig. 3.1): above, each estimator's estimate at every checkpoint of
     one trial, the accuracy it recorded at every epoch and its final accuracy (the truth) with the 1 pp
     band; below, estimate minus truth in pp, each estimator's settle epoch dotted."""
-    plt = _pyplot()
+    plt = pyplot()
     checkpoints = np.array(view["checkpoints"], dtype=float)
     band = 100.0 * float(view.get("band", 0.01))
     truth = 100.0 * float(trial["truth"])
@@ -482,7 +470,7 @@ def plot_trajectory(trial: Mapping[str, Any], view: Mapping[str, Any], meta: Map
                  f"accuracy.")
     fig.text(0.5, 0.012, caption, ha="center", va="bottom", fontsize=8, linespacing=1.4)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
-    _save(fig, Path(path))
+    save_png(fig, Path(path))
 
 
 def _short(config: str, width: int = 22) -> str:
@@ -492,7 +480,7 @@ def _short(config: str, width: int = 22) -> str:
 def plot_settle(view: Mapping[str, Any], meta: Mapping[str, Any], path: str | Path, *, note: str = "") -> None:
     """settle.png: per network (x) and estimator (colour), each trial's settle epoch with its speed-up;
     "never" above the budget. `note` goes at the end of the title (which budget, under train.budgets)."""
-    plt = _pyplot()
+    plt = pyplot()
     budget = int(view["budget"])
     networks = view["networks"]
     names = _order(view["estimators"])
@@ -545,14 +533,14 @@ def plot_settle(view: Mapping[str, Any], meta: Mapping[str, Any], path: str | Pa
                f"the last checkpoint is off by more than {band:g} pp.")
     fig.text(0.5, 0.012, caption, ha="center", va="bottom", fontsize=8, linespacing=1.4)
     fig.tight_layout(rect=(0, 0.1, 1, 1))
-    _save(fig, Path(path))
+    save_png(fig, Path(path))
 
 
 def plot_abs_error_by_network(view: Mapping[str, Any], meta: Mapping[str, Any], path: str | Path, *,
                               note: str = "") -> None:
     """abs_error_by_network.png: one panel per network, each estimator's absolute error (pp, mean over
     the network's trials) against epoch on a log axis, with the 1 pp line. `note`: as in plot_settle."""
-    plt = _pyplot()
+    plt = pyplot()
     networks = view["networks"]
     checkpoints = np.array(view["checkpoints"], dtype=float)
     band = 100.0 * float(view.get("band", 0.01))
@@ -604,7 +592,7 @@ def plot_abs_error_by_network(view: Mapping[str, Any], meta: Mapping[str, Any], 
                + "; a failed estimate counts as 0.0.")
     fig.text(0.5, 0.012, caption, ha="center", va="bottom", fontsize=8)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
-    _save(fig, Path(path))
+    save_png(fig, Path(path))
 
 
 # ---------------------------------------------------------------------------------------------- redraw
@@ -624,8 +612,6 @@ def render_results(results_json: str | Path, out_dir: str | Path) -> list[Path]:
             draw(out / name)
             written.append(out / name)
         if meta.get("seen"):  # the correctness maps need the traces: only the breakdown redraws from here
-            from fhbench.score.seen import plot_breakdown
-
             plot_breakdown(meta["seen"], f"{meta['suite']['name']} {meta['suite']['version']}", out / "breakdown.png")
             written.append(out / "breakdown.png")
     return written
@@ -642,7 +628,7 @@ def plot_declared(meta: Mapping[str, Any], path: str | Path) -> None:
     """search.png of a declared search leaderboard (Tables 4.2 to 4.4): per target, the chosen
     configurations' accuracy per algorithm and estimator, mean ± std over seeds; filled markers for the
     live searches, hollow ones for their replays on the recorded traces."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = [r for r in meta["rows"] if r.get("true_acc_mean") is not None]
     targets = [t["label"] for t in meta["targets"] if any(r["target"] == t["label"] for r in rows)] or ["?"]
     order = {name: i for i, name in enumerate(_ALGORITHM_TITLES)}
@@ -681,4 +667,4 @@ def plot_declared(meta: Mapping[str, Any], path: str | Path) -> None:
     fig.text(0.5, 0.01, "Filled: live searches; hollow: their replays on the traces the live searches wrote; "
              "bars: ±1 std over seeds.", ha="center", fontsize=8)
     fig.tight_layout(rect=(0, 0.14, 1, 0.93))
-    _save(fig, Path(path))
+    save_png(fig, Path(path))
