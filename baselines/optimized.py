@@ -5,7 +5,7 @@ That is the feature-history ensemble with a window of one epoch, so it reuses fh
 
 from __future__ import annotations
 
-from fhbench.estimators.fh_ensemble import FeatureHistoryEnsemble
+from fhbench.estimators import FeatureHistoryEnsemble
 
 
 class OptimizedClassifier(FeatureHistoryEnsemble):

@@ -21,8 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from fhbench.estimators.fh_ensemble import FeatureHistoryEnsemble
-from fhbench.estimators.probes import ensemble_probabilities
+from fhbench.estimators import FeatureHistoryEnsemble, ensemble_probabilities
 
 
 class SnapshotEnsemble:

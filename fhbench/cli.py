@@ -497,7 +497,7 @@ def _live(args, suite, device, console) -> None:
     from fhbench.runtime.progress import MessageProgress
     from fhbench.publish.provenance import environment
     from fhbench.engine.pipeline import open_store
-    from fhbench.search.backends.live import live_search_and_publish
+    from fhbench.engine.search import live_search_and_publish
 
     if suite.search is None:
         raise FhbenchError(f"{suite.path}: key 'search': expected a [search] table for `fhbench search --live`")

@@ -282,7 +282,7 @@ def test_reproduce(capsys, monkeypatch, tmp_path):
 
 
 def test_live_search_checks_its_flags_then_calls_the_search(capsys, monkeypatch, tmp_path):
-    import fhbench.search.backends.live
+    import fhbench.engine.search
 
     assert_one_line_error(cli(capsys, "search", "s.toml", "--live", "--algorithm", "tpe"), "--algorithm tpe")
     path = tmp_path / "search.toml"
@@ -299,7 +299,7 @@ def test_live_search_checks_its_flags_then_calls_the_search(capsys, monkeypatch,
         run = types.SimpleNamespace(jobs=[1, 2, 3], simulated_time_s=12.5)
         return tmp_path / "lb" / "s" / "live" / "x", run, "|cell|"
 
-    monkeypatch.setattr(fhbench.search.backends.live, "live_search_and_publish", live)
+    monkeypatch.setattr(fhbench.engine.search, "live_search_and_publish", live)
     code, out, err = cli(capsys, "search", path, "--live", "--device", "cpu", "--seed", "3", "--iterations", "2",
                          "--algorithm", "bohb", "--estimator", "original", "--leaderboard", tmp_path / "lb")
     assert code == 0, err
@@ -325,7 +325,7 @@ def _search_suite(tmp_path) -> Path:
 
 
 def test_live_search_defaults_and_the_winners_accuracy(capsys, monkeypatch, tmp_path):
-    import fhbench.search.backends.live
+    import fhbench.engine.search
 
     monkeypatch.setattr(fhbench.engine.pipeline, "preflight", lambda suite, nb201_file=None: None)
     monkeypatch.setattr(fhbench.engine.pipeline, "load_suite_splits", lambda suite, data_dir, download: "splits")
@@ -340,7 +340,7 @@ def test_live_search_defaults_and_the_winners_accuracy(capsys, monkeypatch, tmp_
         run = types.SimpleNamespace(jobs=jobs, simulated_time_s=12.5, incumbent=7)
         return tmp_path / "runs" / "s" / "live" / "x", run, "|cell|", winner
 
-    monkeypatch.setattr(fhbench.search.backends.live, "live_search_and_publish", live)
+    monkeypatch.setattr(fhbench.engine.search, "live_search_and_publish", live)
     code, out, err = cli(capsys, "search", _search_suite(tmp_path), "--live", "--device", "cpu")
     assert code == 0, err
     assert (seen["algorithm"], seen["estimator"], seen["seed"], seen["iterations"]) == ("hyperband", "fh-ensemble",

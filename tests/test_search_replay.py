@@ -368,7 +368,7 @@ def test_the_cache_key_changes_with_what_the_estimates_depend_on(tmp_path):
 
 def test_publish_then_reproduce_and_detect_an_edit(tmp_path):
     from fhbench.publish.reproduce import reproduce_published
-    from fhbench.search.run import publish_search_suite
+    from fhbench.engine.search import publish_search_suite
 
     suite = make_suite(tmp_path)
     traces = write_pool(tmp_path / "traces", suite, diverged=(2,))
@@ -405,7 +405,7 @@ def test_publish_then_reproduce_and_detect_an_edit(tmp_path):
 def test_regret_is_against_the_truths_global_optimum_with_the_pools_floor(tmp_path):
     from fhbench.search.pool import search_pool
     from fhbench.publish.reproduce import reproduce_published
-    from fhbench.search.run import publish_search_suite
+    from fhbench.engine.search import publish_search_suite
 
     table = tmp_path / "truth.csv"
     base = make_suite(tmp_path)
@@ -429,7 +429,8 @@ def test_regret_is_against_the_truths_global_optimum_with_the_pools_floor(tmp_pa
 
 
 def test_a_pool_smaller_than_one_hyperband_iteration_warns(tmp_path):
-    from fhbench.search.run import pool_warnings, publish_search_suite
+    from fhbench.engine.search import publish_search_suite
+    from fhbench.search.run import pool_warnings
 
     suite = make_suite(tmp_path, num_samples=8)  # one iteration draws 4 + 3 + 3 = 10 configs
     assert HyperBand.configs_per_iteration(4, 1, 2) == 10

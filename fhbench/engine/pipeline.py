@@ -318,7 +318,7 @@ def search_and_publish(suite: Suite, store: TraceStore, leaderboard_root: str | 
                        on_step: Callable[[str], None] | None = None, device: torch.device | None = None,
                        nb201_file: str | None = None, strict: bool = False, strict_threads: int | None = None):
     """Replays the suite's searches on its recorded pool and publishes them; returns (directory, rows)."""
-    from fhbench.search.run import publish_search_suite
+    from fhbench.engine.search import publish_search_suite
 
     if suite.search is None:
         raise SuiteError(f"{suite.path}: key 'search': expected a [search] table for `fhbench search`")

@@ -12,9 +12,14 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from fhbench.estimators.fh_ensemble import FeatureHistoryEnsemble
+from fhbench.estimators.probes import ensemble_probabilities
 from fhbench.estimators.registry import EstimatorInfo, available_estimators, create_estimator
 
-__all__ = ["Estimator", "TraceViewLike", "EstimatorInfo", "available_estimators", "create_estimator"]
+# The public API: what a third-party estimator (and fhbench's own baselines, which register the same
+# way) may import. Everything else under fhbench is the harness's and may change without notice.
+__all__ = ["Estimator", "EstimatorInfo", "FeatureHistoryEnsemble", "TraceViewLike", "available_estimators",
+           "create_estimator", "ensemble_probabilities"]
 
 
 @runtime_checkable

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fhbench.core.errors import ConfigError, SuiteError
+from fhbench.inputs.brackets import hyperband_brackets
 from fhbench.spaces import SPACE_NAMES, image_shape
 
 SCHEMA_VERSION = 1
@@ -723,8 +724,6 @@ def _validate_truth(suite: Suite, key: str, text: str, fail) -> None:
 
 
 def _validate_search(suite: Suite, fail) -> list[str]:
-    from fhbench.search.algorithms import HyperBand  # imports no torch
-
     search = suite.search
     for key in ("min_budget", "workers", "seeds", "random_configs"):
         if getattr(search, key) < 1:
@@ -755,7 +754,7 @@ def _validate_search(suite: Suite, fail) -> list[str]:
     _validate_truth(suite, "search.truth", search.truth, fail)
     if suite.estimate.repeats != 1:
         raise fail("estimate.repeats", "1 in a search suite: the pool is one recorded population")
-    plan = HyperBand.brackets(suite.train.epochs, search.min_budget, search.eta)
+    plan = hyperband_brackets(suite.train.epochs, search.min_budget, search.eta)
     if suite.space.name in DECLARED_SPACES:
         return _validate_declared_search(suite, plan, fail)
     for kind in ("estimators", "algorithms"):

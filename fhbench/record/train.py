@@ -284,7 +284,7 @@ def recording_conditions(device: torch.device) -> dict:
     }
 
 
-def _trial_meta(trial: Trial, suite: Suite, space, splits: Splits, conditions: dict) -> dict:
+def trial_meta(trial: Trial, suite: Suite, space, splits: Splits, conditions: dict) -> dict:
     return {
         "config": trial.config,
         "config_vector": space.encode(space.parse(trial.config)).tolist(),
@@ -314,7 +314,7 @@ def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: Trace
     """
     check_prediction_classes(suite, splits.num_classes)  # before the writer: nothing half-written
     n_keep = suite.record.kept_train_images(len(splits.train.labels))
-    writer = store.writer(trial.trial_id, _trial_meta(trial, suite, space, splits, recording_conditions(device)),
+    writer = store.writer(trial.trial_id, trial_meta(trial, suite, space, splits, recording_conditions(device)),
                           run_token=run_token)
     if not background:
         writer.queue_size = 0
@@ -355,7 +355,7 @@ def record_lost_trial(trial: Trial, suite: Suite, space, splits: Splits, store: 
     saying why, and `conditions` the ones it was to be recorded under. It is scored as a failed trial,
     and the next `fhbench record`/`run` records it again (a dead worker can be a passing cause: memory,
     a node going away)."""
-    writer = store.writer(trial.trial_id, _trial_meta(trial, suite, space, splits, conditions))
+    writer = store.writer(trial.trial_id, trial_meta(trial, suite, space, splits, conditions))
     empty = np.zeros(0, dtype=np.float64)
     no_labels = np.zeros(0, dtype=np.int64)
     try:

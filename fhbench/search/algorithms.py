@@ -24,12 +24,12 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import ClassVar, Union
 
 import numpy as np
 from scipy.special import logsumexp
 
+from fhbench.inputs.brackets import hyperband_brackets
 from fhbench.search.space import DeclaredSpace
 
 __all__ = ["BOHB", "Candidates", "ConfigPool", "HyperBand", "Job", "RandomSearch", "SearchAlgorithm",
@@ -346,30 +346,9 @@ class HyperBand(SearchAlgorithm):
 
     @staticmethod
     def brackets(max_budget: int, min_budget: int, eta: int) -> list[list[tuple[int, int]]]:
-        """The bracket plan: for s = s_max, ..., 0 the rungs (n_i, r_i) of that bracket.
-
-        s_max = floor(log_eta(R / r_min)), n = ceil((s_max + 1) / (s + 1) * eta^s), r = R * eta^-s,
-        n_i = floor(n * eta^-i), r_i = r * eta^i. Integer and exact rational arithmetic throughout,
-        so no float log or division error shifts a bracket; budgets are rounded half up to ints
-        (already ints when R / r_min is a power of eta).
-        """
-        max_budget = _check_int("max_budget", max_budget, 1)
-        min_budget = _check_int("min_budget", min_budget, 1)
-        eta = _check_int("eta", eta, 2)
-        if min_budget > max_budget:
-            raise ValueError(f"min_budget={min_budget} exceeds max_budget={max_budget}")
-        s_max = 0
-        while min_budget * eta ** (s_max + 1) <= max_budget:
-            s_max += 1
-        plan = []
-        for s in range(s_max, -1, -1):
-            n = -(-((s_max + 1) * eta**s) // (s + 1))
-            rungs = []
-            for i in range(s + 1):
-                budget = Fraction(max_budget * eta**i, eta**s)
-                rungs.append((n // eta**i, math.floor(budget + Fraction(1, 2))))
-            plan.append(rungs)
-        return plan
+        """The bracket plan (`fhbench.inputs.brackets.hyperband_brackets`, where the suite schema checks
+        a search suite's budgets against it before any work)."""
+        return hyperband_brackets(max_budget, min_budget, eta)
 
     def propose(self) -> Job | None:
         for bracket in self._active:

@@ -413,32 +413,3 @@ def results_extra(outcome: SearchOutcome, dataset_source: str) -> dict:
                               for name, table in outcome.tables.items()},
         "runs": outcome.records,
     }
-
-
-def publish_search_suite(suite, traces: Sequence, space, *, store_root: Path, leaderboard_root: str | Path,
-                         on_step: Callable[[str], None] | None = None, device=None,
-                         nb201_file: str | None = None) -> tuple[Path, list[SearchRow]]:
-    """`fhbench search SUITE`: loads the suite's truth, replays every search and publishes the
-    leaderboard with its estimate tables; returns (directory, rows)."""
-    import torch
-
-    from fhbench.publish.provenance import SEARCH_METRICS, environment, results_header
-    from fhbench.publish.search_board import publish_search
-    from fhbench.record.traces import recording_summary, traces_hash
-    from fhbench.inputs.truth import load_truth, parse_truth
-
-    device = device or torch.device("cpu")
-    complete = [t for t in traces if t.status == "complete"]
-    if not complete:
-        raise FhbenchError(f"{suite.path}: no pool trial completed: nothing to search")
-    truth = load_truth(parse_truth(suite.search.truth), complete, nb201_file=nb201_file)
-    outcome = search_suite(suite, traces, space, store_root=store_root, truth=truth, on_step=on_step, device=device)
-    header = results_header(
-        "search", suite, estimators=outcome.estimators,
-        environment={**environment(str(device), torch.get_num_threads()),
-                     "recording": recording_summary(traces)},
-        traces_hash=traces_hash(traces), truth=outcome.truth, metrics=SEARCH_METRICS)
-    sources = ", ".join(sorted({str(t.manifest.get("dataset_source")) for t in traces}))
-    directory = publish_search(leaderboard_root, header, outcome.rows, results_extra(outcome, sources),
-                               estimates_document(outcome, search_budgets(suite)))
-    return directory, outcome.rows

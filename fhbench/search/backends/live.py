@@ -20,7 +20,7 @@ workers at once, each a Ray actor holding one of these backends, see `fhbench.se
 
 Traces of live runs. Given a `store` (a `TraceStore`), the backend writes each run it trains as a
 trace of its trial after every job that ran it (a failed one too), as the recorder would have
-written it stopped there: the recorder's manifest (`fhbench.record.train._trial_meta`, with this process's
+written it stopped there: the recorder's manifest (`fhbench.record.train.trial_meta`, with this process's
 `recording_conditions`), every curve (test accuracy included), the classifiers, labels, the kept
 epochs' features, proxies and predictions where the suite records them. Its status is "complete" at
 train.epochs, "diverged" where the losses stopped being finite, else "stopped" (the search stopped
@@ -33,17 +33,15 @@ is `fhbench.search.backends.replay.LookupReplayBackend`.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from fhbench.estimators.harness import fit_and_estimate
-from fhbench.record.train import Trial, _trial_meta, recording_conditions, train_trial
+from fhbench.record.train import Trial, trial_meta, recording_conditions, train_trial
 from fhbench.search.algorithms import Job, SearchAlgorithm
 from fhbench.search.cost import job_cost
 from fhbench.search.driver import JobOutcome, SearchRun, run_search
@@ -196,7 +194,7 @@ class LiveBackend:
         self.epochs_trained += stop - first
         self._by_job[job.job_id] = run
         if self.store is not None and stop > first:
-            meta = _trial_meta(run.trial, self.suite, self.space, self.splits, recording_conditions(self.device))
+            meta = trial_meta(run.trial, self.suite, self.space, self.splits, recording_conditions(self.device))
             self.traces_written += run.write(self.store, meta)
         epoch_time, val_time = run.curve("epoch_time"), run.curve("val_time")
         if error:
@@ -230,75 +228,6 @@ def live_search(algorithm: SearchAlgorithm, backend, *, seed: int, workers: int 
     """One live search: `run_search` with a `LiveBackend`, or a `RayLiveBackend` for W workers at once
     (the time budget is on the driver's clock, which charges the measured costs)."""
     return run_search(algorithm, backend, workers=workers, time_budget_s=time_budget_s, seed=seed, on_note=on_note)
-
-
-def live_search_and_publish(suite, *, splits, device: torch.device, algorithm: str, estimator: str, seed: int,
-                            iterations: int, leaderboard_root: str | Path, environment: dict,
-                            on_note: Callable[[str], None] | None = None,
-                            nb201_file: str | None = None, execution=None,
-                            store=None) -> tuple[Path, SearchRun, str, dict]:
-    """`fhbench search --live`: one search for real over the suite's pool, published through the
-    publishing layer under `<leaderboard_root>/<suite>/live/<algorithm>-<estimator>-seed<seed>/`.
-    Returns (that directory, the run, the incumbent's cell, what is known of the incumbent: see
-    `describe_winner`).
-
-    Without `execution` the search has one worker, in this process. With it (`fhbench.runtime.ray.Execution`)
-    it runs on Ray (`fhbench.search.backends.ray`): `execution.workers` workers, or for a cluster
-    (`execution.address`) the suite's [search] workers, holding `store` (the suite's trace store) so that
-    a rerun after a killed driver stops its leftover Ray processes."""
-    from fhbench.core.errors import FhbenchError
-    from fhbench.estimators import available_estimators, create_estimator
-    from fhbench.estimators.registry import describe_estimators
-    from fhbench.publish.search_board import publish_live
-    from fhbench.search.pool import search_pool
-    from fhbench.search.run import SearchSpec, make_algorithm, pool_warnings
-
-    if suite.search is None:
-        raise FhbenchError(f"{suite.path}: key 'search': expected a [search] table for `fhbench search --live`")
-    from fhbench.spaces import suite_space
-
-    space = suite_space(suite)
-    pool = search_pool(suite, space)
-    spec = SearchSpec.from_suite(suite)
-    notes = pool_warnings(spec, pool.size)
-    for text in notes:
-        if on_note:
-            on_note(text)
-    search = make_algorithm(algorithm, pool.configs, spec, seed, max_iterations=iterations)
-    registry = available_estimators()
-    settings = suite.estimator_settings.get(estimator, {})
-    instance = create_estimator(estimator, settings, registry=registry, device=device)
-    from fhbench.inputs.truth import load_truth, parse_truth
-
-    truth_spec = parse_truth(suite.search.truth)  # its files are sealed from the estimator, as in replay
-    truth_files = () if truth_spec.own_run else load_truth(truth_spec, nb201_file=nb201_file).files
-    if execution is None:
-        backend = contextlib.nullcontext(LiveBackend(suite, space, splits, pool, device, estimator, instance,
-                                                     sealed_paths=truth_files))
-        workers = 1
-    else:
-        from fhbench.search.backends.ray import RayLiveBackend
-
-        workers = execution.workers if execution.workers is not None else spec.workers
-        if store is not None:
-            from fhbench.runtime.ray import stop_dead_run
-
-            store.lock()
-            stop_dead_run(store, on_note or print)
-        backend = RayLiveBackend(suite, splits, pool, estimator=estimator, settings=settings,
-                                 sealed_paths=truth_files, execution=execution, workers=workers,
-                                 device_type=device.type, cuda_available=torch.cuda.is_available(), store=store,
-                                 write_traces=False)  # the pool's trials: `fhbench record` writes their traces
-    with backend as backend:
-        run = live_search(search, backend, seed=seed, workers=workers, on_note=on_note)
-        if run.incumbent is None:
-            raise FhbenchError("the live search finished no job")
-        run.notes[:0] = notes
-        winner = describe_winner(suite, backend, run.incumbent, nb201_file=nb201_file)
-    directory = publish_live(leaderboard_root, suite, run, pool.cells, epochs_trained=backend.epochs_trained,
-                             environment=environment, winner=winner,
-                             estimators=describe_estimators({estimator: instance}, registry, suite.estimator_settings))
-    return directory, run, pool.cells[run.incumbent], winner
 
 
 def describe_winner(suite, backend, config: int, *, nb201_file: str | None = None) -> dict:
