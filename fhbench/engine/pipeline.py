@@ -22,7 +22,7 @@ from fhbench.publish.estimation_board import publish
 from fhbench.score.per_network import applies as per_network_applies, per_network, trial_curves
 from fhbench.publish.provenance import ESTIMATION_METRICS, environment, results_header
 from fhbench.record.train import Trial, check_prediction_classes, plan_trials, record_trial, recording_conditions
-from fhbench.score.metrics import reference_cpu_s, score
+from fhbench.score.metrics import reference_cpu_s, score_board
 from fhbench.publish.seen_plots import seen_files
 from fhbench.score.seen import seen_report
 from fhbench.inputs.suite import Suite
@@ -266,8 +266,8 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
                              sealed_paths=truth.files, fail_fast=fail_fast)
     rank_only = frozenset(name for name, estimator in estimators.items() if is_rank_only(estimator))
     budgeted = bool(suite.train.budgets)  # rows, estimates and per-network views then carry their budget
-    rows = score(records, truths, _overhead_epoch_times(complete, device), suite.train.epochs, rank_only,
-                 by_budget=budgeted)
+    epoch_times = _overhead_epoch_times(complete, device)
+    rows, statistics = score_board(records, truths, epoch_times, suite.train.epochs, rank_only, by_budget=budgeted)
 
     def budget_of(record) -> dict:
         return {"budget": record.budget} if budgeted else {}
@@ -288,6 +288,9 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
         "failed_trials": failed_trials,
         "failed_estimate_rule": "a failed estimate counts as 0.0: its whole truth is error, ranked last",
         "truths": truths,
+        "statistics": statistics,
+        # what `fhbench reproduce` needs to recompute overhead in epochs (a measured time, never recomputed)
+        "epoch_times": epoch_times,
         "failures": [{"estimator": r.estimator, "repeat": r.repeat, **budget_of(r), "checkpoint": r.checkpoint,
                       "trial_id": r.trial_id, "error": r.error} for r in records if r.error],
         "estimates": [{"estimator": r.estimator, "repeat": r.repeat, **budget_of(r), "checkpoint": r.checkpoint,

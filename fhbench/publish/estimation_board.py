@@ -38,11 +38,16 @@ DISTINCT_ERRORS_LISTED = 10
 """leaderboard.md lists at most this many distinct errors per estimator (results.json holds them all)."""
 
 CSV_COLUMNS = [
-    "estimator", "epoch", "budget_fraction", "mae_mean", "mae_std", "kendall_tau_mean", "kendall_tau_std",
-    "spearman_rho_mean", "spearman_rho_std", "overhead_s_mean", "overhead_s_std", "overhead_epochs_mean",
+    "estimator", "epoch", "budget_fraction", "kendall_tau_verdict", "kendall_tau_mean", "kendall_tau_lo",
+    "kendall_tau_hi", "mae_verdict", "mae_mean", "mae_lo", "mae_hi", "spearman_rho_mean", "spearman_rho_lo",
+    "spearman_rho_hi", "top10_precision_mean", "top10_precision_lo", "top10_precision_hi", "mae_std",
+    "kendall_tau_std", "spearman_rho_std", "overhead_s_mean", "overhead_s_std", "overhead_epochs_mean",
     "overhead_epochs_std", "overhead_cpu_s_mean", "overhead_cpu_s_std", "overhead_ref_mean", "overhead_ref_std",
-    "n_estimates", "n_failed", "coverage",
+    "n_estimates", "n_failed", "coverage", "repeats_scored", "repeats",
 ]
+"""The verdict columns: "best" (the leader at that checkpoint), "tied" (not significantly behind it,
+Holm-corrected paired bootstrap), "behind", or empty (no intervals: too few cells, or no such metric).
+The _lo/_hi columns are 95% bootstrap intervals over cells; the _std columns the spread over repeats."""
 
 
 def _fmt(value: Any) -> str:
@@ -73,6 +78,18 @@ def _pm(mean: float, std: float, scale: float = 1.0, digits: int = 2) -> str:
     if math.isnan(mean):
         return "n/a"
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
+
+
+def _ci(point: float, lo: float, hi: float, scale: float = 1.0, digits: int = 3) -> str:
+    """A point with its 95% interval, e.g. "0.577 [0.380, 0.747]"; the point alone where there is none."""
+    if math.isnan(point):
+        return "n/a"
+    if math.isnan(lo) or math.isnan(hi):
+        return f"{point * scale:.{digits}f}"
+    return f"{point * scale:.{digits}f} [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]"
+
+
+_MARKS = {"best": "**best**", "tied": "tied", "behind": "", "": ""}
 
 
 def _truth_text(truth: Any) -> str:
@@ -132,17 +149,49 @@ def ranked(rows: Sequence[Row]) -> list[Row]:
 
 
 def _rows_table(rows: Sequence[Row]) -> list[str]:
-    lines = ["| epoch | estimator | MAE (pp) | Kendall tau | Spearman rho | overhead (s) | overhead (epochs) "
-             "| overhead (ref) | failed |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| epoch | estimator | Kendall tau [95% CI] | tau verdict | MAE, pp [95% CI] | MAE verdict "
+             "| Spearman rho [95% CI] | top-10% precision [95% CI] | overhead (s) | overhead (epochs) "
+             "| overhead (ref) | failed | repeats scored |",
+             "|---:|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in ranked(rows):
         lines.append(
-            f"| {r.epoch} | {r.estimator} | {_pm(r.mae_mean, r.mae_std, 100)} | "
-            f"{_pm(r.kendall_tau_mean, r.kendall_tau_std, digits=3)} | "
-            f"{_pm(r.spearman_rho_mean, r.spearman_rho_std, digits=3)} | "
+            f"| {r.epoch} | {r.estimator} | {_ci(r.kendall_tau_mean, r.kendall_tau_lo, r.kendall_tau_hi)} | "
+            f"{_MARKS[r.kendall_tau_verdict]} | {_ci(r.mae_mean, r.mae_lo, r.mae_hi, 100, 2)} | "
+            f"{_MARKS[r.mae_verdict]} | {_ci(r.spearman_rho_mean, r.spearman_rho_lo, r.spearman_rho_hi)} | "
+            f"{_ci(r.top10_precision_mean, r.top10_precision_lo, r.top10_precision_hi, digits=2)} | "
             f"{_pm(r.overhead_s_mean, r.overhead_s_std, digits=3)} | "
             f"{_pm(r.overhead_epochs_mean, r.overhead_epochs_std, digits=3)} | "
-            f"{_pm(r.overhead_ref_mean, r.overhead_ref_std, digits=3)} | {r.n_failed} |")
+            f"{_pm(r.overhead_ref_mean, r.overhead_ref_std, digits=3)} | {r.n_failed} | "
+            f"{r.repeats_scored}/{r.repeats} |")
+    return lines
+
+
+def _statistics_text(meta: dict[str, Any]) -> list[str]:
+    """How sure the board is: the method, and per checkpoint who leads and who is tied, or why no intervals."""
+    statistics = meta.get("statistics")
+    if not statistics:
+        return ["", "Published before intervals (results schema 2): each cell is mean ± std over repeats, which is "
+                "a spread, not an uncertainty; no verdict is drawn."]
+    lines = ["", "## How sure", "",
+             f"Intervals: 95% {statistics['method']} (B = {statistics['n_resamples']:,}, seed {statistics['seed']}). "
+             f"Verdicts per checkpoint: the leader is **best**; *tied* means not significantly behind it "
+             f"(paired difference, {statistics['p_value']}, alpha {statistics['alpha']}). A repeat whose rank "
+             f"correlation is undefined is {statistics['undefined_rank_correlation']}. Precision at the top 10%: the "
+             f"share of the true top 10% of cells among the estimator's top 10%. The checkpoints of one board share "
+             f"their cells, so their verdicts are not independent.", ""]
+    for checkpoint in statistics["checkpoints"]:
+        where = f"Epoch {checkpoint['epoch']}" + (f", budget {checkpoint['budget']}" if "budget" in checkpoint else "")
+        ties = checkpoint.get("ties", {}).get("kendall_tau")
+        if ties is None:
+            lines.append(f"- {where}: {checkpoint.get('intervals', 'n/a')}")
+            continue
+        others = [name for name in ties["tied"] if name != ties["leader"]]
+        power = [p for p in checkpoint.get("power", {}).get("kendall_tau", []) if math.isfinite(p["cells_needed"])]
+        needed = (f"; the adjacent pairs would need {min(p['cells_needed'] for p in power):,.0f} to "
+                  f"{max(p['cells_needed'] for p in power):,.0f} cells per repeat to be resolved (80% power)"
+                  if power else "")
+        lines.append(f"- {where}: Kendall tau led by {ties['leader']}; tied with it: "
+                     f"{', '.join(others) if others else 'none'}{needed}.")
     return lines
 
 
@@ -174,7 +223,8 @@ def render_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
         f"Trials scored: {meta['trials_scored']} over {meta['repeats']} repeat(s); "
         f"failed trials: {len(meta['failed_trials'])}. Traces hash `{meta['traces_hash'][:16]}`.",
         "",
-        "MAE is in accuracy percentage points; each cell is mean ± std over repeats. Overhead is the "
+        "MAE is in accuracy percentage points. Brackets hold 95% intervals over cells (see \"How sure\"); "
+        "overhead cells are mean ± std over repeats. Overhead is the "
         "estimator's wall time per trial, also in epochs of the same trial's training, and its CPU time in "
         "units of a reference workload timed in the same run (ref, what `fhbench compare` gates).",
         *(["", f"Failed estimates: {meta['failed_estimate_rule']}."] if meta.get("failed_estimate_rule") else []),
@@ -185,6 +235,7 @@ def render_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
            f"estimating an accuracy, so only the rank correlations apply." if any(r.rank_only for r in rows) else ""),
     ]
     lines += _budget_tables(rows, budgets) if budgets else ["", *_rows_table(rows)]
+    lines += _statistics_text(meta)
     if meta.get("failed_trials"):
         lines += ["", f"## Failed trials ({len(meta['failed_trials'])})", "",
                   "Not scored: a trial that diverged, or that was lost while recording (its worker died on every "

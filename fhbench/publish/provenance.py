@@ -38,7 +38,7 @@ from typing import Any
 import fhbench
 from fhbench.core.errors import FhbenchError
 
-RESULTS_SCHEMA = 2  # 1: the headers before this module (git_commit, no metrics, truth a string)
+RESULTS_SCHEMA = 3  # 1: the headers before this module (git_commit, no metrics, truth a string); 2: no intervals
 
 DIRECTIONS = ("lower", "higher")
 
