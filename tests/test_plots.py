@@ -24,7 +24,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _row(name, epoch, mae, tau, overhead_epochs=0.0, mae_std=0.01, tau_std=0.05):
-    return Row(name, epoch, epoch / 20, mae, mae_std, tau, tau_std, tau, 0.0, 0.01, 0.0, overhead_epochs, 0.0, 10, 0, 1.0)
+    """A row with asymmetric 95% intervals: 0.10 below the point and 0.05 above (0.02 and 0.01 for MAE)."""
+    return Row(name, epoch, epoch / 20, mae, mae_std, tau, tau_std, tau, 0.0, 0.01, 0.0, overhead_epochs, 0.0, 10, 0, 1.0,
+               mae_lo=mae - 0.02, mae_hi=mae + 0.01, kendall_tau_lo=tau - 0.10, kendall_tau_hi=tau + 0.05)
 
 
 def _meta(**extra):
@@ -76,6 +78,19 @@ ROWS = [_row(name, epoch, mae, tau, overhead)
         for epoch, mae, tau in zip((5, 10), maes, taus)]
 
 
+def test_error_bars_are_the_intervals_or_say_what_they_are(figures, tmp_path):
+    plots.plot_estimation(ROWS, "kendall_tau", _meta(), tmp_path / "tau.png")
+    bars = next(c for c in figures[0].axes[0].containers if c.get_label() == "lcnet")
+    segments = bars.lines[2][0].get_segments()
+    assert [(round(s[0][1], 6), round(s[1][1], 6)) for s in segments] == [(0.0, 0.15), (0.2, 0.35)]
+    old = [{k: v for k, v in r.as_dict().items() if not k.endswith(("_lo", "_hi", "_verdict"))} for r in ROWS]
+    plots.plot_estimation(old, "kendall_tau", _meta(), tmp_path / "old.png")
+    assert "bars: \u00b11 std over 2 repeats (a board published before intervals" in _texts(figures[1])
+    few = [dataclasses.replace(r, kendall_tau_lo=math.nan, kendall_tau_hi=math.nan) for r in ROWS]
+    plots.plot_estimation(few, "kendall_tau", _meta(), tmp_path / "few.png")
+    assert "no bars: fewer than 10 cells per repeat" in _texts(figures[2])
+
+
 def test_styles_are_fixed_for_known_estimators_and_stable_for_others():
     known = [plots.style(name) for name in ("original", "optimized", "lcnet", "fh-ensemble")]
     assert known == [plots.KNOWN_STYLES[n] for n in ("original", "optimized", "lcnet", "fh-ensemble")]
@@ -95,7 +110,7 @@ def test_estimation_plot_says_what_it_shows(figures, tmp_path):
     text = _texts(fig)
     assert "demo 3" in fig._suptitle.get_text() and "Kendall tau" in fig._suptitle.get_text()
     assert "truth: nb201-api" in text
-    assert "bars: \u00b11 std over 2 repeats" in text and "mean over 2 repeats" in text
+    assert "bars: 95% interval, paired bootstrap over cells" in text and "mean over 2 repeats" in text
     assert "mae_overhead.png" in text and "Fig. 4.3" in text
     ax = fig.axes[0]
     assert ax.get_yscale() == "linear"

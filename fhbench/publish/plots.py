@@ -151,12 +151,13 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
     series = {}
     for name in names:
         mine = sorted((r for r in rows if _row_name(r) == name), key=lambda r: _get(r, "epoch"))
-        series[name] = [(int(_get(r, "epoch")), _get(r, f"{metric}_mean") * scale, _get(r, f"{metric}_std") * scale,
+        series[name] = [(int(_get(r, "epoch")), _get(r, f"{metric}_mean") * scale, _bar(r, metric, scale),
                          _get(r, "overhead_epochs_mean") if shift_by_overhead else 0.0) for r in mine]
+    intervals = any(math.isfinite(_get(r, f"{metric}_lo")) for r in rows)
+    spread = not intervals and any(bar != (0.0, 0.0) for points in series.values() for _, _, bar, _ in points)
 
     values = [m for points in series.values() for _, m, _, _ in points if math.isfinite(m)]
-    lows = [m - (sd if math.isfinite(sd) else 0.0) for points in series.values() for _, m, sd, _ in points
-            if math.isfinite(m)]
+    lows = [m - bar[0] for points in series.values() for _, m, bar, _ in points if math.isfinite(m)]
     mode = "linear"
     if metric == "mae" and _dwarfed(values):
         mode = "log" if min(values) > 0 else "clipped"
@@ -177,15 +178,14 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
         colour, marker = style(name)
         offset = (index - (len(names) - 1) / 2) * step
         xs, ys, lower, upper = [], [], [], []
-        for epoch, mean, std, overhead in points:
+        for epoch, mean, (below, above), overhead in points:
             if not math.isfinite(overhead):
                 unshifted, overhead = True, 0.0
-            std = std if math.isfinite(std) else 0.0
             xs.append(epoch + overhead + offset)
             shown = min(mean, clip_top) if clip_top is not None else mean
             ys.append(shown)
-            lower.append(min(std, shown) if mode == "log" else std)
-            upper.append(std)
+            lower.append(min(below, shown * (1 - 1e-3)) if mode == "log" else below)
+            upper.append(above)
             if overhead > step:  # a visible shift: a dotted line back to the checkpoint it was taken at
                 connected = True
                 ax.plot([epoch + offset, epoch + overhead + offset], [shown, shown], linestyle=":", linewidth=1.0,
@@ -240,10 +240,30 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
                   f"measured wall time.")
     else:
         second = "mae_overhead.png shifts each point right by its estimator's overhead (thesis Fig. 4.3)."
-    caption = f"Points: mean {over}; bars: \u00b11 std {over}; series spread {step:.2g} epochs apart.\n{second}"
+    if intervals:
+        bars = "bars: 95% interval, paired bootstrap over cells stratified by repeat"
+    elif spread:
+        bars = f"bars: \u00b11 std {over} (a board published before intervals: a spread, not an uncertainty)"
+    else:
+        bars = "no bars: fewer than 10 cells per repeat, too few for an interval"
+    caption = f"Points: mean {over}; {bars}; series spread {step:.2g} epochs apart.\n{second}"
     fig.text(0.5, 0.012, caption, ha="center", va="bottom", fontsize=8, linespacing=1.4)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     save_png(fig, Path(path))
+
+
+def _bar(row: Any, metric: str, scale: float) -> tuple[float, float]:
+    """(below, above) the point: the 95% interval where the row has one, else one std over repeats on
+    boards published before intervals, else none."""
+    mean, lo, hi = (_get(row, f"{metric}_{part}") for part in ("mean", "lo", "hi"))
+    if math.isfinite(lo) and math.isfinite(hi) and math.isfinite(mean):
+        return max(mean - lo, 0.0) * scale, max(hi - mean, 0.0) * scale
+    std = _get(row, f"{metric}_std")
+    published_with_intervals = ("kendall_tau_verdict" in row) if isinstance(row, Mapping) else \
+        hasattr(row, "kendall_tau_verdict")
+    if not published_with_intervals and math.isfinite(std):
+        return std * scale, std * scale
+    return 0.0, 0.0
 
 
 def _row_name(row: Any) -> str:
