@@ -132,7 +132,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("suite", help="a suite TOML file")
     p.add_argument("--traces", default="traces", help="trace store root (default: ./traces)")
 
-    p = sub.add_parser("reproduce", help="recompute a published search leaderboard from its published files")
+    p = sub.add_parser("power", help="how many cells per repeat a board would need to resolve a difference "
+                                     "(from its paired bootstrap), per checkpoint")
+    p.add_argument("leaderboard_dir", help="a published estimation leaderboard directory, e.g. leaderboard/nb201-cpu/2")
+    p.add_argument("--delta", type=float, default=0.05, help="the difference to resolve (default: 0.05)")
+    p.add_argument("--metric", default="kendall_tau",
+                   help="kendall_tau, spearman_rho, mae or top10_precision (default: kendall_tau)")
+    p = sub.add_parser("reproduce", help="recompute a published leaderboard (estimation or search) from its "
+                                         "published files")
     p.add_argument("leaderboard_dir", help="a published leaderboard directory, e.g. leaderboard/nb201-search-cpu/1")
 
     sub.add_parser("estimators", help="list the installed estimators")
@@ -574,6 +581,31 @@ def _reproduce(args, console) -> int:
     return 1 if differences else 0
 
 
+def _power(args, console) -> int:
+    import json
+
+    from fhbench.score.published import board_power
+
+    path = Path(args.leaderboard_dir) / "results.json"
+    try:
+        results = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FhbenchError(f"{path}: not found (a published leaderboard directory holds results.json)") from None
+    except ValueError as err:
+        raise FhbenchError(f"{path}: unreadable ({err})") from None
+    if not isinstance(results, dict):
+        raise FhbenchError(f"{path}: not a JSON object")
+    answers = board_power(results, args.delta, args.metric, str(path))
+    console.print(f"{args.leaderboard_dir}: cells per repeat to resolve a {args.metric} difference of {args.delta:g} "
+                  f"(two-sided 95%, power 80%, from the median SE of the board's paired differences):",
+                  soft_wrap=True, markup=False)
+    for answer in answers:
+        where = f"epoch {answer['epoch']}" + (f", budget {answer['budget']}" if "budget" in answer else "")
+        console.print(f"  {where}: {answer['cells_needed']:,.0f} (the board has {answer['cells_per_repeat']} in each "
+                      f"of {answer['repeats']} repeat(s))", markup=False)
+    return 0
+
+
 def _estimators(console) -> None:
     from rich.table import Table
 
@@ -779,6 +811,8 @@ def main(argv: list[str] | None = None) -> int:
             return _compare(args, console)
         if args.command == "reproduce":
             return _reproduce(args, console)
+        if args.command == "power":
+            return _power(args, console)
         if args.command == "check-estimators":
             return _check_estimators(args, console)
         if args.command == "publish":

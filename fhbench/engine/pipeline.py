@@ -4,6 +4,7 @@ line calls these functions; tests call them directly."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import tempfile
@@ -15,12 +16,12 @@ import torch
 
 from fhbench.inputs.data import downsample, load_splits
 from fhbench.core.errors import FhbenchError, SuiteError, TraceError
-from fhbench.estimators.harness import run_estimators
+from fhbench.estimators.harness import EstimateRecord, run_estimators
 from fhbench.estimators import available_estimators, create_estimator
 from fhbench.estimators.registry import describe_estimators, is_rank_only
 from fhbench.publish.estimation_board import publish
 from fhbench.score.per_network import applies as per_network_applies, per_network, trial_curves
-from fhbench.publish.provenance import ESTIMATION_METRICS, environment, results_header
+from fhbench.publish.provenance import ESTIMATION_METRICS, environment, published_number, results_header
 from fhbench.record.train import Trial, check_prediction_classes, plan_trials, record_trial, recording_conditions
 from fhbench.score.metrics import reference_cpu_s, score_board
 from fhbench.publish.seen_plots import seen_files
@@ -236,6 +237,14 @@ def _overhead_epoch_times(traces: list[TrialTrace], device: torch.device) -> dic
             else math.nan for t in traces}
 
 
+def as_published(record: EstimateRecord) -> EstimateRecord:
+    """The record with its numbers as results.json publishes them."""
+    return dataclasses.replace(
+        record, estimate=None if record.estimate is None else published_number(record.estimate),
+        overhead_s=published_number(record.overhead_s), overhead_cpu_s=published_number(record.overhead_cpu_s),
+        reference_cpu_s=published_number(record.reference_cpu_s))
+
+
 def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *,
                 on_step: Callable[[str, int, int], None] | None = None, device: torch.device | None = None,
                 nb201_file: str | None = None, strict: bool = False, fail_fast: bool = False,
@@ -266,7 +275,12 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
                              sealed_paths=truth.files, fail_fast=fail_fast)
     rank_only = frozenset(name for name, estimator in estimators.items() if is_rank_only(estimator))
     budgeted = bool(suite.train.budgets)  # rows, estimates and per-network views then carry their budget
-    epoch_times = _overhead_epoch_times(complete, device)
+    # Scored from the very numbers results.json publishes, so that `fhbench reproduce` recomputes every
+    # row and statistic exactly from the published files (a p-value of two near-identical estimators
+    # would otherwise move with the rounding).
+    records = [as_published(r) for r in records]
+    truths = {trial: published_number(value) for trial, value in truths.items()}
+    epoch_times = {trial: published_number(value) for trial, value in _overhead_epoch_times(complete, device).items()}
     rows, statistics = score_board(records, truths, epoch_times, suite.train.epochs, rank_only, by_budget=budgeted)
 
     def budget_of(record) -> dict:

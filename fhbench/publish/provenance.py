@@ -168,6 +168,11 @@ def results_header(kind: str, suite, *, estimators: Any, environment: Mapping[st
 # ---------------------------------------------------------------------------------------------- json
 
 
+def published_number(value: float) -> float:
+    """A float as results.json publishes it (10 significant digits); non-finite values unchanged."""
+    return float(f"{value:.10g}") if math.isfinite(value) else value
+
+
 def clean(value: Any) -> Any:
     """JSON has no NaN: non-finite floats become null; floats are rounded to 10 significant digits so
     the file is stable; numpy scalars and arrays become plain numbers and lists; tuples lists."""
@@ -176,7 +181,7 @@ def clean(value: Any) -> Any:
     if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
         return value
     if isinstance(value, float):
-        return None if not math.isfinite(value) else float(f"{value:.10g}")
+        return None if not math.isfinite(value) else published_number(value)
     if isinstance(value, Mapping):
         return {str(k): clean(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

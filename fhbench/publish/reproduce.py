@@ -1,4 +1,10 @@
-"""Reproduce a published search leaderboard from its own files, without traces or estimators.
+"""Reproduce a published leaderboard from its own files, without traces or estimators.
+
+An estimation board (results schema 3) publishes every per-trial estimate with its measured overheads,
+the truths, each trial's recorded epoch time and the bootstrap's settings: `reproduce_published` scores
+it again (`fhbench.score.published.rescore`) and lists every row and statistic that differs. The
+measured times themselves (overhead_s, overhead_cpu_s, the reference workload, the epoch times) are
+inputs a replay cannot recompute; every column derived from them is recomputed.
 
 A search leaderboard publishes, beside results.json, the estimates.json its searches replayed: per
 estimator the estimates and measured overheads at every budget (and which failed), each pool
@@ -16,12 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from fhbench.core.errors import FhbenchError
+from fhbench.score.published import rescore
 from fhbench.search.pool import encode_cells
 from fhbench.search.backends.replay import EpochTimes, EstimateTable
 from fhbench.search.run import (Regret, SearchSpec, default_time_budget, replay_all, run_record, search_budgets,
                                 summarise)
 
 _REL = 1e-9  # results.json rounds floats to 10 significant digits
+_REL_RESCORED = 1e-6  # an estimation board's rows are recomputed from those rounded estimates: a std or an
+_ABS_RESCORED = 1e-9  # interval endpoint of rounded inputs moves in its last digits, never beyond these
 
 
 def _read(path: Path) -> dict:
@@ -36,17 +45,19 @@ def _read(path: Path) -> dict:
     return data
 
 
-def _same(published: Any, replayed: Any) -> bool:
-    if isinstance(replayed, float) and math.isnan(replayed):
-        return published is None or (isinstance(published, float) and math.isnan(published))
+def _same(published: Any, replayed: Any, rel: float = _REL, abs_: float = 1e-12) -> bool:
+    if isinstance(replayed, float) and not math.isfinite(replayed):  # results.json writes NaN and inf as null
+        return published is None or published == replayed or (isinstance(published, float) and math.isnan(published)
+                                                               and math.isnan(replayed))
     if isinstance(published, bool) or isinstance(replayed, bool):
         return published == replayed
     if isinstance(published, (int, float)) and isinstance(replayed, (int, float)):
-        return math.isclose(published, replayed, rel_tol=_REL, abs_tol=1e-12)
+        return math.isclose(published, replayed, rel_tol=rel, abs_tol=abs_)
     if isinstance(published, list) and isinstance(replayed, (list, tuple)):
-        return len(published) == len(replayed) and all(_same(p, r) for p, r in zip(published, replayed))
+        return len(published) == len(replayed) and all(_same(p, r, rel, abs_) for p, r in zip(published, replayed))
     if isinstance(published, dict) and isinstance(replayed, dict):
-        return published.keys() == replayed.keys() and all(_same(published[k], replayed[k]) for k in published)
+        return published.keys() == replayed.keys() and all(_same(published[k], replayed[k], rel, abs_)
+                                                           for k in published)
     return published == replayed
 
 
@@ -55,16 +66,17 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _compare(where: str, published: dict, replayed: dict, differences: list[str]) -> None:
+def _compare(where: str, published: dict, replayed: dict, differences: list[str], rel: float = _REL,
+             abs_: float = 1e-12) -> None:
     for key in sorted(set(published) | set(replayed)):
         if key not in replayed:
             differences.append(f"{where}: published '{key}' is not something a replay gives")
         elif key not in published:
             differences.append(f"{where}: '{key}' is missing from the published files")
-        elif not _same(published[key], replayed[key]):
+        elif not _same(published[key], replayed[key], rel, abs_):
             p, r = published[key], replayed[key]
             if isinstance(p, list) and isinstance(r, (list, tuple)) and len(p) == len(r):
-                index = next(i for i, (a, b) in enumerate(zip(p, r)) if not _same(a, b))
+                index = next(i for i, (a, b) in enumerate(zip(p, r)) if not _same(a, b, rel, abs_))
                 differences.append(f"{where}: {key}[{index}] published {_show(p[index])}, replayed {_show(r[index])}")
             else:
                 differences.append(f"{where}: {key} published {_show(p)}, replayed {_show(r)}")
@@ -76,6 +88,8 @@ def reproduce_published(directory: str | Path) -> list[str]:
     Raises FhbenchError (one line) when the directory is not a search leaderboard with its estimates."""
     directory = Path(directory)
     results = _read(directory / "results.json")
+    if results.get("kind") == "estimation":
+        return _reproduce_estimation(directory, results)
     estimates = _read(directory / "estimates.json")
     if results.get("kind") != "search":
         raise FhbenchError(f"{directory}: results.json is of kind {results.get('kind')!r}, not a search leaderboard")
@@ -130,4 +144,24 @@ def reproduce_published(directory: str | Path) -> list[str]:
             continue
         _compare(f"row {key[0]}/{key[1]}", published, row.as_dict(), differences)
     differences += [f"row {key[0]}/{key[1]}: published, but not a search of these settings" for key in published_rows]
+    return differences
+
+
+def _reproduce_estimation(directory: Path, results: dict) -> list[str]:
+    rows, statistics = rescore(results, str(directory / "results.json"))
+    differences: list[str] = []
+    published = {(row["estimator"], row.get("budget"), row["epoch"]): row for row in results.get("rows", [])}
+    for row in rows:
+        key = (row.estimator, row.budget, row.epoch)
+        where = f"row {row.estimator} at epoch {row.epoch}" + (f", budget {row.budget}" if row.budget else "")
+        if key not in published:
+            differences.append(f"{where}: scored, but not published")
+            continue
+        _compare(where, published.pop(key), row.as_dict(), differences, _REL_RESCORED, _ABS_RESCORED)
+    differences += [f"row {key[0]} at epoch {key[2]}: published, but not scored from the published estimates"
+                    for key in published]
+    for index, (old, new) in enumerate(zip(results["statistics"]["checkpoints"], statistics["checkpoints"])):
+        _compare(f"statistics at epoch {new['epoch']}", old, new, differences, _REL_RESCORED, _ABS_RESCORED)
+    settings = {k: v for k, v in results["statistics"].items() if k != "checkpoints"}
+    _compare("statistics", settings, {k: v for k, v in statistics.items() if k != "checkpoints"}, differences)
     return differences
