@@ -601,8 +601,10 @@ def _power(args, console) -> int:
                   soft_wrap=True, markup=False)
     for answer in answers:
         where = f"epoch {answer['epoch']}" + (f", budget {answer['budget']}" if "budget" in answer else "")
-        console.print(f"  {where}: {answer['cells_needed']:,.0f} (the board has {answer['cells_per_repeat']} in each "
-                      f"of {answer['repeats']} repeat(s))", markup=False)
+        needed = "n/a: too few cells to estimate the noise" if answer["cells_needed"] is None else \
+            f"{answer['cells_needed']:,.0f}"
+        console.print(f"  {where}: {needed} (the board has {answer['cells_per_repeat']} in each "
+                      f"of {answer['repeats']} repeat(s))", markup=False, soft_wrap=True)
     return 0
 
 

@@ -230,3 +230,30 @@ def test_a_second_run_on_the_same_store_stops_instead_of_writing_beside_the_firs
     again = run_cli("run", str(suite), "--threads", "1", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert run_cli("verify", str(suite), cwd=tmp_path).returncode == 0
+
+
+def test_a_scored_board_reproduces_from_its_files_and_an_edit_is_named(finished_run, tmp_path):
+    tmp, _, _ = finished_run
+    board = tmp / "runs" / "e2e" / "1"
+    result = run_cli("reproduce", str(board), cwd=tmp)
+    assert result.returncode == 0 and "reproduced" in result.stdout, result.stdout + result.stderr
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    results = json.loads((board / "results.json").read_text())
+    first = results["estimates"][0]
+    first["estimate"] = 0.0 if first["estimate"] != 0.0 else 0.5
+    (edited / "results.json").write_text(json.dumps(results))
+    result = run_cli("reproduce", str(edited), cwd=tmp)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"row {first['estimator']} at epoch {first['checkpoint']}: mae_mean published" in result.stdout
+
+
+def test_power_says_how_many_cells_each_checkpoint_needs(finished_run):
+    tmp, _, _ = finished_run
+    result = run_cli("power", str(tmp / "runs" / "e2e" / "1"), "--delta", "0.1", cwd=tmp)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.strip().startswith("epoch ")]
+    assert len(lines) == 2 and all(line.endswith("n/a: too few cells to estimate the noise (the board has 3 in each of "
+                                                 "2 repeat(s))") for line in lines)
+    bad = run_cli("power", str(tmp / "runs" / "e2e" / "1"), "--delta", "-1", cwd=tmp)
+    assert bad.returncode == 2 and bad.stderr.strip().endswith("--delta: expected a positive difference, got -1.0")

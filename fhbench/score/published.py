@@ -11,7 +11,7 @@ from typing import Any
 from fhbench.core.errors import FhbenchError
 from fhbench.estimators.harness import EstimateRecord
 from fhbench.score import stats
-from fhbench.score.metrics import BootstrapSettings, Row, score_board
+from fhbench.score.metrics import MIN_CELLS_FOR_INTERVALS, BootstrapSettings, Row, score_board
 
 
 def _number(value: Any) -> float:
@@ -48,7 +48,8 @@ def rescore(results: dict, source: str) -> tuple[list[Row], dict]:
 def board_power(results: dict, delta: float, metric: str, source: str) -> list[dict]:
     """Per checkpoint (and budget): the cells per repeat that would resolve a difference `delta` between
     two typical estimators of this board (from the median SE of its paired differences), at 95% and
-    80% power, beside the cells it has."""
+    80% power, beside the cells it has. None where the board is too small to say (fewer than
+    `MIN_CELLS_FOR_INTERVALS` cells per repeat, or no resampled difference at all)."""
     if metric not in stats.METRICS:
         raise FhbenchError(f"--metric: expected one of {', '.join(stats.METRICS)}, got '{metric}'")
     if not (math.isfinite(delta) and delta > 0):
@@ -69,9 +70,10 @@ def board_power(results: dict, delta: float, metric: str, source: str) -> list[d
                                       rank_only=[n for n in table.estimators if n in rank_only],
                                       n_resamples=int(statistics.get("n_resamples", 1000)),
                                       seed=int(statistics.get("seed", 0)))
-        answers.append({"epoch": checkpoint, **({"budget": budget} if budget else {}),
-                        "cells_per_repeat": min(board.cells_per_repeat), "repeats": len(board.repeats),
-                        "cells_needed": stats.cells_to_detect(board, metric, delta)})
+        cells = min(board.cells_per_repeat)
+        needed = stats.cells_to_detect(board, metric, delta) if cells >= MIN_CELLS_FOR_INTERVALS else None
+        answers.append({"epoch": checkpoint, **({"budget": budget} if budget else {}), "cells_per_repeat": cells,
+                        "repeats": len(board.repeats), "cells_needed": needed or None})
     return answers
 
 
