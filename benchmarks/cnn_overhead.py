@@ -61,7 +61,7 @@ def estimate_seconds(dim: int, classes: int, images: int, window: int, device) -
     import numpy as np
 
     from fhbench.estimators.fh_ensemble import FeatureHistoryEnsemble
-    from fhbench.record.traces import MemoryFeatures, TraceView
+    from fhbench.record.view import MemoryFeatures, TraceView
 
     rng = np.random.default_rng(0)
     n_val = max(images // 4, 1)

@@ -57,7 +57,7 @@ from fhbench.estimators.fh_ensemble import FeatureHistoryEnsemble  # noqa: E402
 from fhbench.engine.pipeline import make_space  # noqa: E402
 from fhbench.record.train import plan_trials, record_trial, train_trial  # noqa: E402
 from fhbench.inputs.suite import load_suite  # noqa: E402
-from fhbench.record.traces import TraceStore  # noqa: E402
+from fhbench.record.store import TraceStore  # noqa: E402
 
 WORKER_TIMEOUT_S = 900
 

@@ -35,7 +35,7 @@ from fhbench.estimators.fh_ensemble import FeatureHistoryEnsemble
 from fhbench.engine.pipeline import load_suite_splits, make_space
 from fhbench.record.train import plan_trials, record_trial, train_trial
 from fhbench.inputs.suite import load_suite
-from fhbench.record.traces import TraceStore
+from fhbench.record.store import TraceStore
 
 
 def main() -> int:

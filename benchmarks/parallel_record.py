@@ -31,7 +31,7 @@ from fhbench.runtime.ray import Execution
 from fhbench.engine.pipeline import load_suite_splits, make_space
 from fhbench.record.train import plan_trials, record_trial
 from fhbench.inputs.suite import load_suite
-from fhbench.record.traces import TraceStore
+from fhbench.record.store import TraceStore
 
 
 def main() -> int:

@@ -33,7 +33,7 @@ def best_of(n, function):
 
 def test_recording_ratio(ratio_benchmark, tiny, tmp_path):
     from fhbench.record.train import record_trial, train_trial
-    from fhbench.record.traces import TraceStore
+    from fhbench.record.store import TraceStore
 
     stores = iter(range(10_000))
 
@@ -63,7 +63,7 @@ def test_recording_ratio(ratio_benchmark, tiny, tmp_path):
 def test_fh_ensemble_overhead_per_training_epoch(ratio_benchmark, tiny, tmp_path):
     from fhbench.estimators import create_estimator
     from fhbench.record.train import record_trial, train_trial
-    from fhbench.record.traces import TraceStore
+    from fhbench.record.store import TraceStore
 
     store = TraceStore(tmp_path / "store")
     record_trial(tiny.trial, tiny.suite, tiny.space, tiny.splits, store, CPU)

@@ -13,7 +13,8 @@ from fhbench.core.errors import SuiteError
 from fhbench.estimators import available_estimators, create_estimator
 from fhbench.estimators.check import check_estimator, synthetic_population
 from fhbench.estimators.fh_ensemble import FeatureHistoryEnsemble
-from fhbench.record.traces import CURVES, TEST_CURVES, TIMINGS, TraceStore
+from fhbench.record.format import CURVES, TEST_CURVES, TIMINGS
+from fhbench.record.store import TraceStore
 from fhbench_baselines.lc_extrapolation import (FAMILIES, LearningCurveExtrapolation, NoExtrapolationError,
                                                 aicc_weights)
 from fhbench_baselines.lcsvr import LcSVR, curve_features, prefix_length

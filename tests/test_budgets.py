@@ -242,17 +242,19 @@ def test_estimator_populations_never_mix_budgets(recorded):
 
 # ---------------------------------------------------------------------------------------------- unchanged
 
-OLD_CSV_COLUMNS = [  # leaderboard.csv's header before budgets existed, written out
-    "estimator", "epoch", "budget_fraction", "mae_mean", "mae_std", "kendall_tau_mean", "kendall_tau_std",
-    "spearman_rho_mean", "spearman_rho_std", "overhead_s_mean", "overhead_s_std", "overhead_epochs_mean",
+PLAIN_CSV_COLUMNS = [  # leaderboard.csv's header without budgets (results schema 3: intervals), written out
+    "estimator", "epoch", "budget_fraction", "kendall_tau_verdict", "kendall_tau_mean", "kendall_tau_lo",
+    "kendall_tau_hi", "mae_verdict", "mae_mean", "mae_lo", "mae_hi", "spearman_rho_mean", "spearman_rho_lo",
+    "spearman_rho_hi", "top10_precision_mean", "top10_precision_lo", "top10_precision_hi", "mae_std",
+    "kendall_tau_std", "spearman_rho_std", "overhead_s_mean", "overhead_s_std", "overhead_epochs_mean",
     "overhead_epochs_std", "overhead_cpu_s_mean", "overhead_cpu_s_std", "overhead_ref_mean", "overhead_ref_std",
-    "n_estimates", "n_failed", "coverage",
+    "n_estimates", "n_failed", "coverage", "repeats_scored", "repeats",
 ]
 
 
 def test_a_suite_without_budgets_publishes_the_columns_and_files_it_always_did(recorded):
     *_, board, rows, results = recorded["plain"]
-    assert next(csv.reader(io.StringIO((board / "leaderboard.csv").read_text()))) == OLD_CSV_COLUMNS
+    assert next(csv.reader(io.StringIO((board / "leaderboard.csv").read_text()))) == PLAIN_CSV_COLUMNS
     assert all(r.budget is None for r in rows) and all("budget" not in r for r in results["rows"])
     assert "budgets" not in results and "per_network_by_budget" not in results and "per_network" in results
     assert all("budget" not in e for e in results["estimates"])
@@ -283,7 +285,7 @@ def test_scoring_committed_estimates_gives_the_published_rows(board):
                     "spearman_rho_mean", "n_estimates", "n_failed", "coverage"):
             expected = math.nan if published[key] is None else published[key]
             assert data[key] == pytest.approx(expected, abs=1e-9, nan_ok=True), (board, key)
-    assert render_csv(rows).splitlines()[0].split(",") == OLD_CSV_COLUMNS
+    assert render_csv(rows).splitlines()[0].split(",") == PLAIN_CSV_COLUMNS
     assert "Budget" not in render_markdown(rows, {**results, "rows": None})
 
 

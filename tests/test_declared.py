@@ -230,7 +230,7 @@ def test_a_run_killed_mid_search_resumes_and_leaves_only_whole_traces(tmp_path):
 
 def test_a_declared_suite_runs_its_searches_on_ray_workers_sharing_one_ray_instance(tmp_path):
     pytest.importorskip("ray")
-    from fhbench.record.traces import RUN_FILE
+    from fhbench.record.format import RUN_FILE
 
     text = TINY.replace('estimators = ["original", "fh-ensemble"]\nreplay', 'estimators = ["fh-ensemble"]\nreplay')
     suite_path = _suite(tmp_path, text.replace('replay_estimators = ["sotl"]', 'replay_estimators = ["original"]'))

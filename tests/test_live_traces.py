@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import torch
 
-import fhbench.record.traces as traces_module
+import fhbench.record.format as format_module
+import fhbench.record.store as store_module
 from fhbench.core.errors import TraceError
 from fhbench.estimators import create_estimator
 from fhbench.engine.pipeline import load_suite_splits
@@ -29,7 +30,9 @@ from fhbench.search.run import make_algorithm, search_budgets
 from fhbench.search.space import DeclaredSpace
 from fhbench.search.trials import DeclaredTrials, declared_trial
 from fhbench.inputs.suite import load_suite
-from fhbench.record.traces import STATUSES, TraceStore, TrialTrace
+from fhbench.record.format import STATUSES
+from fhbench.record.store import TraceStore
+from fhbench.record.trace import TrialTrace
 from fhbench.spaces import suite_space
 
 SUITE = """
@@ -247,7 +250,7 @@ def _write(store, trial_id, epochs, budget=4, status=None):
         writer.write_features(epoch, rng.normal(size=(6, 3)).astype(np.float16),
                               rng.normal(size=(5, 3)).astype(np.float16))
     curves = {name: rng.uniform(0.1, 1.0, epochs) for name in
-              traces_module.CURVES + traces_module.TIMINGS + traces_module.TEST_CURVES}
+              format_module.CURVES + format_module.TIMINGS + format_module.TEST_CURVES}
     try:
         writer.finish(status=status or ("complete" if epochs == budget else "stopped"), curves=curves,
                       labels={"train": np.zeros(6, np.int64), "train_index": np.arange(6),
@@ -274,7 +277,7 @@ def test_a_kill_while_replacing_a_trace_leaves_a_whole_one(tmp_path, monkeypatch
     store = TraceStore(root)
     assert _write(store, "c-000000000001", 2)
     if not exchange:
-        monkeypatch.setattr(traces_module, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(store_module, "exchange", lambda a, b: False)
     # killed after the new trial is staged, before anything is renamed: the old trace stays
     real_replace = os.replace
 
@@ -291,29 +294,29 @@ def test_a_kill_while_replacing_a_trace_leaves_a_whole_one(tmp_path, monkeypatch
             return real_replace(src, dst)
         return replace
 
-    monkeypatch.setattr(traces_module.TraceStore, "publish",
+    monkeypatch.setattr(store_module.TraceStore, "publish",
                         lambda self, *a, **k: (_ for _ in ()).throw(Killed()))
     with pytest.raises(Killed):
         _write(store, "c-000000000001", 3)
     monkeypatch.undo()
     if not exchange:
-        monkeypatch.setattr(traces_module, "_exchange", lambda a, b: False)
+        monkeypatch.setattr(store_module, "exchange", lambda a, b: False)
     _check_whole(root, "c-000000000001", 2)
     if not exchange:
         # killed between moving the old trace aside and moving the new one in: the old comes back
-        monkeypatch.setattr(traces_module.os, "replace", kill_at(2))
+        monkeypatch.setattr(store_module.os, "replace", kill_at(2))
         with pytest.raises(Killed):
             _write(store, "c-000000000001", 3)
-        monkeypatch.setattr(traces_module.os, "replace", real_replace)
+        monkeypatch.setattr(store_module.os, "replace", real_replace)
         assert not (root / "c-000000000001").exists()  # what a killed process leaves...
         _check_whole(root, "c-000000000001", 2)  # ...is undone by the next reader
         assert not list((root / ".partial").glob("*.replaced"))
     # killed after the new trace is in place, before the old one is deleted: the new one reads whole
-    real_rmtree = traces_module.shutil.rmtree
-    monkeypatch.setattr(traces_module.shutil, "rmtree", lambda *a, **k: (_ for _ in ()).throw(Killed()))
+    real_rmtree = store_module.shutil.rmtree
+    monkeypatch.setattr(store_module.shutil, "rmtree", lambda *a, **k: (_ for _ in ()).throw(Killed()))
     with pytest.raises(Killed):
         _write(store, "c-000000000001", 3)
-    monkeypatch.setattr(traces_module.shutil, "rmtree", real_rmtree)
+    monkeypatch.setattr(store_module.shutil, "rmtree", real_rmtree)
     _check_whole(root, "c-000000000001", 3)
     # and a longer trace is kept against a shorter or equal one
     assert not _write(TraceStore(root), "c-000000000001", 3) and not _write(TraceStore(root), "c-000000000001", 1)

@@ -198,19 +198,19 @@ def two_trials(_two_trials_recorded, tmp_path):
 def _rewrite_manifest(path, **changes):
     import json
 
-    from fhbench.record.traces import _manifest_digest
+    from fhbench.record.format import manifest_digest
 
     manifest = json.loads((path / "manifest.json").read_text())
     manifest.update(changes)
     manifest = {k: v for k, v in manifest.items() if v is not None}
-    manifest["manifest_sha256"] = _manifest_digest(manifest)  # sound apart from the change under test
+    manifest["manifest_sha256"] = manifest_digest(manifest)  # sound apart from the change under test
     (path / "manifest.json").write_text(json.dumps(manifest))
 
 
 def test_a_lost_trial_is_a_failed_row_and_the_next_record_records_it(two_trials, tmp_path):
     from fhbench.engine.pipeline import score_suite
     from fhbench.record.train import record_lost_trial
-    from fhbench.record.traces import TrialTrace
+    from fhbench.record.trace import TrialTrace
 
     suite, store, space, splits, trials = two_trials
     before = store.open("r0-001").digest
@@ -250,7 +250,7 @@ def test_a_lost_trial_is_a_failed_row_and_the_next_record_records_it(two_trials,
 ])
 def test_a_lost_status_and_its_reason_go_together(two_trials, status, failure, fragment):
     from fhbench.core.errors import TraceError
-    from fhbench.record.traces import TrialTrace
+    from fhbench.record.trace import TrialTrace
 
     _, store, _, _, _ = two_trials
     _rewrite_manifest(store.root / "r0-000", status=status, failure=failure)
@@ -260,7 +260,7 @@ def test_a_lost_status_and_its_reason_go_together(two_trials, status, failure, f
 
 def test_a_lost_trial_holds_no_epochs(two_trials):
     from fhbench.core.errors import TraceError
-    from fhbench.record.traces import TrialTrace
+    from fhbench.record.trace import TrialTrace
 
     _, store, _, _, _ = two_trials
     _rewrite_manifest(store.root / "r0-000", status="lost", failure="died")  # it has 2 epochs
@@ -270,7 +270,7 @@ def test_a_lost_trial_holds_no_epochs(two_trials):
 
 def test_a_task_of_a_run_that_no_longer_owns_the_store_publishes_nothing(two_trials):
     from fhbench.record.train import record_trial
-    from fhbench.record.traces import RUN_FILE, RunSupersededError
+    from fhbench.record.format import RUN_FILE, RunSupersededError
 
     suite, store, space, splits, trials = two_trials
     old = store.begin_run({"driver_pid": 1})
@@ -294,7 +294,7 @@ def test_the_next_run_stops_a_killed_parallel_runs_leftover_processes(two_trials
     import time
 
     from fhbench.runtime.ray import session_processes, stop_dead_run
-    from fhbench.record.traces import RUN_FILE
+    from fhbench.record.format import RUN_FILE
 
     suite, store, _, _, _ = two_trials
     session = tmp_path / "ray" / "session_2026-01-01_00-00-00_000001_42"

@@ -122,7 +122,7 @@ def test_recording_off_a_terminal_logs_one_plain_line_per_finished_trial():
 def test_recording_through_the_pipeline(monkeypatch, tmp_path):
     """record_suite drives the object through its own protocol: trials and epochs are counted."""
     from fhbench.inputs.suite import load_suite
-    from fhbench.record.traces import TraceStore
+    from fhbench.record.store import TraceStore
 
     suite = load_suite(write_suite(tmp_path, "rec", num_samples=2, epochs=3))
     monkeypatch.setattr(fhbench.engine.pipeline, "load_suite_splits", lambda *args, **kwargs: "splits")

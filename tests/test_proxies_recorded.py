@@ -54,14 +54,16 @@ def test_proxies_are_recorded_and_leave_training_bitwise_unchanged(tmp_path):
 
 
 def test_a_stored_proxy_that_is_not_a_number_is_a_corrupt_trace(tmp_path):
-    from fhbench.record.traces import TraceError, TrialTrace, _manifest_digest
+    from fhbench.core.errors import TraceError
+    from fhbench.record.format import manifest_digest
+    from fhbench.record.trace import TrialTrace
 
     suite = load_suite(_with_proxies(write_suite(tmp_path, num_samples=1, epochs=2)))
     trace = _record(suite, tmp_path / "t").open("r0-000")
     manifest = json.loads((trace.path / "manifest.json").read_text())
     manifest["proxies"]["values"]["synflow"] = "huge"
     del manifest["manifest_sha256"]
-    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    manifest["manifest_sha256"] = manifest_digest(manifest)
     (trace.path / "manifest.json").write_text(json.dumps(manifest))
     try:
         TrialTrace(trace.path)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import fhbench
+from fhbench.core.atomic import exchange
 from fhbench.publish import provenance as publish
 from fhbench.core.errors import FhbenchError
 from fhbench.publish.provenance import environment, results_header, results_json, write_directory
@@ -76,7 +77,7 @@ def test_kill_while_writing_the_staging_keeps_the_old_leaderboard(tmp_path):
 def test_two_rename_fallback_is_recovered_after_a_kill_between_renames(tmp_path, monkeypatch):
     final = tmp_path / "1"
     write_directory(final, {"a.txt": "old"})
-    monkeypatch.setattr(publish, "_exchange", lambda a, b: False)  # an OS without renameat2
+    monkeypatch.setattr(publish, "exchange", lambda a, b: False)  # an OS without renameat2
     write_directory(final, {"a.txt": "new"})
     assert _read(final) == {"a.txt": "new"} and _leftovers(tmp_path) == []
 
@@ -111,7 +112,7 @@ def test_exchange_is_used_on_linux(tmp_path):
     b.mkdir()
     (a / "x").write_text("a")
     (b / "x").write_text("b")
-    assert publish._exchange(a, b) is True
+    assert exchange(a, b) is True
     assert (a / "x").read_text() == "b" and (b / "x").read_text() == "a"
 
 

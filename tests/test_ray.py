@@ -41,7 +41,8 @@ def _trials(store: Path) -> list[str]:
 
 
 def _assert_same_trials(a: Path, b: Path) -> None:
-    from fhbench.record.traces import CURVES, TrialTrace
+    from fhbench.record.format import CURVES
+    from fhbench.record.trace import TrialTrace
 
     assert _trials(a) == _trials(b) and _trials(a)
     for trial_id in _trials(a):
@@ -107,7 +108,7 @@ def test_trial_whose_worker_always_dies_is_a_failed_trial_and_a_rerun_records_it
     assert "trial r0-001" in result.stdout and "lost: its worker process died on each of 3 tries" in result.stdout
     store = _store(tmp_path / "traces")
     assert _trials(store) == ["r0-000", "r0-001", "r0-002"]
-    from fhbench.record.traces import TrialTrace
+    from fhbench.record.trace import TrialTrace
 
     lost = TrialTrace(store / "r0-001")
     assert (lost.status, lost.epochs_completed) == ("lost", 0)
@@ -137,7 +138,7 @@ def test_strict_compares_the_traces_with_the_cpus_per_trial_they_were_recorded_w
     result = run_cli("run", str(suite), "--workers", "1", "--cpus-per-trial", "2", "--strict", cwd=tmp_path,
                      timeout=300)
     assert result.returncode == 0, result.stderr
-    from fhbench.record.traces import TrialTrace
+    from fhbench.record.trace import TrialTrace
 
     store = _store(tmp_path / "traces")
     assert {TrialTrace(store / t).conditions["threads"] for t in _trials(store)} == {2}
@@ -231,7 +232,7 @@ def test_cuda_found_by_auto_with_no_gpus_per_trial_is_refused_before_ray_starts(
     from fhbench.core.errors import FhbenchError
     from fhbench.record.parallel import record_parallel
     from fhbench.runtime.ray import Execution
-    from fhbench.record.traces import TraceStore
+    from fhbench.record.store import TraceStore
 
     import ray
 

@@ -14,7 +14,7 @@ from fhbench.engine.pipeline import open_store, record_suite, score_suite
 from fhbench.record.train import plan_trials
 from fhbench.core.errors import FhbenchError
 from fhbench.inputs.suite import load_suite
-from fhbench.record.traces import CURVES
+from fhbench.record.format import CURVES
 from fhbench.spaces import suite_space
 
 CPU = torch.device("cpu")

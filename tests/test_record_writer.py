@@ -12,13 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-import fhbench.record.traces
+import fhbench.record.format
+import fhbench.record.writer
 from conftest import write_suite
 from fhbench.inputs.data import load_splits
 from fhbench.spaces import suite_space
 from fhbench.record.train import _copy_to_host, plan_trials, record_trial
 from fhbench.inputs.suite import load_suite
-from fhbench.record.traces import TraceStore, TrialWriter
+from fhbench.record.store import TraceStore
+from fhbench.record.writer import TrialWriter
 
 CPU = torch.device("cpu")
 
@@ -71,7 +73,7 @@ def test_queued_writes_give_the_same_files_and_manifest_as_direct_writes(tmp_pat
     epochs = {e: (rng.standard_normal((40, 8)).astype(np.float16), rng.standard_normal((10, 8)).astype(np.float16))
               for e in (1, 2, 3, 5, 6)}
     finish = dict(status="complete", curves={k: np.arange(6, dtype=np.float64) for k in
-                                             fhbench.record.traces.CURVES + fhbench.record.traces.TIMINGS + fhbench.record.traces.TEST_CURVES},
+                                             fhbench.record.format.CURVES + fhbench.record.format.TIMINGS + fhbench.record.format.TEST_CURVES},
                   labels={"train": np.arange(40) % 3, "train_index": np.arange(40), "val": np.arange(10) % 3},
                   classifier_w=np.ones((6, 3, 8)), classifier_b=np.zeros((6, 3)))
     hashes = []
@@ -90,7 +92,7 @@ def test_queued_writes_give_the_same_files_and_manifest_as_direct_writes(tmp_pat
 def test_a_write_error_in_the_thread_surfaces_and_publishes_nothing(tmp_path, tiny, monkeypatch):
     suite, space, splits, trials = tiny
     store = TraceStore(tmp_path / "t")
-    real = fhbench.record.traces._fsync_write
+    real = fhbench.record.writer.fsync_write
     seen_threads = []
 
     def full_disk(path, data):
@@ -99,7 +101,7 @@ def test_a_write_error_in_the_thread_surfaces_and_publishes_nothing(tmp_path, ti
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real(path, data)
 
-    monkeypatch.setattr(fhbench.record.traces, "_fsync_write", full_disk)
+    monkeypatch.setattr(fhbench.record.writer, "fsync_write", full_disk)
     with pytest.raises(OSError) as raised:
         record_trial(trials[0], suite, space, splits, store, CPU)
     assert raised.value.errno == errno.ENOSPC and "features/0001.npz" in raised.value.filename
@@ -108,7 +110,7 @@ def test_a_write_error_in_the_thread_surfaces_and_publishes_nothing(tmp_path, ti
     assert (store.root / ".partial" / trials[0].trial_id).is_dir()
     assert not _writer_threads()
     # the next run redoes the trial from scratch and publishes it
-    monkeypatch.setattr(fhbench.record.traces, "_fsync_write", real)
+    monkeypatch.setattr(fhbench.record.writer, "fsync_write", real)
     assert record_trial(trials[0], suite, space, splits, store, CPU) == "complete"
     store.open(trials[0].trial_id).verify()
 

@@ -131,7 +131,8 @@ def test_ray_workers_of_a_declared_search_write_its_traces(tiny):
     from fhbench.search.run import make_algorithm
     from fhbench.search.space import DeclaredSpace
     from fhbench.search.trials import DeclaredTrials, declared_trial
-    from fhbench.record.traces import TraceStore, TrialTrace
+    from fhbench.record.store import TraceStore
+    from fhbench.record.trace import TrialTrace
 
     tmp, suite, space, _, splits = tiny
 

@@ -262,7 +262,7 @@ def make_suite(tmp_path, num_samples=12, truth="final_test_acc"):
 def write_pool(root, suite, diverged=()):
     """One trace per planned trial: val_acc rises towards a per-trial quality, test_acc near it."""
     from fhbench.search.pool import search_pool
-    from fhbench.record.traces import TraceStore
+    from fhbench.record.store import TraceStore
 
     store = TraceStore(root)
     rng = np.random.default_rng(1)

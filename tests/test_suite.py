@@ -99,7 +99,7 @@ def test_record_hash_ignores_search_settings():
 
 
 def test_record_format_is_the_trace_schema():
-    from fhbench.record.traces import TRACE_SCHEMA
+    from fhbench.record.format import TRACE_SCHEMA
 
     assert RECORD_FORMAT == TRACE_SCHEMA  # bump both together: old traces are then not reused
 

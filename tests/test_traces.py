@@ -13,7 +13,9 @@ import torch
 from fhbench.core.errors import LookAheadError, TraceError
 from fhbench.estimators.check import synthetic_population
 from fhbench.core.seal import TruthAccessError, sealed
-from fhbench.record.traces import StoreBusyError, TraceStore, TrialTrace
+from fhbench.record.format import StoreBusyError
+from fhbench.record.store import TraceStore
+from fhbench.record.trace import TrialTrace
 
 
 @pytest.fixture
@@ -113,12 +115,12 @@ def test_a_hand_edited_manifest_is_refused(population, field, value):
 
 
 def test_a_manifest_that_disagrees_with_its_files_is_refused(population):
-    from fhbench.record.traces import _manifest_digest
+    from fhbench.record.format import manifest_digest
 
     path = population[0].path / "manifest.json"
     manifest = json.loads(path.read_text())
     manifest["feature_epochs"] = [1, 2, 3]  # files for 4..6 are still listed: re-signed, but inconsistent
-    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    manifest["manifest_sha256"] = manifest_digest(manifest)
     path.write_text(json.dumps(manifest))
     with pytest.raises(TraceError, match="do not match its epochs"):
         TrialTrace(population[0].path)
@@ -211,7 +213,7 @@ def test_the_seal_covers_threads_and_links(population, tmp_path):
 def rewrite_with_predictions(trace, root, predictions=None) -> TrialTrace:
     """A copy of a synthetic trace (features at every epoch) under `root`, with `predictions`: by default
     the arg-max of each epoch's saved classifier on its validation features, as the recorder keeps them."""
-    from fhbench.record.traces import CURVES, TEST_CURVES, TIMINGS
+    from fhbench.record.format import CURVES, TEST_CURVES, TIMINGS
 
     epochs = range(1, trace.epochs_completed + 1)
     if predictions is None:

@@ -26,7 +26,7 @@ from fhbench.inputs.truth import NB201_FILE_ENV, Truth, TruthSpec, load_truth, p
 
 @dataclass
 class FakeTrace:
-    """What a truth reads from a trial (fhbench.record.traces.TrialTrace has the same attributes and methods)."""
+    """What a truth reads from a trial (fhbench.record.trace.TrialTrace has the same attributes and methods)."""
 
     trial_id: str
     config: str

@@ -1,6 +1,6 @@
 """The seal around estimator code: while an estimator runs, the files that hold the truth cannot be opened.
 
-Views already carry nothing of the test split (see `fhbench.record.traces.TraceView`). But an estimator is
+Views already carry nothing of the test split (see `fhbench.record.view.TraceView`). But an estimator is
 untrusted code in the scoring process, and it could find a trial's ``test.npz`` next to the feature
 files, or a published ``results.json``, and simply read it. Inside `sealed()`, a Python audit hook
 refuses to open such files: the estimator gets a `TruthAccessError`, which the harness records as a

@@ -45,6 +45,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fhbench.core.atomic import write_file
 from fhbench.core.errors import FhbenchError
 from fhbench.inputs.suite import DECLARED_SPACES
 
@@ -113,16 +114,8 @@ def _record_path(store_root: Path, planned: PlannedSearch) -> Path:
 
 def write_record(store_root: Path, planned: PlannedSearch, record: dict) -> Path:
     """Whole or not at all: a killed run leaves no record that reads as a finished search."""
-    path = _record_path(store_root, planned)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(staged, "w") as handle:
-        json.dump(record, handle, indent=1, sort_keys=True, allow_nan=False)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(staged, path)
-    return path
+    return write_file(_record_path(store_root, planned),
+                      json.dumps(record, indent=1, sort_keys=True, allow_nan=False) + "\n")
 
 
 def search_key(suite, planned: PlannedSearch) -> str:

@@ -22,6 +22,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from fhbench.core.atomic import write_file
 from fhbench.core.errors import ConfigError, FhbenchError
 from fhbench.inputs.suite import EvaluateSettings, Suite
 
@@ -167,11 +168,7 @@ def evaluate_genotype(suite: Suite, genotype_text: str, splits, device, *, searc
 def write_result(result: dict, leaderboard_root: str | Path, suite: Suite) -> Path:
     """Writes the result as JSON (whole, then renamed into place); returns its path."""
     path = Path(leaderboard_root) / suite.name / suite.version / f"evaluate-{result['genotype_id']}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    partial.replace(path)
-    return path
+    return write_file(path, json.dumps(result, indent=2, sort_keys=True) + "\n")
 
 
 def _duration(seconds: float) -> str:

@@ -28,7 +28,8 @@ from fhbench.publish.seen_plots import seen_files
 from fhbench.score.seen import seen_report
 from fhbench.inputs.suite import Suite
 from fhbench.spaces import suite_space
-from fhbench.record.traces import TraceStore, TrialTrace, recording_summary, traces_hash
+from fhbench.record.store import TraceStore
+from fhbench.record.trace import TrialTrace, recording_summary, traces_hash
 from fhbench.inputs.truth import load_truth, parse_truth
 
 

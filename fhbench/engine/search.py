@@ -16,7 +16,7 @@ from fhbench.estimators.registry import describe_estimators
 from fhbench.inputs.truth import load_truth, parse_truth
 from fhbench.publish.provenance import SEARCH_METRICS, environment, results_header
 from fhbench.publish.search_board import publish_live, publish_search
-from fhbench.record.traces import recording_summary, traces_hash
+from fhbench.record.trace import recording_summary, traces_hash
 from fhbench.runtime.ray import stop_dead_run
 from fhbench.search.backends.live import LiveBackend, describe_winner, live_search
 from fhbench.search.backends.ray import RayLiveBackend

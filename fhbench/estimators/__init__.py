@@ -24,7 +24,7 @@ __all__ = ["Estimator", "EstimatorInfo", "FeatureHistoryEnsemble", "TraceViewLik
 
 @runtime_checkable
 class TraceViewLike(Protocol):
-    """What an estimator may read: one trial up to epoch `epoch` (see ``fhbench.record.traces.TraceView``)."""
+    """What an estimator may read: one trial up to epoch `epoch` (see ``fhbench.record.view.TraceView``)."""
 
     epoch: int
     budget: int

@@ -21,7 +21,9 @@ import numpy as np
 
 from fhbench.core.errors import LookAheadError
 from fhbench.core.seal import TruthAccessError, sealed
-from fhbench.record.traces import CURVES, TEST_CURVES, TIMINGS, TraceStore, TrialTrace
+from fhbench.record.format import CURVES, TEST_CURVES, TIMINGS
+from fhbench.record.store import TraceStore
+from fhbench.record.trace import TrialTrace
 
 
 def synthetic_population(root: str | Path, n_trials: int = 6, budget: int = 8, n_train: int = 300,

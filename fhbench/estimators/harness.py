@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fhbench.core.seal import sealed
-from fhbench.record.traces import TrialTrace
+from fhbench.record.trace import TrialTrace
 
 
 @dataclass(frozen=True)

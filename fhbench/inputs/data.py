@@ -178,9 +178,9 @@ def _torchvision_cifar(dataset, data_dir, train_size, val_size, test_size, seed,
             reason = _first_line(err)
             raise DataError(f"{dataset}: cannot download torchvision's copy into {data_dir}: {reason}") from err
     folder = data_dir / _TORCHVISION_FOLDERS[dataset]
-    names = _pickled_class_names(dataset, folder)
-    train_images, train_labels = _pickled_split(dataset, folder, "train", len(names))
-    test_images, test_labels = _pickled_split(dataset, folder, "test", len(names))
+    names = pickled_class_names(dataset, folder)
+    train_images, train_labels = pickled_split(dataset, folder, "train", len(names))
+    test_images, test_labels = pickled_split(dataset, folder, "test", len(names))
     where = str(folder)
     train_idx, val_idx, _ = _split_indices(dataset, where, len(train_labels), train_size, val_size, seed)
     test_idx = torch.arange(_test_count(dataset, where, len(test_labels), test_size))
@@ -224,7 +224,7 @@ def _read_pickle(dataset: str, path: Path) -> dict:
     return entry
 
 
-def _pickled_class_names(dataset: str, folder: Path) -> list:
+def pickled_class_names(dataset: str, folder: Path) -> list:
     files = _PICKLE_FILES[dataset]
     path = folder / files["meta"]
     names = _read_pickle(dataset, path).get(files["names"])
@@ -234,7 +234,7 @@ def _pickled_class_names(dataset: str, folder: Path) -> list:
     return names
 
 
-def _pickled_split(dataset: str, folder: Path, split: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def pickled_split(dataset: str, folder: Path, split: str, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """One split's images as uint8 (N, 3, 32, 32) (the pickles store each image channel by channel,
     row by row) and its labels as int64, in file order."""
     files = _PICKLE_FILES[dataset]

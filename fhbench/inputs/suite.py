@@ -21,7 +21,7 @@ from fhbench.spaces import SPACE_NAMES, image_shape
 
 SCHEMA_VERSION = 1
 
-# The trace format the record hash covers. It duplicates `fhbench.record.traces.TRACE_SCHEMA` so that loading
+# The trace format the record hash covers. It duplicates `fhbench.record.format.TRACE_SCHEMA` so that loading
 # a suite never imports torch (tests check that the two agree): bump both together.
 RECORD_FORMAT = 2
 

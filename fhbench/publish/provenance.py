@@ -20,10 +20,7 @@ process's own, since a process publishes one directory at a time) are removed by
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import datetime
-import errno
 import json
 import math
 import os
@@ -36,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import fhbench
+from fhbench.core.atomic import exchange, fsync_dir
 from fhbench.core.errors import FhbenchError
 
 RESULTS_SCHEMA = 3  # 1: the headers before this module (git_commit, no metrics, truth a string); 2: no intervals
@@ -207,36 +205,6 @@ def results_json(header: Mapping[str, Any], rows: Sequence[Any], extra: Mapping[
 
 # ---------------------------------------------------------------------------------------------- swap
 
-AT_FDCWD = -100
-RENAME_EXCHANGE = 2
-
-_renameat2: Any = None  # None: not looked up yet; False: unavailable
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically exchanges two existing paths; False where this OS or file system cannot."""
-    global _renameat2
-    if _renameat2 is None:
-        _renameat2 = False
-        if os.name == "posix":
-            try:
-                libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-                fn = libc.renameat2
-                fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-                fn.restype = ctypes.c_int
-                _renameat2 = fn
-            except (OSError, AttributeError):
-                pass
-    if _renameat2 is False:
-        return False
-    if _renameat2(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
 def _pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return False  # our own leftovers: this process publishes one directory at a time
@@ -272,19 +240,6 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink()
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _recover(final: Path) -> None:
@@ -325,23 +280,23 @@ def write_directory(final: str | Path, files: Mapping[str, str | bytes | Callabl
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
-        _fsync_dir(staging)
+        fsync_dir(staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
     if not final.exists():
         os.rename(staging, final)
-    elif _exchange(staging, final):
-        _fsync_dir(final.parent)
+    elif exchange(staging, final):
+        fsync_dir(final.parent)
         _remove_old(staging)  # now the previous leaderboard
     else:
         retired = final.parent / f".{final.name}.retired-{os.getpid()}"
         os.rename(final, retired)
         os.rename(staging, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         _remove_old(retired)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
     return final
 
 

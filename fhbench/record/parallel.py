@@ -10,10 +10,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from fhbench.record.traces import RunSupersededError, TraceStore
+from fhbench.record.format import RunSupersededError
+
+from fhbench.record.store import TraceStore
 from fhbench.record.train import record_lost_trial, record_trial
-from fhbench.runtime.ray import (Execution, check_resources, check_store_on_nodes, gpus_per_trial, ray_error_line,
-                                 start_ray_session)
+from fhbench.runtime.ray import (
+    Execution,
+    check_resources,
+    check_store_on_nodes,
+    gpus_per_trial,
+    ray_error_line,
+    start_ray_session,
+)
 from fhbench.spaces import suite_space
 
 TEST_KILL_ENV = "FHBENCH_TEST_KILL_TRIAL"  # tests: "trial_id@marker" kills that trial's worker once

@@ -20,12 +20,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fhbench.core.errors import SuiteError
 from fhbench.inputs.augment import augment
 from fhbench.inputs.data import Splits, normalize
-from fhbench.core.errors import SuiteError
-from fhbench.record.proxies import compute_proxies
 from fhbench.inputs.suite import DECLARED_SPACES, Suite, budget_suffix
-from fhbench.record.traces import CURVES, MAX_PREDICTION_CLASSES, TEST_CURVES, TIMINGS, TraceStore
+from fhbench.record.proxies import compute_proxies
+from fhbench.record.format import CURVES, MAX_PREDICTION_CLASSES, TEST_CURVES, TIMINGS
+from fhbench.record.store import TraceStore
 
 
 @dataclass(frozen=True)

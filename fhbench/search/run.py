@@ -20,13 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from fhbench.core.atomic import write_file
 from fhbench.core.errors import FhbenchError
 from fhbench.search.algorithms import BOHB, ConfigPool, HyperBand, RandomSearch, pool_size_warning
 from fhbench.search.driver import SearchRun
@@ -171,10 +171,7 @@ def read_cached_table(path: Path, key: dict, n_configs: int) -> tuple[EstimateTa
 def write_cached_table(path: Path, key: dict, table: EstimateTable) -> None:
     content = table.to_dict()
     data = {"key": key, "table": content, "sha256": _digest(key, content)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, sort_keys=True))
-    os.replace(tmp, path)
+    write_file(path, json.dumps(data, sort_keys=True))
 
 
 def cached_estimate_table(cache_dir: Path, name: str, estimator, settings: dict, traces: Sequence,

@@ -46,7 +46,9 @@ from fhbench.search.algorithms import Job, SearchAlgorithm
 from fhbench.search.cost import job_cost
 from fhbench.search.driver import JobOutcome, SearchRun, run_search
 from fhbench.search.pool import SearchPool
-from fhbench.record.traces import CURVES, TEST_CURVES, TIMINGS, MemoryFeatures, TraceStore, TraceView
+from fhbench.record.format import CURVES, TEST_CURVES, TIMINGS
+from fhbench.record.store import TraceStore
+from fhbench.record.view import MemoryFeatures, TraceView
 
 
 class _Diverged(RuntimeError):
@@ -95,7 +97,7 @@ class LiveTrace:
 
     @property
     def status(self) -> str:
-        """The status its trace gets (`fhbench.record.traces`): diverged, complete (at its budget) or stopped."""
+        """The status its trace gets (`fhbench.record.format`): diverged, complete (at its budget) or stopped."""
         if self.diverged:
             return "diverged"
         return "complete" if self.epochs_completed >= self.budget else "stopped"

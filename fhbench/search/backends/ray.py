@@ -60,7 +60,7 @@ class _LiveWorker:
         estimator = create_estimator(estimator_name, settings, device=device)
         store = None
         if store_root is not None:
-            from fhbench.record.traces import TraceStore
+            from fhbench.record.store import TraceStore
 
             store = TraceStore(store_root)
         space = suite_space(suite) if space is None else space

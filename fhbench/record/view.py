@@ -1,0 +1,136 @@
+"""The sealed view an estimator gets: one trial cut at a query epoch, refusing reads past it."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fhbench.core.errors import LookAheadError, TraceError
+from fhbench.core.seal import TruthAccessError
+from fhbench.record.format import SPLITS, VIEW_CURVES, read_npz
+from fhbench.record.proxies import ProxyResult
+
+
+class FeatureFiles:
+    """Reads feature files of one trial up to an epoch: paths and checksums only, no other trace state."""
+
+    def __init__(self, trace, last_epoch: int):  # a TrialTrace (fhbench.record.trace, which imports this module)
+        self._trial = str(trace.path)
+        self._files = {e: (trace.path / f"features/{e:04d}.npz", trace.manifest["files"][f"features/{e:04d}.npz"])
+                       for e in trace.feature_epochs if e <= last_epoch}
+
+    @property
+    def epochs(self) -> tuple[int, ...]:
+        return tuple(sorted(self._files))
+
+    def read(self, epoch: int, split: str) -> torch.Tensor:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if epoch not in self._files:
+            raise KeyError(f"trace {self._trial} keeps no features for epoch {epoch} "
+                           f"(kept: {', '.join(map(str, self._files)) or 'none'})")
+        path, digest = self._files[epoch]
+        arrays = read_npz(path, digest, f"features/{epoch:04d}.npz", self._trial)
+        if split not in arrays:
+            raise TraceError(f"trace {self._trial}: features/{epoch:04d}.npz has no '{split}' array")
+        return torch.from_numpy(arrays[split].astype(np.float32))
+
+
+class MemoryFeatures:
+    """Features held in memory (a live run): {epoch: (train, val)}, readable like feature files."""
+
+    def __init__(self, trial_id: str, kept: dict[int, tuple[np.ndarray, np.ndarray]], last_epoch: int):
+        self._trial = trial_id
+        self._kept = {e: arrays for e, arrays in kept.items() if e <= last_epoch}
+
+    @property
+    def epochs(self) -> tuple[int, ...]:
+        return tuple(sorted(self._kept))
+
+    def read(self, epoch: int, split: str) -> torch.Tensor:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if epoch not in self._kept:
+            raise KeyError(f"trial {self._trial} keeps no features for epoch {epoch}")
+        return torch.from_numpy(self._kept[epoch][SPLITS.index(split)].astype(np.float32))
+
+
+class TraceView:
+    """One trial as an estimator may see it at epoch `epoch`: training and validation data up to that
+    epoch, and nothing else.
+
+    The view holds copies cut at `epoch` (predictions included) and a reader of the feature files up to `epoch`;
+    it keeps no reference to the trace, the test split or the truth, so nothing behind it leads there.
+    Reads past `epoch` raise LookAheadError; asking for test data raises TruthAccessError.
+
+    Where the suite records predictions, `predictions(epoch)` shows them: validation-split data like
+    the val_acc curve they add up to, so an estimator may use them (never those after `epoch`).
+    """
+
+    def __init__(self, *, trial_id: str, config: str, config_vector: np.ndarray, budget: int, epoch: int,
+                 curves: dict[str, np.ndarray], labels: dict[str, np.ndarray],
+                 classifier: tuple[np.ndarray, np.ndarray], features, proxies: ProxyResult | None = None,
+                 predictions: np.ndarray | None = None):
+        self.trial_id = trial_id
+        self.config = config
+        self.config_vector = np.array(config_vector, dtype=np.float64)
+        self.budget = int(budget)
+        self.epoch = int(epoch)
+        self._curves = {name: np.array(values[:epoch], dtype=np.float64) for name, values in curves.items()
+                        if name in VIEW_CURVES}
+        self._labels = {split: np.array(labels[split]) for split in SPLITS}
+        self._weights = np.array(classifier[0][:epoch])
+        self._biases = np.array(classifier[1][:epoch])
+        self._features = features
+        self.kept_epochs = tuple(e for e in features.epochs if e <= epoch)
+        # zero-cost proxies of the untrained network on training images: visible at every epoch
+        self.proxies = None if proxies is None else dict(proxies.values)
+        self.proxy_errors = {} if proxies is None else dict(proxies.errors)
+        self.proxy_seconds = {} if proxies is None else dict(proxies.seconds)
+        # a copy cut at `epoch`: the file holds every epoch and is sealed while estimators run
+        self._predictions = None if predictions is None else np.array(predictions[:epoch])
+
+    def _check(self, epoch: int) -> None:
+        if epoch > self.epoch:
+            raise LookAheadError(f"trace {self.trial_id}: epoch {epoch} is after the view's epoch {self.epoch}")
+        if epoch < 1:
+            raise KeyError(f"trace {self.trial_id}: epochs start at 1, got {epoch}")
+
+    def curve(self, name: str) -> np.ndarray:
+        if name.startswith("test"):
+            raise TruthAccessError(f"trace {self.trial_id}: '{name}' is test-split data, which estimators "
+                                   f"may not see (the truth is measured there)")
+        if name not in self._curves:
+            raise KeyError(f"trace {self.trial_id}: no curve '{name}' (a view has {', '.join(self._curves)})")
+        return self._curves[name].copy()
+
+    def _check_split(self, split: str) -> None:
+        if split == "test":
+            raise TruthAccessError(f"trace {self.trial_id}: the test split is not visible to estimators "
+                                   f"(views have {', '.join(SPLITS)})")
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+
+    def features(self, epoch: int, split: str) -> torch.Tensor:
+        self._check(epoch)
+        self._check_split(split)
+        return self._features.read(epoch, split)
+
+    def labels(self, split: str) -> torch.Tensor:
+        self._check_split(split)
+        return torch.from_numpy(self._labels[split].astype(np.int64))
+
+    def classifier(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        self._check(epoch)
+        return torch.from_numpy(self._weights[epoch - 1].copy()), torch.from_numpy(self._biases[epoch - 1].copy())
+
+    @property
+    def has_predictions(self) -> bool:
+        return self._predictions is not None
+
+    def predictions(self, epoch: int) -> torch.Tensor:
+        """The arg-max class of every validation image after `epoch` (int64, like `labels("val")`)."""
+        self._check(epoch)
+        if self._predictions is None:
+            raise KeyError(f"trace {self.trial_id}: no predictions recorded (the suite's record.predictions is off)")
+        return torch.from_numpy(self._predictions[epoch - 1].astype(np.int64))
