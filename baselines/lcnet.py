@@ -109,7 +109,9 @@ class LCNetEstimator:
     def fit(self, population: Sequence) -> None:
         """Train one LCNet on every observed (config, t, metric) point of the population."""
         rows, targets = [], []
-        for view in population:
+        # In trial order, not the order handed in: SGHMC's minibatches follow the rows, and a population's
+        # estimates must not depend on how it was listed.
+        for view in sorted(population, key=lambda v: str(v.trial_id)):
             n = int(view.epoch)
             y = np.asarray(view.curve(self.metric), dtype=np.float64)[:n]
             t = np.arange(1, len(y) + 1, dtype=np.float64) / float(view.budget)

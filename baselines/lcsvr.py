@@ -102,7 +102,9 @@ class LcSVR:
         epoch, budget = epochs.pop(), budgets.pop()
         tau = prefix_length(epoch, budget)
         rows, targets = [], []
-        for view in population:
+        # In trial order, not the order handed in: the cross-validation folds follow the rows, and a
+        # population's estimates must not depend on how it was listed.
+        for view in sorted(population, key=lambda v: str(v.trial_id)):
             curve = np.asarray(view.curve(self.metric), dtype=np.float64)
             if np.all(np.isfinite(curve)):
                 rows.append(curve_features(curve[:tau], tau, np.asarray(view.config_vector, dtype=np.float64)))

@@ -72,6 +72,69 @@ def test_conformance_check_catches_a_broken_estimator():
         check_estimator(Random)
 
 
+def test_check_names_a_state_leak_as_a_state_leak():
+    class Counting:
+        """Deterministic when fresh, but each fit shifts what the next one gives."""
+        name, version = "counting", "1"
+
+        def __init__(self):
+            self.fits = 0
+
+        def fit(self, population):
+            self.fits += 1
+
+        def estimate(self, trial):
+            return min(1.0, 0.1 * self.fits + float(trial.curve("val_acc")[-1]) / 2)
+
+    with pytest.raises(AssertionError, match="state leaks from one fit into the next"):
+        check_estimator(Counting)
+
+
+def test_check_catches_estimates_that_depend_on_the_population_order():
+    class FirstIsBest:
+        name, version = "first-is-best", "1"
+
+        def fit(self, population):
+            self.order = [view.trial_id for view in population]
+
+        def estimate(self, trial):
+            return 1.0 - self.order.index(trial.trial_id) / len(self.order)
+
+    with pytest.raises(AssertionError, match="depend on the order of the population"):
+        check_estimator(FirstIsBest)
+
+
+def test_the_harness_fits_a_fresh_copy_at_every_step_on_views_of_its_own(tmp_path):
+    class Remembering:
+        name, version = "remembering", "1"
+
+        def __init__(self):
+            self.seen = []
+
+        def fit(self, population):
+            self.seen.append(len(population))
+            population[0].epoch = 0  # vandalism: must not reach another estimator's views
+
+        def estimate(self, trial):
+            return 0.5 if self.seen == [6] else 0.0  # one fit, on the six trials of one population
+
+    class Reader:
+        name, version = "reader", "1"
+
+        def fit(self, population):
+            pass
+
+        def estimate(self, trial):
+            return float(trial.epoch) / 10
+
+    prototype = Remembering()
+    traces = synthetic_population(tmp_path)
+    records = run_estimators({"remembering": prototype, "reader": Reader()}, traces, [2, 4])
+    assert prototype.seen == []  # the harness never fits the object it was given
+    assert {r.estimate for r in records if r.estimator == "remembering"} == {0.5}  # each fit saw one population
+    assert sorted({r.estimate for r in records if r.estimator == "reader"}) == [0.2, 0.4]
+
+
 def test_unknown_estimator_and_bad_settings():
     with pytest.raises(UnknownEstimatorError, match="unknown estimator 'oracle'.*fh-ensemble"):
         create_estimator("oracle")
@@ -350,3 +413,19 @@ def test_rank_only_must_be_a_bool():
 
     with pytest.raises(AssertionError, match="rank_only"):
         check_estimator(Vague)
+
+
+def test_the_view_protocol_lists_what_shipped_estimators_read(tmp_path):
+    """Every attribute a shipped estimator reads off a view (`view.x`, `trial.x`, `v.x`) is in the
+    TraceViewLike Protocol, and the harness's views satisfy it."""
+    import re
+
+    from fhbench.estimators import TraceViewLike
+
+    declared = set(TraceViewLike.__annotations__) | {name for name in vars(TraceViewLike) if not name.startswith("_")}
+    sources = [*(REPO / "baselines").glob("*.py"), *(REPO / "fhbench" / "estimators").glob("*.py")]
+    used = {match.group(2) for path in sources
+            for match in re.finditer(r"\b(view|trial|v)\.([a-z_]+)\b", path.read_text())}
+    assert used and used <= declared, sorted(used - declared)
+    view = synthetic_population(tmp_path)[0].view(3)
+    assert isinstance(view, TraceViewLike) and all(hasattr(view, name) for name in declared)

@@ -5,7 +5,9 @@
 
 It records a small synthetic population in the real trace format (no training), then checks the
 contract: a string name and version, fit on a population, a finite accuracy in [0, 1] per trial,
-the same estimates from a fresh instance with the same settings, no read past the view's epoch, and
+the same estimates from two fresh instances with the same settings (else: not deterministic), from an
+instance fitted before (else: a state leak), and from a population in reverse order (else: order
+dependence), no read past the view's epoch, and
 no reach for the test split or a truth file (the views refuse the first two, and the estimator runs
 sealed as in the harness, so either surfaces here as a broken rule). The population's test accuracies
 rank the trials in the opposite order to their validation accuracies, so reading them would pay.
@@ -85,16 +87,28 @@ def check_estimator(factory, settings: dict | None = None, workdir: str | Path |
                 f"{label}: `{attribute}` must be a non-empty string"
         assert isinstance(getattr(first, "rank_only", False), bool), \
             f"{label}: `rank_only` must be True or False (True: scored on rank correlations only, no MAE)"
+        reused = first  # fitted again at every epoch: what it kept from an earlier fit must not matter
         for epoch in (2, traces[0].budget // 2, traces[0].budget):
-            views = [t.view(epoch) for t in traces]
-            results = []
-            for estimator in (first, factory(**settings)):
-                results.append(_run_sealed(estimator, views, f"{label} at epoch {epoch}"))
-            for value in results[0]:
+            where = f"{label} at epoch {epoch}"
+            fresh = [_run_sealed(factory(**settings), [t.view(epoch) for t in traces], where) for _ in range(2)]
+            for value in fresh[0]:
                 assert isinstance(value, (float, np.floating)) and math.isfinite(value) and 0 <= value <= 1, \
                     f"{label}: estimate at epoch {epoch} is {value!r}, expected a float accuracy in [0, 1]"
-            assert results[0] == results[1], \
-                f"{label}: two instances with the same settings disagree at epoch {epoch}: not deterministic"
+            assert fresh[0] == fresh[1], \
+                f"{label}: two fresh instances with the same settings disagree at epoch {epoch}: not deterministic"
+            again = _run_sealed(reused, [t.view(epoch) for t in traces], where)
+            assert again == fresh[0], \
+                (f"{label}: an instance fitted before gives other estimates at epoch {epoch} than a fresh one: "
+                 f"state leaks from one fit into the next (fit must start from nothing)")
+            backwards = _run_sealed(factory(**settings), [t.view(epoch) for t in reversed(traces)], where)
+            assert backwards[::-1] == fresh[0], \
+                (f"{label}: at epoch {epoch} the estimates depend on the order of the population it was fit on "
+                 f"(reversed: {_first_difference(backwards[::-1], fresh[0], traces)})")
+
+
+def _first_difference(reordered: list, plain: list, traces: list) -> str:
+    index = next(i for i, (a, b) in enumerate(zip(reordered, plain)) if a != b)
+    return f"trial {traces[index].trial_id} {reordered[index]!r} instead of {plain[index]!r}"
 
 
 def _run_sealed(estimator, views, label: str) -> list:

@@ -31,6 +31,7 @@ scoring run, so neither load on the machine nor (to first order) the speed of it
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -195,7 +196,8 @@ def run_estimators(estimators: dict, trials: Sequence[TrialTrace], checkpoints: 
     train.budgets are separate experiments (appendix A.2), each fit and ranked on its own trials.
     `on_step(name, repeat, checkpoint)` is called before each step starts, so a progress display
     names the work in progress. Before each (population, checkpoint) the reference workload is timed
-    (`reference_cpu_s`). With `fail_fast` the first failed estimate raises (see `fit_and_estimate`).
+    (`reference_cpu_s`). Each step fits a fresh copy of the estimator (`fresh_estimator`) on views of
+    its own. With `fail_fast` the first failed estimate raises (see `fit_and_estimate`).
     """
     longest = max((t.budget for t in trials), default=0)
     late = [c for c in checkpoints if c > longest]
@@ -205,12 +207,28 @@ def run_estimators(estimators: dict, trials: Sequence[TrialTrace], checkpoints: 
     for repeat, budget in sorted({(t.repeat, t.budget) for t in trials}):
         population = [t for t in trials if t.repeat == repeat and t.budget == budget]
         for checkpoint in (c for c in checkpoints if c <= budget):
-            views = [t.view(checkpoint) for t in population]
             reference = reference_cpu_s()
-            for name, estimator in estimators.items():
+            for name, prototype in estimators.items():
                 if on_step:
                     on_step(name, repeat, checkpoint)
+                views = [t.view(checkpoint) for t in population]  # its own: what one estimator does to them stays
+                try:
+                    estimator = fresh_estimator(prototype)
+                except Exception as err:  # noqa: BLE001 - an estimator that cannot be copied fails alone
+                    if fail_fast:
+                        raise
+                    records += [EstimateRecord(name, repeat, checkpoint, view.trial_id, None, 0.0,
+                                               f"fit: cannot make a fresh copy of the estimator: {_describe(err)}",
+                                               0.0, reference, budget) for view in views]
+                    continue
                 records += fit_and_estimate(name, estimator, views, views, repeat=repeat, checkpoint=checkpoint,
                                             device=device, sealed_paths=sealed_paths, fail_fast=fail_fast,
                                             reference_cpu_s=reference, budget=budget)
     return records
+
+
+def fresh_estimator(prototype):
+    """An unfitted copy of `prototype` (which the harness itself never fits), as scikit-learn's `clone`
+    gives: every (repeat, checkpoint) is fit by an estimator that has seen nothing before it, so no
+    state leaks from one population or checkpoint into the next, whatever the estimator keeps."""
+    return copy.deepcopy(prototype)
