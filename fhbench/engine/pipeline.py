@@ -69,7 +69,7 @@ def preflight(suite: Suite, *, nb201_file: str | None = None) -> None:
             raise SuiteError(f"{suite.path}: [estimators.{name}]: no installed estimator is called '{name}' "
                              f"(installed: {', '.join(registry) or 'none'})")
     for name in _estimator_names(suite):
-        estimator = create_estimator(name, suite.estimator_settings.get(name), registry=registry)
+        estimator = create_estimator(name, suite.estimator_settings.get(name), registry=registry, source=suite.path)
         window = getattr(estimator, "window", None)
         if isinstance(window, int) and window > suite.record.window:
             raise SuiteError(f"{suite.path}: key 'estimators.{name}.window': expected at most record.window "
@@ -257,7 +257,8 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
     device = device or torch.device("cpu")
     check_writable(leaderboard_root)
     registry = available_estimators()
-    estimators = {name: create_estimator(name, suite.estimator_settings.get(name), registry=registry, device=device)
+    estimators = {name: create_estimator(name, suite.estimator_settings.get(name), registry=registry, device=device,
+                                         source=suite.path)
                   for name in suite.estimate.estimators}
     traces = load_traces(suite, store)
     if strict:

@@ -60,26 +60,37 @@ def _load(name: str, registry: dict[str, EstimatorInfo]):
                                     f"{type(err).__name__}: {err}") from None
 
 
-def effective_settings(name: str, settings: dict[str, Any] | None, registry: dict[str, EstimatorInfo]) -> dict:
+def effective_settings(name: str, settings: dict[str, Any] | None, registry: dict[str, EstimatorInfo], *,
+                       source: str | None = None) -> dict:
     """The settings an estimator really runs with: the suite's, completed by the factory's defaults.
+    A setting the estimator does not have is a one-line SuiteError in the user's words, naming the
+    suite file (`source`) where the caller knows it.
 
     `device` is not a setting: the harness passes the scoring device (`--device`) to estimators that
     take one, so the suite cannot set it.
     """
     settings = dict(settings or {})
+    where = f"{source}: " if source else ""
     if "device" in settings:
-        raise SuiteError(f"estimators.{name}.device: the scoring device is set with --device, not in the suite")
+        raise SuiteError(f"{where}key 'estimators.{name}.device': the scoring device is set with --device, "
+                         "not in the suite")
     signature = inspect.signature(_load(name, registry))
+    parameters = signature.parameters
+    known = ", ".join(p for p in parameters if p != "device"
+                      and parameters[p].kind not in (inspect.Parameter.VAR_POSITIONAL,
+                                                     inspect.Parameter.VAR_KEYWORD)) or "none"
+    takes_any = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    unknown = [key for key in settings if key not in parameters and not takes_any]
+    if unknown:
+        raise SuiteError(f"{where}key 'estimators.{name}.{unknown[0]}': estimator {name} has no setting "
+                         f"'{unknown[0]}'; its settings: {known}")
     try:
         bound = signature.bind(**settings)
-    except TypeError as err:
-        known = ", ".join(p for p in signature.parameters if p != "device") or "none"
-        raise SuiteError(f"estimators.{name}: {err} (settings given: {', '.join(settings) or 'none'}; "
-                         f"it takes: {known})") from None
+    except TypeError as err:  # a positional-only or otherwise unbindable factory
+        raise SuiteError(f"{where}key 'estimators.{name}': {err} (its settings: {known})") from None
     bound.apply_defaults()
     return {key: value for key, value in bound.arguments.items() if key != "device"
-            and signature.parameters[key].kind not in (inspect.Parameter.VAR_POSITIONAL,
-                                                       inspect.Parameter.VAR_KEYWORD)}
+            and parameters[key].kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)}
 
 
 def describe_estimators(estimators: dict, registry: dict[str, EstimatorInfo],
@@ -99,18 +110,20 @@ def is_rank_only(estimator) -> bool:
 
 
 def create_estimator(name: str, settings: dict[str, Any] | None = None, *,
-                     registry: dict[str, EstimatorInfo] | None = None, device=None):
-    """Builds an estimator from its suite settings; `device` goes to factories that take one."""
+                     registry: dict[str, EstimatorInfo] | None = None, device=None, source: str | None = None):
+    """Builds an estimator from its suite settings; `device` goes to factories that take one. `source`
+    (the suite file) prefixes a bad setting's one-line error."""
     registry = available_estimators() if registry is None else registry
-    effective_settings(name, settings, registry)  # names and signature, with a one-line error
+    effective_settings(name, settings, registry, source=source)  # names and signature, with a one-line error
     factory = _load(name, registry)
     kwargs = dict(settings or {})
     if device is not None and "device" in inspect.signature(factory).parameters:
         kwargs["device"] = str(device)
     try:
         estimator = factory(**kwargs)
-    except (TypeError, ValueError) as err:
-        raise SuiteError(f"estimators.{name}: {err}") from None
+    except (TypeError, ValueError) as err:  # a value the estimator refuses
+        where = f"{source}: " if source else ""
+        raise SuiteError(f"{where}key 'estimators.{name}': {err}") from None
     for attribute in ("name", "version", "fit", "estimate"):
         if not hasattr(estimator, attribute):
             raise UnknownEstimatorError(
