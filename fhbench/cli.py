@@ -304,21 +304,6 @@ def _say(console, text: str) -> None:
     console.print(text, soft_wrap=True, markup=False, highlight=False)
 
 
-def _pm(mean: float, std: float, scale: float = 1.0, digits: int = 2) -> str:
-    import math
-
-    if mean is None or not math.isfinite(mean):
-        return "n/a"
-    std_text = f"{std * scale:.{digits}f}" if std is not None and math.isfinite(std) else "n/a"
-    return f"{mean * scale:.{digits}f} ± {std_text}"
-
-
-def _number(value: float, digits: int = 3) -> str:
-    import math
-
-    return f"{value:.{digits}f}" if value is not None and math.isfinite(value) else "n/a"
-
-
 def _record(args, suite, store, device, console) -> list:
     """Records what the store lacks; returns the trials lost in this run (traces of status "lost")."""
     from fhbench.inputs.data import resolve_data_dir
@@ -336,69 +321,11 @@ def _record(args, suite, store, device, console) -> list:
     return lost
 
 
-def _lost_line(lost: list, command: str) -> str:
-    """The one line a run ends with when trials were lost."""
-    first = lost[0]
-    names = ", ".join(t.trial_id for t in lost[:5]) + (f" and {len(lost) - 5} more" if len(lost) > 5 else "")
-    scored = "the leaderboard lists them as failed trials; " if command == "run" else ""
-    return (f"{len(lost)} trial(s) lost ({names}; {first.trial_id}: {first.failure}): "
-            f"{scored}run the same command again to record them")
-
-
 def _read_results(directory: Path) -> dict:
     try:
         return json.loads((Path(directory) / "results.json").read_text())
     except (OSError, ValueError):
         return {}
-
-
-def estimation_table(rows, repeats: int | None = None, width: int = 80) -> str:
-    """The table `score` and `run` print, readable at `width` columns: short headers, a legend below,
-    numbers never wrapped, names never cut. Where an estimator's name makes the table wider than
-    `width`, the rows are grouped under each estimator's name instead of naming it in a column."""
-    from fhbench.runtime.progress import format_table
-
-    budgets = any(getattr(r, "budget", None) is not None for r in rows)  # suites with train.budgets
-
-    def cells(r) -> list[str]:
-        return ([str(r.budget)] if budgets else []) + [
-            str(r.epoch), r.estimator, _pm(r.mae_mean, r.mae_std, 100),
-            _pm(r.kendall_tau_mean, r.kendall_tau_std, digits=3), _number(r.overhead_s_mean),
-            _number(r.overhead_epochs_mean), str(r.n_failed)]
-
-    headers = (["budget"] if budgets else []) + ["epoch", "estimator", "MAE pp", "tau", "ovh s", "ovh ep", "failed"]
-    name_column = headers.index("estimator")
-    table = format_table(headers, [cells(r) for r in rows], left=(name_column,))
-    if max(len(line) for line in table.splitlines()) > width:
-        narrow = format_table([h for i, h in enumerate(headers) if i != name_column],
-                              [[c for i, c in enumerate(cells(r)) if i != name_column] for r in rows]).splitlines()
-        parts, seen = [], []
-        for r in rows:
-            if r.estimator not in seen:
-                seen.append(r.estimator)
-        for name in seen:
-            parts += [f"{name}:"] + [narrow[0], narrow[1]] + [narrow[2 + i] for i, r in enumerate(rows)
-                                                             if r.estimator == name]
-        table = "\n".join(parts)
-    over = f"over {repeats} repeat{'s' if repeats != 1 else ''}" if repeats else "over repeats"
-    legend = (f"MAE pp: mean absolute error in accuracy points; tau: Kendall tau; mean ± std\n"
-              f"{over}. ovh s, ovh ep: each estimator's overhead per trial, in seconds\n"
-              "and in epochs of the trial's own training.")
-    return f"{table}\n{legend}"
-
-
-def _failure_lines(failures: list[dict], totals: dict[str, int]) -> list[str]:
-    from fhbench.publish.estimation_board import group_failures
-
-    lines = []
-    for name, group in group_failures(failures).items():
-        first = group["first"]
-        where = ", ".join(str(x) for x in (f"repeat {first.get('repeat')}" if first.get("repeat") is not None else None,
-                                          f"epoch {first.get('checkpoint')}", first.get("trial_id")) if x)
-        total = f" of {totals[name]}" if totals.get(name) else ""
-        lines.append(f"{name}: {group['count']}{total} estimate(s) failed; the first at {where}:")
-        lines.append(f"  {first.get('error')}")
-    return lines
 
 
 def _recorded_threads(args) -> int | None:
@@ -409,6 +336,7 @@ def _recorded_threads(args) -> int | None:
 
 
 def _score(args, suite, store, device, console) -> None:
+    from fhbench.publish.terminal import estimation_table, failure_lines
     from fhbench.estimators import available_estimators
     from fhbench.engine.pipeline import score_suite
     from fhbench.runtime.progress import ScoringProgress
@@ -437,26 +365,13 @@ def _score(args, suite, store, device, console) -> None:
         for r in rows:
             totals[r.estimator] = totals.get(r.estimator, 0) + r.n_estimates + r.n_failed  # succeeded + failed
         _say(console, "\nfailed estimates (each counts as 0.0; every one is listed in results.json):")
-        for line in _failure_lines(failures, totals):
+        for line in failure_lines(failures, totals):
             _say(console, f"  {line}")
     _say(console, f"leaderboard written to {out}")
 
 
-def search_table(rows) -> str:
-    """The table `search` prints: readable at 80 columns."""
-    from fhbench.runtime.progress import format_table
-
-    body = [[r.algorithm, r.estimator, _pm(r.true_acc_mean, r.true_acc_std, 100), _pm(r.regret_mean, r.regret_std, 100),
-             f"{r.simulated_time_s_mean:.0f}", f"{r.configs_evaluated_mean:.1f}", str(r.n_failed)] for r in rows]
-    table = format_table(["algorithm", "estimator", "true acc %", "regret pp", "sim s", "configs", "failed"], body,
-                         left=(0, 1))
-    return (f"{table}\n"
-            "true acc %, regret pp: the incumbent's, mean ± std over seeds; sim s: simulated\n"
-            "search time; configs: configurations evaluated; failed: jobs whose estimate\n"
-            "failed or whose trial diverged (ranked last).")
-
-
 def _search(args, suite, store, device, console) -> None:
+    from fhbench.publish.terminal import search_table
     from fhbench.engine.pipeline import search_and_publish
     from fhbench.runtime.progress import MessageProgress
 
@@ -473,29 +388,8 @@ def _search(args, suite, store, device, console) -> None:
     _say(console, f"leaderboard written to {out}")
 
 
-def _winner_lines(winner, run, estimator: str) -> list[str]:
-    """What a live search says of the architecture it chose: its last estimate, its own measured
-    accuracy and its accuracy under the suite's truth, where the backend reports them."""
-    lines = []
-    incumbent = getattr(run, "incumbent", None)
-    jobs = [j for j in getattr(run, "jobs", []) if isinstance(j, dict) and j.get("config") == incumbent]
-    scored = [j for j in jobs if j.get("score") is not None]
-    if scored:
-        last = max(scored, key=lambda j: (j.get("budget", 0), j.get("job_id", 0)))
-        lines.append(f"its estimate ({estimator}) at epoch {last['budget']}: {100 * last['score']:.2f}%")
-    if isinstance(winner, dict):
-        if winner.get("val_acc") is not None:
-            at = f" after {winner['epochs']} epochs" if winner.get("epochs") is not None else ""
-            lines.append(f"its validation accuracy{at}: {100 * winner['val_acc']:.2f}%")
-        if winner.get("true_acc") is not None:
-            lines.append(f"its accuracy under the truth {winner.get('truth')}: {100 * winner['true_acc']:.2f}%")
-        elif winner.get("truth"):
-            lines.append(f"its accuracy under the truth {winner['truth']}: not known "
-                         f"({winner.get('why') or 'the truth has no value for it'})")
-    return lines
-
-
 def _live(args, suite, device, console) -> None:
+    from fhbench.publish.terminal import winner_lines
     import torch
 
     from fhbench.inputs.data import resolve_data_dir
@@ -524,7 +418,7 @@ def _live(args, suite, device, console) -> None:
     _say(console, f"{len(run.jobs)} jobs in {run.simulated_time_s:.1f} s")
     _say(console, f"best architecture: {cell}")
     winner = result[3] if len(result) > 3 else _read_results(out).get("winner")
-    for line in _winner_lines(winner, run, args.estimator):
+    for line in winner_lines(winner, run, args.estimator):
         _say(console, f"  {line}")
     _say(console, f"live search written to {out}")
 
@@ -749,7 +643,8 @@ def _suite_command(args, console) -> int:
                 _score(args, suite, store, device, console)
     _say(console, f"done in {time.perf_counter() - start:.1f} s")
     if lost:
-        print(f"fhbench: error: {_lost_line(lost, args.command)}", file=sys.stderr)
+        from fhbench.publish.terminal import lost_line  # here: it imports torch
+        print(f"fhbench: error: {lost_line(lost, args.command)}", file=sys.stderr)
         return 1
     return 0
 

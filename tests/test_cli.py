@@ -440,7 +440,8 @@ def test_score_prints_progress_lines_a_narrow_table_and_each_estimators_failures
         (out_dir / "results.json").write_text(json.dumps({"failures": failures}))
         failed = {("my-plugin-estimator", 2): 3, ("lcnet", 4): 1}  # of 3 trials per row
         rows = [Row(name, epoch, epoch / 4, 0.1234, 0.0123, -0.123, 0.456, 0.5, 0.1, 12.3456, 1.0, 0.5, 0.1,
-                    3 - failed.get((name, epoch), 0), failed.get((name, epoch), 0), 0.0)
+                    3 - failed.get((name, epoch), 0), failed.get((name, epoch), 0), 0.0, mae_lo=0.1011, mae_hi=0.1456,
+                    kendall_tau_lo=-0.4, kendall_tau_hi=0.2, kendall_tau_verdict="tied" if name == "lcnet" else "best")
                 for name in ("my-plugin-estimator", "lcnet") for epoch in (2, 4)]
         return out_dir, rows
 
@@ -449,12 +450,13 @@ def test_score_prints_progress_lines_a_narrow_table_and_each_estimators_failures
     assert code == 0, err
     lines = out.splitlines()
     assert "scored 1/2: original, repeat 0, epoch 2 in" in out and "scored 2/2: original, repeat 0, epoch 4 in" in out
-    header = next(line for line in lines if line.startswith("epoch"))
-    table = lines[lines.index(header):lines.index(header) + 6]  # header, rule, four rows
-    assert all(len(line) <= 80 for line in table), table
-    assert header.split() == ["epoch", "estimator", "MAE", "pp", "tau", "ovh", "s", "ovh", "ep", "failed"]
-    row = next(line for line in lines if "my-plugin-estimator" in line and "12.34" in line)
-    assert "12.34 ± 1.23" in row and "-0.123 ± 0.456" in row  # whole numbers, the whole name
+    # a name this long makes the table wider than 80 columns: its rows are grouped under each name
+    at = lines.index("my-plugin-estimator:")
+    header, rows = lines[at + 1], lines[at + 3:at + 5]
+    assert all(len(line) <= 80 for line in lines[at:at + 10]), lines[at:at + 10]
+    assert header.split() == ["epoch", "tau", "[95%", "CI]", "MAE", "pp", "[95%", "CI]", "ovh", "ep", "failed"]
+    assert all("-0.123 [-0.40, 0.20]  best" in row and "12.34 [10.1, 14.6]" in row for row in rows), rows
+    assert "tied" in lines[lines.index("lcnet:") + 3]
     at = lines.index("  my-plugin-estimator: 3 of 6 estimate(s) failed; the first at repeat 0, epoch 2, r0-000:")
     assert lines[at + 1] == "    ValueError: no curve"
     at = lines.index("  lcnet: 1 of 6 estimate(s) failed; the first at repeat 0, epoch 4, r0-002:")
@@ -462,7 +464,7 @@ def test_score_prints_progress_lines_a_narrow_table_and_each_estimators_failures
 
 
 def test_the_table_groups_rows_under_names_too_long_for_80_columns():
-    from fhbench.cli import estimation_table
+    from fhbench.publish.terminal import estimation_table
     from fhbench.score.metrics import Row
 
     name = "an-estimator-whose-name-is-long-enough-to-break-the-table"

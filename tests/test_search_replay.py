@@ -476,6 +476,9 @@ def test_reproduce_refuses_what_is_not_a_search_leaderboard(tmp_path):
         reproduce_published(tmp_path)
     (tmp_path / "results.json").write_text(json.dumps({"kind": "estimation"}))
     (tmp_path / "estimates.json").write_text("{}")
+    with pytest.raises(FhbenchError, match="not an estimation board with intervals"):
+        reproduce_published(tmp_path)
+    (tmp_path / "results.json").write_text(json.dumps({"kind": "live"}))
     with pytest.raises(FhbenchError, match="not a search leaderboard"):
         reproduce_published(tmp_path)
 
