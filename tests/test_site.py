@@ -490,3 +490,41 @@ def test_screenshot_check_flags_a_blank_plot(browser, tmp_path, committed_site):
     build_site(root, tmp_path / "site")
     browser.open(tmp_path / "site" / "quickstart" / "1" / "index.html")
     assert blank_plots(browser) == ["kendall_tau.png", "mae_overhead.png"]
+
+
+def test_a_board_with_intervals_opens_with_who_leads_and_shows_intervals(tmp_path):
+    """nb201-cpu/2's estimates scored with intervals (results schema 3): the page ranks each checkpoint's
+    estimators by Kendall tau with their 95% intervals and marks the leader and those tied with it, as
+    results.json's statistics say; the full table shows [lo, hi] instead of ± std."""
+    import math
+    import re
+
+    from fhbench.estimators.harness import EstimateRecord
+    from fhbench.publish.provenance import clean
+    from fhbench.score.metrics import score_board
+
+    board = _copy_board(tmp_path / "boards", "nb201-cpu", "2")
+    results = _results(board)
+    fields = set(EstimateRecord.__dataclass_fields__)
+    records = [EstimateRecord(**{k: (math.nan if v is None and k != "estimate" else v) for k, v in e.items()
+                                 if k in fields}) for e in results["estimates"]]
+    rank_only = frozenset(r["estimator"] for r in results["rows"] if r.get("rank_only"))
+    rows, statistics = score_board(records, results["truths"], dict.fromkeys(results["truths"], math.nan), 20,
+                                   rank_only)
+    _write_results(board, clean({**results, "rows": [r.as_dict() for r in rows], "statistics": statistics,
+                                 "results_schema": 3}))
+    build_site(tmp_path / "boards", tmp_path / "site")
+    html = (tmp_path / "site" / "nb201-cpu" / "2" / "index.html").read_text()
+    assert html.index('id="verdicts"') < html.index('id="rows"')
+    section = html[html.index("<h3>epoch 5 (25% of the budget)"):]
+    section = section[:section.index("</table>")]
+    names = re.findall(r'<tr(?: class="lead")?><td data-sort="([^"]+)"', section)
+    by_tau = sorted((r for r in rows if r.epoch == 5), key=lambda r: -r.kendall_tau_mean)
+    assert names == [r.estimator for r in by_tau]
+    ties = next(c for c in statistics["checkpoints"] if c["epoch"] == 5)["ties"]["kendall_tau"]
+    assert section.count(">tied with the best<") == len(ties["tied"]) - 1 and section.count(">best<") == 1
+    leader = next(r for r in rows if r.epoch == 5 and r.estimator == ties["leader"])
+    assert f"[{leader.kendall_tau_lo:.4g}, {leader.kendall_tau_hi:.4g}]" in section
+    table_html = html[html.index('id="rows"'):html.index('id="plots"')]
+    assert 'title="kendall_tau_mean: higher is better (mean [95% interval])"' in table_html  # intervals, not std
+    assert 'title="overhead_s_mean: lower is better (mean ± std)"' in table_html  # measured times: their spread

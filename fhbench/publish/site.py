@@ -236,6 +236,8 @@ table{border-collapse:collapse;margin:.5em 0}th,td{padding:.25em .6em;border-bot
 text-align:left;vertical-align:top}
 table.data{font-size:.9em}table.data thead th{background:#f5f5f7;vertical-align:bottom}
 .sd{display:block;font-size:.8em;color:#777}
+tr.lead td{font-weight:600}
+td.verdict{white-space:nowrap}
 table.data td:first-child{white-space:nowrap}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 th.sort-key{cursor:pointer;user-select:none}th.sort-key:hover{background:#e8eefc}
@@ -335,16 +337,65 @@ def columns(board: Board) -> list[str]:
     return key_first + [f for f in order if f not in key_first]
 
 
-def _display_columns(board: Board) -> list[tuple[str, str, str | None]]:
-    """(label, field, std field or None): a `X_mean` with a `X_std` becomes one column X shown "mean ± std"."""
+def _display_columns(board: Board) -> list[tuple[str, str, tuple[str, ...] | None]]:
+    """(label, field, how the cell adds its spread): a `X_mean` with `X_lo` and `X_hi` becomes one column X
+    shown "mean [lo, hi]" (the 95% interval, results schema 3); one with only a `X_std` (older boards,
+    search boards) "mean ± std"."""
     fields = columns(board)
     out = []
     for name in fields:
+        stem = name[:-5] if name.endswith("_mean") else None
+        if name.endswith(("_lo", "_hi")) and name.rsplit("_", 1)[0] + "_mean" in fields:
+            continue
         if name.endswith("_std") and name[:-4] + "_mean" in fields:
             continue
-        std = name[:-5] + "_std" if name.endswith("_mean") and name[:-5] + "_std" in fields else None
-        out.append((name[:-5] if std else name, name, std))
+        if stem and stem + "_lo" in fields and stem + "_hi" in fields:
+            out.append((stem, name, ("interval", stem + "_lo", stem + "_hi")))
+        elif stem and stem + "_std" in fields:
+            out.append((stem, name, ("std", stem + "_std")))
+        else:
+            out.append((name, name, None))
     return out
+
+
+def _spread_html(row: dict, spread: tuple[str, ...] | None) -> str:
+    if spread is None:
+        return ""
+    if spread[0] == "interval" and _is_number(row.get(spread[1])) and _is_number(row.get(spread[2])):
+        return f'<span class="sd"> [{esc(fmt(row.get(spread[1])))}, {esc(fmt(row.get(spread[2])))}]</span>'
+    if spread[0] == "std" and _is_number(row.get(spread[1])):
+        return f'<span class="sd">± {esc(fmt(row.get(spread[1])))}</span>'
+    return ""
+
+
+def _verdicts(board: Board) -> str:
+    """An estimation board with intervals: per checkpoint, the estimators ranked by Kendall tau with their
+    95% intervals, the leader and those tied with it marked."""
+    statistics = board.header.get("statistics")
+    if not isinstance(statistics, dict) or not board.rows or "kendall_tau_verdict" not in board.rows[0]:
+        return ""
+    sections = []
+    keys = sorted({(r.get("budget") or 0, r.get("epoch")) for r in board.rows if _is_number(r.get("epoch"))})
+    for budget, epoch in keys:
+        rows = [r for r in board.rows if (r.get("budget") or 0) == budget and r.get("epoch") == epoch]
+        rows.sort(key=lambda r: -(r.get("kendall_tau_mean") if _is_number(r.get("kendall_tau_mean")) else -9.0))
+        body = []
+        for r in rows:
+            verdict = r.get("kendall_tau_verdict") or ""
+            mark = {"best": "best", "tied": "tied with the best"}.get(verdict, "")
+            body.append("<tr" + (' class="lead"' if verdict in ("best", "tied") else "") + ">"
+                        + td(r.get("estimator")) + td(r.get("kendall_tau_mean"), extra_html=_spread_html(
+                            r, ("interval", "kendall_tau_lo", "kendall_tau_hi"))) + td(mark, cls="verdict") + "</tr>")
+        where = f"epoch {epoch}" + (f", budget {budget}" if budget else "")
+        share = next((r.get("budget_fraction") for r in rows if _is_number(r.get("budget_fraction"))), None)
+        title = where + (f" ({100 * share:.0f}% of the budget)" if share is not None else "")
+        sections.append(f"<h3>{esc(title)}</h3>" + table([("estimator", "estimator"), ("Kendall tau [95% CI]", "tau"),
+                                                          ("verdict", "verdict")], body, f"verdict-{epoch}-{budget}"))
+    method = (f"95% intervals: {statistics.get('method', '?')}, B = {statistics.get('n_resamples', '?')}, "
+              f"seed {statistics.get('seed', '?')}; tied: not significantly behind the leader "
+              f"({statistics.get('p_value', '')}). The checkpoints share their cells.")
+    return ('<h2 id="verdicts">Who leads, and how sure</h2><p class="muted">' + esc(method) + "</p>"
+            + "".join(sections))
 
 
 def _provenance(board: Board, row: dict) -> str:
@@ -383,9 +434,10 @@ def _rows_table(board: Board) -> str:
     metrics = board.results.metrics
     cols = _display_columns(board)
     headers = []
-    for label, name, std in cols:
+    for label, name, spread in cols:
         direction = metrics.get(name)
-        tip = (f"{name}: {direction} is better" if direction else name) + (" (mean ± std)" if std else "")
+        tip = (f"{name}: {direction} is better" if direction else name) + \
+            {"interval": " (mean [95% interval])", "std": " (mean ± std)"}.get(spread[0] if spread else "", "")
         headers.append((label + {"lower": " ↓", "higher": " ↑"}.get(direction or "", ""), tip))
     # the provenance column comes right after the row's identity (algorithm, estimator, epoch)
     keys = [name for _label, name, _std in cols if name in KEY_FIELDS] or [cols[0][1]]
@@ -394,12 +446,9 @@ def _rows_table(board: Board) -> str:
     body = []
     for row in board.rows:
         cells = []
-        for _label, name, std in cols:
+        for _label, name, spread in cols:
             value = row.get(name)
-            if std and _is_number(value) and _is_number(row.get(std)):
-                cells.append(td(value, extra_html=f'<span class="sd">± {esc(fmt(row.get(std)))}</span>'))
-            else:
-                cells.append(td(value))
+            cells.append(td(value, extra_html=_spread_html(row, spread) if _is_number(value) else ""))
             if name == keys[-1]:
                 cells.append(_provenance(board, row))
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -608,9 +657,11 @@ def board_page(board: Board) -> str:
         return live_page(board)
     body = (f"<h1>{esc(board.suite)} <span class=\"muted\">version {esc(board.name)}</span></h1>"
             + _summary(board)
+            + _verdicts(board)
             + f"<h2 id=\"rows\">Results ({len(board.rows)} rows)</h2>"
             + "<p class=\"muted\">Click a column header to sort. ↓ lower is better, ↑ higher is better; "
-              "mean ± std over repeats or seeds. Provenance: open a row's cell.</p>"
+              "[lo, hi]: the 95% interval (paired bootstrap over cells); ± std: the spread over repeats or seeds "
+              "(boards without intervals). Provenance: open a row's cell.</p>"
             + _rows_table(board) + _plots(board) + _diff(board) + _failures(board)
             + _provenance_section(board) + _files(board))
     return page(f"{board.title} · fhbench", body, board.depth)
