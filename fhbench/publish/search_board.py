@@ -21,8 +21,9 @@ from pathlib import Path
 
 from fhbench.publish.provenance import results_json, write_directory
 
-COLUMNS = ["algorithm", "estimator", "true_acc_mean", "true_acc_std", "regret_mean", "regret_std",
-           "simulated_time_s_mean", "configs_evaluated_mean", "jobs_mean", "n_failed", "coverage", "seeds"]
+COLUMNS = ["algorithm", "estimator", "true_acc_mean", "true_acc_std", "regret_mean", "regret_lo", "regret_hi",
+           "regret_std", "anytime_regret_mean", "anytime_regret_lo", "anytime_regret_hi", "simulated_time_s_mean",
+           "configs_evaluated_mean", "jobs_mean", "n_failed", "coverage", "seeds"]
 
 
 def render_csv(rows: Sequence) -> str:
@@ -37,6 +38,14 @@ def render_csv(rows: Sequence) -> str:
 
 def _pct(value) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}"
+
+
+def _interval(mean, lo, hi) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "n/a"
+    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
+        return f"{_pct(mean)} [n/a]"
+    return f"{_pct(mean)} [{_pct(lo)}, {_pct(hi)}]"
 
 
 _FAILURE = re.compile(r"^(?P<cell>.*) at budget (?P<budget>\d+): (?P<error>.*)$", re.S)
@@ -79,16 +88,22 @@ def render_markdown(rows: Sequence, meta: dict) -> str:
         f"Pool: {len(meta['pool'])} recorded cells (`{meta['dataset_source']}`). Each search gets "
         f"{meta['time_budget_s']:.0f} simulated seconds. Cost model: {meta['cost_model']}.",
         "",
-        "Accuracy and regret in percent, mean ± std over seeds; time in simulated seconds; failed: jobs "
-        "whose estimate failed or whose trial diverged (ranked last), over all seeds.",
+        "Accuracy in percent, mean ± std over seeds; final and any-time regret in percentage points, mean over "
+        "seeds with its 95% t-interval over seeds (n/a with one seed). Any-time regret is the mean regret over the "
+        f"time budget ({meta.get('anytime_regret_rule', 'see results.json')}). Where two intervals overlap the "
+        "rows are tied. Time in simulated seconds; failed: jobs whose estimate failed or whose trial diverged "
+        "(ranked last), over all seeds.",
         "",
-        "| algorithm | estimator | true accuracy | regret | simulated time | configs evaluated | jobs | failed |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| algorithm | estimator | true accuracy | final regret [95% CI] | any-time regret [95% CI] | simulated time "
+        "| configs evaluated | jobs | failed |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(f"| {r.algorithm} | {r.estimator} | {_pct(r.true_acc_mean)} ± {_pct(r.true_acc_std)} | "
-                     f"{_pct(r.regret_mean)} ± {_pct(r.regret_std)} | {r.simulated_time_s_mean:.0f} | "
-                     f"{r.configs_evaluated_mean:.1f} | {r.jobs_mean:.1f} | {r.n_failed} |")
+                     f"{_interval(r.regret_mean, r.regret_lo, r.regret_hi)} | "
+                     f"{_interval(r.anytime_regret_mean, r.anytime_regret_lo, r.anytime_regret_hi)} | "
+                     f"{r.simulated_time_s_mean:.0f} | {r.configs_evaluated_mean:.1f} | {r.jobs_mean:.1f} | "
+                     f"{r.n_failed} |")
     for text in meta.get("warnings", []):
         lines += ["", f"Warning: {text}"]
     lines += _failure_markdown(meta.get("estimate_failures") or {})

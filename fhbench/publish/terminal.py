@@ -89,12 +89,14 @@ def failure_lines(failures: list[dict], totals: dict[str, int]) -> list[str]:
 
 def search_table(rows) -> str:
     """The table `search` prints: readable at 80 columns."""
-    body = [[r.algorithm, r.estimator, plus_minus(r.true_acc_mean, r.true_acc_std, 100), plus_minus(r.regret_mean, r.regret_std, 100),
-             f"{r.simulated_time_s_mean:.0f}", f"{r.configs_evaluated_mean:.1f}", str(r.n_failed)] for r in rows]
-    table = format_table(["algorithm", "estimator", "true acc %", "regret pp", "sim s", "configs", "failed"], body,
-                         left=(0, 1))
+    body = [[r.algorithm, r.estimator, plus_minus(r.true_acc_mean, r.true_acc_std, 100),
+             interval(r.regret_mean, r.regret_lo, r.regret_hi, 100, 2, 2), f"{r.simulated_time_s_mean:.0f}",
+             f"{r.configs_evaluated_mean:.1f}", str(r.n_failed)] for r in rows]
+    table = format_table(["algorithm", "estimator", "true acc %", "regret pp [95% CI]", "sim s", "configs", "failed"],
+                         body, left=(0, 1))
     return (f"{table}\n"
-            "true acc %, regret pp: the incumbent's, mean ± std over seeds; sim s: simulated\n"
+            "true acc %: the incumbent's, mean ± std over seeds; regret pp: mean over seeds\n"
+            "with its 95% t-interval (overlapping intervals: tied); sim s: simulated\n"
             "search time; configs: configurations evaluated; failed: jobs whose estimate\n"
             "failed or whose trial diverged (ranked last).")
 

@@ -28,6 +28,8 @@ import numpy as np
 
 from fhbench.core.atomic import write_file
 from fhbench.core.errors import FhbenchError
+from fhbench.score import stats
+from fhbench.score.stats import anytime_regret
 from fhbench.search.algorithms import BOHB, ConfigPool, HyperBand, RandomSearch, pool_size_warning
 from fhbench.search.driver import SearchRun
 from fhbench.search.backends.replay import EpochTimes, EstimateTable, estimate_table, replay
@@ -241,16 +243,28 @@ DIVERGED_INCUMBENT_RULE = ("under an own-run truth, a trial whose recording dive
 
 def run_record(run: SearchRun, cells: Sequence[str], pool_truth: Sequence[float], reference: float) -> dict:
     """What results.json publishes of one search (and what reproduction compares); see
-    DIVERGED_INCUMBENT_RULE for an incumbent without a true accuracy."""
-    acc = math.nan
-    if run.incumbent is not None:
-        acc = float(pool_truth[run.incumbent])
-        acc = 0.0 if math.isnan(acc) else acc
+    DIVERGED_INCUMBENT_RULE for an incumbent without a true accuracy, and `anytime_regret`."""
+    def accuracy(config: int) -> float:
+        value = float(pool_truth[config])
+        return 0.0 if math.isnan(value) else value
+
+    acc = math.nan if run.incumbent is None else accuracy(run.incumbent)
+    finite = [float(v) for v in pool_truth if not math.isnan(float(v))]
+    worst = reference - min(finite) if finite else math.nan
+    points = [(float(t), reference - accuracy(i)) for t, i in run.trajectory]
+    anytime = (anytime_regret(points, run.time_budget_s, initial=worst)
+               if math.isfinite(run.time_budget_s) and run.time_budget_s > 0 else math.nan)
     return {"algorithm": run.algorithm, "estimator": run.estimator, "seed": run.seed,
             "incumbent": cells[run.incumbent] if run.incumbent is not None else None,
-            "true_acc": acc, "regret": reference - acc, "simulated_time_s": run.simulated_time_s,
+            "true_acc": acc, "regret": reference - acc, "anytime_regret": anytime,
+            "simulated_time_s": run.simulated_time_s,
             "stopped": run.stopped, "configs_evaluated": run.configs_evaluated, "jobs": len(run.jobs),
             "failed_jobs": run.failed_jobs, "trajectory": [[t, i] for t, i in run.trajectory]}
+
+
+ANYTIME_REGRET_RULE = ("any-time regret: the mean of the regret over the search's time budget, the incumbent's "
+                       "regret at each moment (before the first result: the pool's worst configuration's), so a "
+                       "search that finds a good configuration early scores lower than one that finds it late")
 
 
 @dataclass(frozen=True)
@@ -267,13 +281,19 @@ class SearchRow:
     n_failed: int  # jobs whose estimate failed or whose trial diverged, over all seeds (ranked last)
     coverage: float  # the fraction of jobs with an estimate
     seeds: int
+    # 95% t-intervals over seeds (NaN with one seed), and the any-time regret (ANYTIME_REGRET_RULE)
+    regret_lo: float = math.nan
+    regret_hi: float = math.nan
+    anytime_regret_mean: float = math.nan
+    anytime_regret_lo: float = math.nan
+    anytime_regret_hi: float = math.nan
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 def summarise(records: Sequence[dict]) -> list[SearchRow]:
-    """One row per (algorithm, estimator): means and standard deviations over seeds."""
+    """One row per (algorithm, estimator): means, standard deviations and 95% intervals over seeds."""
     rows = []
     for algorithm, estimator in sorted({(r["algorithm"], r["estimator"]) for r in records}):
         mine = [r for r in records if (r["algorithm"], r["estimator"]) == (algorithm, estimator)]
@@ -281,11 +301,14 @@ def summarise(records: Sequence[dict]) -> list[SearchRow]:
         regrets = np.array([r["regret"] for r in mine], dtype=np.float64)
         jobs = sum(r["jobs"] for r in mine)
         failed = sum(r["failed_jobs"] for r in mine)
+        final = stats.over_seeds(list(regrets))
+        anytime = stats.over_seeds([r.get("anytime_regret", math.nan) for r in mine])
         rows.append(SearchRow(algorithm, estimator, float(np.mean(accs)), float(np.std(accs)),
                               float(np.mean(regrets)), float(np.std(regrets)),
                               float(np.mean([r["simulated_time_s"] for r in mine])),
                               float(np.mean([r["configs_evaluated"] for r in mine])), float(jobs / len(mine)),
-                              int(failed), float(1.0 - failed / jobs) if jobs else math.nan, len(mine)))
+                              int(failed), float(1.0 - failed / jobs) if jobs else math.nan, len(mine),
+                              final.lo, final.hi, anytime.mean, anytime.lo, anytime.hi))
     return rows
 
 
@@ -406,6 +429,7 @@ def results_extra(outcome: SearchOutcome, dataset_source: str) -> dict:
         "warnings": list(outcome.warnings),
         "failed_estimate_rule": "a failed estimate or a diverged trial ranks its job last (score 0.0)",
         "diverged_incumbent_rule": DIVERGED_INCUMBENT_RULE,
+        "anytime_regret_rule": ANYTIME_REGRET_RULE,
         "estimate_failures": {name: [f"{outcome.cells[c]} at budget {b}: {e}" for c, b, e in table.failures]
                               for name, table in outcome.tables.items()},
         "runs": outcome.records,
