@@ -225,6 +225,8 @@ def _read_pickle(dataset: str, path: Path) -> dict:
 
 
 def pickled_class_names(dataset: str, folder: Path) -> list:
+    """The class names in a CIFAR release folder's meta file (CIFAR-10's label_names, CIFAR-100's
+    fine_label_names); public for `fhbench.inputs.cifar10_jpeg`, which rebuilds the JPEG copy."""
     files = _PICKLE_FILES[dataset]
     path = folder / files["meta"]
     names = _read_pickle(dataset, path).get(files["names"])
