@@ -94,11 +94,14 @@ def _parser() -> argparse.ArgumentParser:
                        ("score", "run the estimators on recorded traces and publish the leaderboard")):
         p = suite_command(name, text, records=name == "run", scores=True)
         p.add_argument("--strict", action="store_true",
-                       help="refuse traces recorded under other conditions (device, threads, torch version)")
+                       help="refuse traces recorded under other conditions (device, threads, torch version) and, "
+                            "for data.dataset cifar10, any copy but the official release")
         p.add_argument("--fail-fast", action="store_true",
                        help="stop at the first failed estimate and show the estimator's traceback (exit 1)")
-    suite_command("record", "train the suite's architectures and record their traces (resuming)",
-                  records=True, scores=False)
+    p = suite_command("record", "train the suite's architectures and record their traces (resuming)",
+                      records=True, scores=False)
+    p.add_argument("--strict", action="store_true",
+                   help="for data.dataset cifar10, refuse any copy but the official release")
     p = suite_command("search", "replay a search suite's searches on its recorded pool and publish them "
                                 "(or, with --live, run one search for real)", records=True, scores=True)
     p.add_argument("--live", action="store_true", help="train the search's configurations for real")
@@ -313,7 +316,7 @@ def _record(args, suite, store, device, console) -> list:
     with RecordingProgress(console, images_per_epoch=suite.data.train_size) as progress:
         done = record_suite(suite, store, data_dir=resolve_data_dir(args.data_dir), device=device,
                             download=args.download, report=lambda text: _say(console, text), progress=progress,
-                            execution=getattr(args, "execution", None))
+                            execution=getattr(args, "execution", None), strict=getattr(args, "strict", False))
     where = f"{device}" if getattr(args, "execution", None) is None else args.execution.describe()
     lost = [trace for trace in (store.open(t.trial_id) for t in done) if trace.status == "lost"]
     lost_text = f", {len(lost)} of them lost" if lost else ""

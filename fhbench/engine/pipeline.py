@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from fhbench.inputs.data import downsample, load_splits
-from fhbench.core.errors import FhbenchError, SuiteError, TraceError
+from fhbench.core.errors import DataError, FhbenchError, SuiteError, TraceError
 from fhbench.estimators.harness import EstimateRecord, run_estimators
 from fhbench.estimators import available_estimators, create_estimator
 from fhbench.estimators.registry import describe_estimators, is_rank_only
@@ -38,9 +38,10 @@ def open_store(suite: Suite, traces_root: str | Path) -> TraceStore:
     return TraceStore(Path(traces_root) / suite.name / suite.record_hash)
 
 
-def load_suite_splits(suite: Suite, data_dir: Path | None, download: bool = False):
+def load_suite_splits(suite: Suite, data_dir: Path | None, download: bool = False, strict: bool = False):
     d = suite.data
-    splits = load_splits(d.dataset, data_dir, d.train_size, d.val_size, d.test_size, d.split_seed, download)
+    splits = load_splits(d.dataset, data_dir, d.train_size, d.val_size, d.test_size, d.split_seed, download,
+                         strict=strict)
     return downsample(splits, d.resize) if d.resize else splits
 
 
@@ -129,8 +130,12 @@ def check_conditions(traces: list[TrialTrace], device: torch.device, threads: in
 
 def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, device: torch.device,
                  download: bool = False, report: Callable[[str], None] = print,
-                 progress=None, execution=None) -> list[Trial]:
+                 progress=None, execution=None, strict: bool = False) -> list[Trial]:
     """Records every planned trial that the store lacks; returns the trials it recorded.
+
+    A store never mixes copies of a dataset: where its finished trials were read from another copy than
+    this run would read (`Splits.source`), nothing is recorded and a DataError says which. With `strict`
+    a suite that says "cifar10" must find the official release (see `load_splits`).
 
     Finished trials are skipped, unfinished ones (left under .partial/) redone, lost ones (a parallel
     run could not record them) redone, and corrupt ones moved to .corrupt/ and redone, so running a
@@ -145,6 +150,7 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
     stop_dead_run(store, report)  # before any training: no leftover worker trains beside this run
     space = suite_space(suite)
     todo = []
+    sources: dict[str, str] = {}  # copy of the data -> a trial read from it
     for trial in plan_trials(suite, space):
         if not store.has(trial.trial_id):
             todo.append(trial)
@@ -152,6 +158,8 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
         try:
             trace = store.open(trial.trial_id)
             _check_planned(trace, trial)
+            if trace.status != "lost":
+                sources.setdefault(str(trace.manifest.get("dataset_source")), trial.trial_id)
         except TraceError as err:
             moved = store.quarantine(trial.trial_id)
             report(f"{err}; moved to {moved}, recording it again")
@@ -165,7 +173,13 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
         return []
     for trial in todo:
         store.forget(trial.trial_id)  # a lost trial opened above is replaced by a Ray task, not through `store`
-    splits = load_suite_splits(suite, data_dir, download)
+    splits = load_suite_splits(suite, data_dir, download, strict=strict)
+    other = {source: trial for source, trial in sources.items() if source != splits.source}
+    if other:
+        source, trial = next(iter(other.items()))
+        raise DataError(f"trace store {store.root}: trial {trial} was read from '{source}', and this run would read "
+                        f"'{splits.source}': one board never mixes copies of its data; give the same data "
+                        f"(--data-dir) or record into another trace store (--traces)")
     if suite.record.predictions:  # before any trial starts, here or on Ray
         check_prediction_classes(suite, splits.num_classes)
     if execution is not None:

@@ -87,10 +87,13 @@ def load_splits(
     test_size: int | None,
     split_seed: int,
     download: bool = False,
+    strict: bool = False,
 ) -> Splits:
     """Train and val from a seeded permutation of the training images, test from the test images.
 
     digits has no official test split, so its test set is the next part of the same permutation.
+    "cifar10" reads torchvision's copy of the official release where the folder has it, else the
+    cifar10-jpeg copy (`Splits.source` says which); with `strict` it reads the official copy or fails.
     """
     if dataset not in DATASETS:
         raise DataError(f"unknown dataset {dataset!r}: expected one of {', '.join(DATASETS)}")
@@ -104,6 +107,10 @@ def load_splits(
         return _cifar10_jpeg(data_dir / _JPEG_FOLDER, train_size, val_size, test_size, split_seed)
     has_torchvision_copy = (data_dir / _TORCHVISION_FOLDERS[dataset]).is_dir()
     if dataset == "cifar10" and not has_torchvision_copy and not download and (data_dir / _JPEG_FOLDER).is_dir():
+        if strict:
+            raise DataError(f"cifar10: --strict: {data_dir} holds only the cifar10-jpeg copy, not the official release "
+                            f"({data_dir / _TORCHVISION_FOLDERS[dataset]}); name the copy in the suite "
+                            f"(data.dataset = \"cifar10-jpeg\") or give the official one")
         return _cifar10_jpeg(data_dir / _JPEG_FOLDER, train_size, val_size, test_size, split_seed)
     if not has_torchvision_copy and not download:
         also = f" or {data_dir / _JPEG_FOLDER}" if dataset == "cifar10" else ""
