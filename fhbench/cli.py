@@ -155,6 +155,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("publish", help="copy a finished run's leaderboard directory into the committed leaderboard")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a leaderboard directory a run wrote, e.g. runs/quickstart/1")
     p.add_argument("--leaderboard", default="leaderboard", help="the committed leaderboard root (default: ./leaderboard)")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="publish a board scored from a modified working tree (the board records it)")
     from fhbench.publish import site
 
     site.add_arguments(sub.add_parser("site", help="build a static HTML site of every leaderboard (sortable tables, "
@@ -580,7 +582,7 @@ def _publish(args, console) -> int:
 
     from fhbench.engine.pipeline import publish_run
 
-    final = publish_run(run_dir, args.leaderboard)
+    final = publish_run(run_dir, args.leaderboard, allow_dirty=args.allow_dirty)
     _say(console, f"published {run_dir} to {final}")
     return 0
 

@@ -548,7 +548,7 @@ def test_publish_copies_a_run_into_the_leaderboard(capsys, monkeypatch, tmp_path
     (run_dir / "results.json").write_text("{}")
     calls = []
 
-    def publish_run(run, root):
+    def publish_run(run, root, allow_dirty=False):
         calls.append((Path(run), Path(root)))
         return Path(root) / "quickstart" / "1"
 

@@ -129,7 +129,15 @@ def test_an_unwritable_leaderboard_root_fails_before_scoring(recorded, tmp_path)
     assert calls == []  # no estimator ran
 
 
-def test_publishing_a_run_copies_it_whole_into_the_leaderboard_tree(recorded, tmp_path):
+@pytest.fixture
+def clean_tree(monkeypatch):
+    """Boards scored as from a committed checkout (this one may have uncommitted changes)."""
+    import fhbench.publish.provenance
+
+    monkeypatch.setattr(fhbench.publish.provenance, "git_state", lambda: {"commit": "0" * 40, "dirty": False})
+
+
+def test_publishing_a_run_copies_it_whole_into_the_leaderboard_tree(recorded, tmp_path, clean_tree):
     from fhbench.engine.pipeline import publish_run, score_suite
 
     suite, store = recorded
@@ -148,7 +156,7 @@ def test_publishing_a_run_copies_it_whole_into_the_leaderboard_tree(recorded, tm
 
 
 @pytest.mark.parametrize("field, value", [("name", "../../escaped"), ("name", None), ("version", "..")])
-def test_publishing_refuses_names_that_would_leave_the_leaderboard_tree(recorded, tmp_path, field, value):
+def test_publishing_refuses_names_that_would_leave_the_leaderboard_tree(recorded, tmp_path, field, value, clean_tree):
     import json
 
     from fhbench.engine.pipeline import publish_run, score_suite
@@ -163,7 +171,43 @@ def test_publishing_refuses_names_that_would_leave_the_leaderboard_tree(recorded
     assert not (tmp_path / "leaderboard").exists() and not (tmp_path.parent / "escaped").exists()
 
 
-def test_publishing_the_current_folder_names_it(recorded, tmp_path, monkeypatch):
+def test_a_published_version_never_changes_under_its_number(recorded, tmp_path, clean_tree):
+    import json
+
+    from fhbench.engine.pipeline import publish_run, score_suite
+
+    suite, store = recorded
+    run_dir, _ = score_suite(suite, store, tmp_path / "runs")
+    published = publish_run(run_dir, tmp_path / "leaderboard")
+    assert publish_run(run_dir, tmp_path / "leaderboard") == published  # the same inputs again: allowed
+    results = json.loads((run_dir / "results.json").read_text())
+    for change in ({"traces_hash": "f" * 64}, {"suite": {**results["suite"], "hash": "0" * 16}},
+                   {"estimators": {**results["estimators"], "original": {**results["estimators"]["original"],
+                                                                         "version": "99"}}}):
+        (run_dir / "results.json").write_text(json.dumps({**results, **change}))
+        with pytest.raises(FhbenchError, match="already published from other inputs.*publish this board as a new "
+                                               "suite version"):
+            publish_run(run_dir, tmp_path / "leaderboard")
+    assert json.loads((published / "results.json").read_text()) == results  # untouched
+
+
+def test_a_board_from_a_modified_tree_needs_allow_dirty_and_records_it(recorded, tmp_path, monkeypatch):
+    import json
+
+    import fhbench.publish.provenance
+    from fhbench.engine.pipeline import publish_run, score_suite
+
+    monkeypatch.setattr(fhbench.publish.provenance, "git_state", lambda: {"commit": "0" * 40, "dirty": True})
+    suite, store = recorded
+    run_dir, _ = score_suite(suite, store, tmp_path / "runs")
+    with pytest.raises(FhbenchError, match="scored from a modified working tree.*--allow-dirty"):
+        publish_run(run_dir, tmp_path / "leaderboard")
+    assert not (tmp_path / "leaderboard").exists()
+    published = publish_run(run_dir, tmp_path / "leaderboard", allow_dirty=True)
+    assert json.loads((published / "results.json").read_text())["published"] == {"allow_dirty": True}
+
+
+def test_publishing_the_current_folder_names_it(recorded, tmp_path, monkeypatch, clean_tree):
     from fhbench.engine.pipeline import publish_run, score_suite
 
     suite, store = recorded

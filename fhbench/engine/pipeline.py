@@ -379,12 +379,15 @@ def run_declared(suite: Suite, store: TraceStore, leaderboard_root: str | Path, 
                               execution=execution, live=live, on_note=on_note)
 
 
-def publish_run(run_dir: str | Path, leaderboard_root: str | Path) -> Path:
+def publish_run(run_dir: str | Path, leaderboard_root: str | Path, *, allow_dirty: bool = False) -> Path:
     """Copies a finished leaderboard directory (from `runs/`, say) into the published tree, as
     `<root>/<suite>/<version>/` (live searches: `<root>/<suite>/live/<name>/`), swapped in whole.
 
     Publishing is a deliberate step: a user's runs go to `runs/` so that trying a suite never
-    rewrites the committed leaderboards.
+    rewrites the committed leaderboards. A published version never changes under its number: a board
+    scored from another suite, other traces or other estimator versions is refused there (publish it
+    as a new version). A board scored from a modified working tree is refused unless `allow_dirty`,
+    which the published results.json then records (`published.allow_dirty`).
     """
     import json
 
@@ -404,13 +407,44 @@ def publish_run(run_dir: str | Path, leaderboard_root: str | Path) -> Path:
     run_dir = run_dir.resolve()  # `publish .` names the folder, not ""
     for key, value in (("suite.name", name), ("suite.version", version)):  # they become path parts
         check_path_name(value, key, lambda k, expected: FhbenchError(f"{results}: key '{k}': expected {expected}"))
+    dirty = bool((header.get("git") or {}).get("dirty"))
+    if dirty and not allow_dirty:
+        raise FhbenchError(f"{results}: scored from a modified working tree (git dirty): commit and score again, "
+                           f"or publish with --allow-dirty, which the board records")
     files = {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file() and not p.name.startswith(".")}
     final = Path(leaderboard_root) / name / ("live" if kind == "live" else version)
     if kind == "live":
         final = final / run_dir.name
     if final.resolve() == run_dir.resolve():
         raise FhbenchError(f"{run_dir}: is already the published leaderboard {final}")
+    _check_same_inputs(final, header)
+    if dirty:
+        files["results.json"] = (json.dumps({**header, "published": {"allow_dirty": True}}, indent=1, sort_keys=True)
+                                 + "\n").encode()
     return write_directory(final, files)
+
+
+def _check_same_inputs(final: Path, header: dict) -> None:
+    """A version already published there must come from the same suite, traces and estimator versions."""
+    import json
+
+    try:
+        old = json.loads((final / "results.json").read_text())
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as err:
+        raise FhbenchError(f"{final / 'results.json'}: unreadable ({err}); move it away before publishing there") from None
+
+    def versions(document: dict) -> dict:
+        return {name: (spec or {}).get("version") for name, spec in (document.get("estimators") or {}).items()}
+
+    changes = [f"{what} {a!r} -> {b!r}" for what, a, b in (
+        ("suite hash", (old.get("suite") or {}).get("hash"), (header.get("suite") or {}).get("hash")),
+        ("traces hash", old.get("traces_hash"), header.get("traces_hash")),
+        ("estimator versions", versions(old), versions(header))) if a != b]
+    if changes:
+        raise FhbenchError(f"{final}: already published from other inputs ({'; '.join(changes)}): a published "
+                           f"version never changes under its number; publish this board as a new suite version")
 
 
 __all__ = ["publish_run", "check_conditions", "check_writable", "load_suite_splits", "load_traces", "open_store",
