@@ -166,6 +166,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("new", help="the leaderboard to check")
     p.add_argument("--tolerance", action="append", default=[], metavar="METRIC=VALUE",
                    help="override a tolerance: absolute (mae_mean=0.01) or relative (overhead_ref_mean=50%%)")
+    p.add_argument("--statistical", action="store_true",
+                   help="boards recorded on different runs: a regression is a paired bootstrap difference (new - "
+                        "old, over the cells both scored) whose 95%% interval lies wholly on the worse side")
     return parser
 
 
@@ -588,12 +591,31 @@ def _publish(args, console) -> int:
 
 
 def _compare(args, console) -> int:
+    if args.statistical:
+        return _compare_statistically(args, console)
     from fhbench.publish.compare import compare_files
 
     result = compare_files(args.old, args.new, args.tolerance)
     for line in result.lines():
         console.print(line, soft_wrap=True, markup=False)
     return 1 if result.regressions else 0
+
+
+def _compare_statistically(args, console) -> int:
+    from fhbench.publish.compare import load_results
+    from fhbench.publish.paired_compare import paired_changes
+
+    if args.tolerance:
+        raise FhbenchError("--tolerance and --statistical: choose one (tolerances are for boards of the same traces)")
+    old, new = load_results(args.old), load_results(args.new)
+    rank_only = {row["estimator"] for board in (old, new) for row in board.rows.values() if row.get("rank_only")}
+    changes = paired_changes(old.header, new.header, old_source=str(old.path), new_source=str(new.path),
+                             rank_only=rank_only)
+    for change in changes:
+        _say(console, change.line())
+    worse = [c for c in changes if c.worse]
+    _say(console, f"{len(changes)} paired difference(s), {len(worse)} regression(s) (95% interval wholly worse)")
+    return 1 if worse else 0
 
 
 @contextlib.contextmanager

@@ -11,10 +11,11 @@ are new failures (`n_failed` rose, or `coverage` fell).
 Overhead is gated on `overhead_ref_mean`: the estimator's CPU time in units of a fixed reference
 workload timed in the same scoring run (`fhbench.estimators.harness`, `fhbench.score.metrics`). Both are CPU times from
 one run, so the load on a shared machine does not move it (tested under busy processes) while a real
-slowdown does. It may rise to twice its old value plus 0.1 reference units (about a millisecond of
-CPU) before it counts: that absorbs a move to another CPU and the noise of sub-millisecond estimators
-(beside busy processes the quickstart's rows moved -14% to +19%), and still fails fh-ensemble made 5x
-slower (tests/test_compare.py). The CPU clock is exact at one torch thread; a note says so when either
+slowdown does. It may rise to four times its old value plus 0.1 reference units (about a millisecond
+of CPU) before it counts: that absorbs a move to another CPU, the noise of sub-millisecond estimators
+and that of multi-threaded native code (two scorings of the same traces on a loaded 2-core machine
+moved lcnet's from 16.6 to 44.7, 2.7x, which failed the earlier twice-plus-0.1 gate), and still fails
+an estimator made 5x slower (tests/test_compare.py; the measurement: benchmarks/overhead_gate.py). The CPU clock is exact at one torch thread; a note says so when either
 file was scored at more. The wall-clock columns (`overhead_s_mean`, `overhead_epochs_mean`: estimator
 wall time over a training epoch's wall time recorded at another moment) are shown, not gated
 (`--tolerance` gates them on request).
@@ -70,7 +71,7 @@ DEFAULT_TOLERANCES = {
         Tolerance("kendall_tau_mean", absolute=0.05),
         Tolerance("regret_mean", absolute=0.005),
         # Overhead in reference units (CPU time over a reference's CPU time, one run): see the docstring.
-        Tolerance("overhead_ref_mean", absolute=0.1, relative=1.0),
+        Tolerance("overhead_ref_mean", absolute=0.1, relative=3.0),
         # New failures are regressions: any rise in failed estimates, any fall in coverage.
         Tolerance("n_failed"),
         Tolerance("coverage"),
