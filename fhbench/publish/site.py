@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from fhbench.publish.critical_difference import RankSummary, plot_critical_difference, rank_summary, summary_lines
 from fhbench.publish.compare import KEY_FIELDS, Comparison, Results, compare_files, load_results
 from fhbench.core.errors import FhbenchError
 from fhbench.publish.provenance import write_directory
@@ -687,7 +688,23 @@ def live_page(board: Board) -> str:
     return page(f"{board.title} · fhbench", body, board.depth)
 
 
-def index_page(boards: list[Board]) -> str:
+def _latest(boards: list[Board]) -> list[Board]:
+    """The newest published version of each suite (no later version names it as its previous)."""
+    superseded = {id(b.previous) for b in boards if b.previous is not None}
+    return [b for b in boards if not b.live and id(b) not in superseded]
+
+
+def _across_boards(summary: RankSummary) -> str:
+    text = "".join(f"<p>{esc(line)}</p>" for line in summary_lines(summary))
+    if summary.left_out:
+        text += '<p class="muted">Boards without a block: ' + esc("; ".join(summary.left_out)) + "</p>"
+    if summary.result is not None:
+        text += ('<figure><img class="plot" src="critical-difference.png" alt="critical-difference diagram">'
+                 "<figcaption>critical-difference.png</figcaption></figure>")
+    return '<h2 id="across">Across boards</h2>' + text
+
+
+def index_page(boards: list[Board], summary: RankSummary | None = None) -> str:
     rows = []
     for board in (b for b in boards if not b.live):
         header = board.header
@@ -710,6 +727,8 @@ def index_page(boards: list[Board]) -> str:
              table([("suite", ""), ("version", ""), ("kind", ""), ("date", ""), ("rows", ""), ("estimators", ""),
                     ("suite hash", ""), ("changes", "regressions beyond fhbench compare's tolerances")],
                    rows, "boards")]
+    if summary is not None:
+        parts.append(_across_boards(summary))
     live = [b for b in boards if b.live]
     if live:
         body = []
@@ -759,10 +778,13 @@ def build_site(leaderboard_root: str | Path, out_dir: str | Path) -> Path:
     root, out = Path(leaderboard_root), Path(out_dir)
     boards = find_boards(root)
     _check_out_dir(root, out)
+    summary = rank_summary((b.suite, b.header, b.rows) for b in _latest(boards))
     files: dict[str, Any] = {
-        "index.html": index_page(boards),
+        "index.html": index_page(boards, summary),
         MARKER: "Built by `fhbench site`; this folder is replaced whole by the next build.\n",
     }
+    if summary.result is not None:
+        files["critical-difference.png"] = lambda path: plot_critical_difference(summary, path)
     for suite in sorted({b.suite for b in boards}):
         files[suite] = _write_suite([b for b in boards if b.suite == suite])
     write_directory(out, files)
