@@ -302,7 +302,7 @@ def _raised_by_estimator(err: BaseException) -> bool:
     tb = err.__traceback__
     while tb is not None:
         code = tb.tb_frame.f_code
-        if code.co_name == "fit_and_estimate" and Path(code.co_filename).name == "estimate.py":
+        if code.co_name == "fit_and_estimate" and Path(code.co_filename).name == "harness.py":
             return True
         tb = tb.tb_next
     return False

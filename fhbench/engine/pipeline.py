@@ -288,7 +288,8 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
     truth = load_truth(parse_truth(suite.estimate.truth), complete, nb201_file=nb201_file)
     truths = {t.trial_id: truth.accuracy(t) for t in complete}  # before any estimate: a missing cell fails fast
     records = run_estimators(estimators, complete, suite.checkpoints, on_step, device=device,
-                             sealed_paths=truth.files, fail_fast=fail_fast)
+                             sealed_paths=truth.files, fail_fast=fail_fast, isolate=suite.estimate.isolate,
+                             timeout_s=suite.estimate.timeout_s, threads=torch.get_num_threads())
     rank_only = frozenset(name for name, estimator in estimators.items() if is_rank_only(estimator))
     budgeted = bool(suite.train.budgets)  # rows, estimates and per-network views then carry their budget
     # Scored from the very numbers results.json publishes, so that `fhbench reproduce` recomputes every

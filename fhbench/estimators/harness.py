@@ -38,6 +38,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fhbench.core.seal import sealed
+from fhbench.inputs.suite import DEFAULT_ESTIMATE_TIMEOUT_S
+from fhbench.estimators.worker import EstimatorWorker, WorkerLost, describe, float_or_none
 from fhbench.record.trace import TrialTrace
 
 
@@ -60,9 +62,16 @@ class InvalidEstimateError(ValueError):
     estimator's own to raise). Like a re-raised estimator exception it carries `fhbench_estimator`."""
 
 
-def _describe(err: BaseException) -> str:
-    text = str(err).splitlines()[0] if str(err) else ""
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+_describe = describe
+
+
+def checked_estimate(value) -> tuple[float | None, str | None]:
+    """(the estimate, None) for an accuracy in [0, 1]; (None, why) for anything else: one rule for the
+    harness, its worker processes and `check-estimators`."""
+    number = float_or_none(value)
+    if number is None or not 0.0 <= number <= 1.0:
+        return None, f"estimate {value!r} is not an accuracy in [0, 1]"
+    return number, None
 
 
 def _clock(device) -> tuple[float, float]:
@@ -157,15 +166,15 @@ def fit_and_estimate(name: str, estimator, population: Sequence, targets: Sequen
         error, value = None, None
         try:
             with sealed(sealed_paths):
-                value = float(estimator.estimate(view))
+                raw = estimator.estimate(view)
         except Exception as err:  # see above
             if fail_fast:
                 _note(err, name, "estimate", view.trial_id, checkpoint, repeat)
                 raise
             error = _describe(err)
-        if error is None and (not math.isfinite(value) or not 0.0 <= value <= 1.0):
-            error, value = f"estimate {value!r} is not an accuracy in [0, 1]", None
-            if fail_fast:
+        if error is None:
+            value, error = checked_estimate(raw)
+            if error is not None and fail_fast:
                 invalid = InvalidEstimateError(f"estimator '{name}' on trial {view.trial_id} at epoch {checkpoint} "
                                                f"(repeat {repeat}): {error}")
                 invalid.fhbench_estimator = name
@@ -188,7 +197,9 @@ def fit_and_estimate(name: str, estimator, population: Sequence, targets: Sequen
 
 def run_estimators(estimators: dict, trials: Sequence[TrialTrace], checkpoints: Sequence[int],
                    on_step: Callable[[str, int, int], None] | None = None, *,
-                   device=None, sealed_paths: Sequence = (), fail_fast: bool = False) -> list[EstimateRecord]:
+                   device=None, sealed_paths: Sequence = (), fail_fast: bool = False,
+                   isolate: bool = False, timeout_s: float = DEFAULT_ESTIMATE_TIMEOUT_S,
+                   threads: int | None = None) -> list[EstimateRecord]:
     """Estimates every trial at every checkpoint up to its budget with every estimator, one population
     at a time: the trials of one repeat and one budget (a suite without train.budgets has one budget).
 
@@ -197,33 +208,101 @@ def run_estimators(estimators: dict, trials: Sequence[TrialTrace], checkpoints: 
     `on_step(name, repeat, checkpoint)` is called before each step starts, so a progress display
     names the work in progress. Before each (population, checkpoint) the reference workload is timed
     (`reference_cpu_s`). Each step fits a fresh copy of the estimator (`fresh_estimator`) on views of
-    its own. With `fail_fast` the first failed estimate raises (see `fit_and_estimate`).
+    its own. With `isolate` (what suites do: [estimate] isolate) each estimator runs in a worker process of its own
+    (`fhbench.estimators.worker`) under `timeout_s` per call, at `threads` torch threads; with
+    `fail_fast` the first failed estimate raises (see `fit_and_estimate`), in this process.
     """
     longest = max((t.budget for t in trials), default=0)
     late = [c for c in checkpoints if c > longest]
     if trials and late:
         raise ValueError(f"checkpoint {late[0]} is past every trial's budget (the longest is {longest})")
+    if not (timeout_s > 0):
+        raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s}")
+    workers: dict[str, EstimatorWorker | str] = {}
+    if isolate and not fail_fast:
+        for name, prototype in estimators.items():
+            try:
+                workers[name] = EstimatorWorker(name, prototype, timeout_s=timeout_s, sealed_paths=sealed_paths,
+                                                threads=threads, device=None if device is None else str(device))
+            except Exception as err:  # noqa: BLE001 - an estimator that cannot be sent to a worker fails alone
+                workers[name] = f"fit: cannot be sent to its worker process: {_describe(err)}"
     records: list[EstimateRecord] = []
-    for repeat, budget in sorted({(t.repeat, t.budget) for t in trials}):
-        population = [t for t in trials if t.repeat == repeat and t.budget == budget]
-        for checkpoint in (c for c in checkpoints if c <= budget):
-            reference = reference_cpu_s()
-            for name, prototype in estimators.items():
-                if on_step:
-                    on_step(name, repeat, checkpoint)
-                views = [t.view(checkpoint) for t in population]  # its own: what one estimator does to them stays
-                try:
-                    estimator = fresh_estimator(prototype)
-                except Exception as err:  # noqa: BLE001 - an estimator that cannot be copied fails alone
-                    if fail_fast:
-                        raise
-                    records += [EstimateRecord(name, repeat, checkpoint, view.trial_id, None, 0.0,
-                                               f"fit: cannot make a fresh copy of the estimator: {_describe(err)}",
-                                               0.0, reference, budget) for view in views]
-                    continue
-                records += fit_and_estimate(name, estimator, views, views, repeat=repeat, checkpoint=checkpoint,
-                                            device=device, sealed_paths=sealed_paths, fail_fast=fail_fast,
-                                            reference_cpu_s=reference, budget=budget)
+    try:
+        for repeat, budget in sorted({(t.repeat, t.budget) for t in trials}):
+            population = [t for t in trials if t.repeat == repeat and t.budget == budget]
+            for checkpoint in (c for c in checkpoints if c <= budget):
+                reference = reference_cpu_s()
+                for name, prototype in estimators.items():
+                    if on_step:
+                        on_step(name, repeat, checkpoint)
+                    views = [t.view(checkpoint) for t in population]  # its own: what it does to them stays
+                    worker = workers.get(name)
+                    if isinstance(worker, str):
+                        records += _failed(name, views, worker, repeat, checkpoint, reference, budget)
+                    elif worker is not None:
+                        records += _step_in_worker(worker, name, views, repeat, checkpoint, reference, budget)
+                    else:
+                        records += _step_in_process(name, prototype, views, repeat, checkpoint, reference, budget,
+                                                    device, sealed_paths, fail_fast)
+    finally:
+        for worker in workers.values():
+            if isinstance(worker, EstimatorWorker):
+                worker.close()
+    return records
+
+
+def _failed(name: str, views: Sequence, error: str, repeat: int, checkpoint: int, reference: float,
+            budget: int, wall: float = math.nan, cpu: float = math.nan) -> list[EstimateRecord]:
+    return [EstimateRecord(name, repeat, checkpoint, view.trial_id, None, wall, error, cpu, reference, budget)
+            for view in views]
+
+
+def _step_in_process(name, prototype, views, repeat, checkpoint, reference, budget, device, sealed_paths,
+                     fail_fast) -> list[EstimateRecord]:
+    try:
+        estimator = fresh_estimator(prototype)
+    except Exception as err:  # noqa: BLE001 - an estimator that cannot be copied fails alone
+        if fail_fast:
+            raise
+        return _failed(name, views, f"fit: cannot make a fresh copy of the estimator: {_describe(err)}", repeat,
+                       checkpoint, reference, budget, 0.0, 0.0)
+    return fit_and_estimate(name, estimator, views, views, repeat=repeat, checkpoint=checkpoint, device=device,
+                            sealed_paths=sealed_paths, fail_fast=fail_fast, reference_cpu_s=reference, budget=budget)
+
+
+def _step_in_worker(worker: EstimatorWorker, name: str, views: Sequence, repeat: int, checkpoint: int,
+                    reference: float, budget: int) -> list[EstimateRecord]:
+    """One (repeat, checkpoint) in the estimator's worker: a fresh copy, fit, then each estimate, the
+    overheads as the worker measured them (the fit shared equally over the population)."""
+    try:
+        worker.call(("fresh",))
+        reply = worker.call(("fit", views))
+    except WorkerLost as lost:
+        return _failed(name, views, f"fit: {lost}", repeat, checkpoint, reference, budget)
+    share = max(len(views), 1)
+    fit_wall, fit_cpu = reply[-2] / share, reply[-1] / share
+    if reply[0] == "error":
+        return _failed(name, views, f"fit: {reply[1]}", repeat, checkpoint, reference, budget, fit_wall, fit_cpu)
+    records = []
+    lost_here = None
+    for view in views:
+        if lost_here is not None:
+            records.append(EstimateRecord(name, repeat, checkpoint, view.trial_id, None, math.nan,
+                                          f"not estimated: {lost_here}", math.nan, reference, budget))
+            continue
+        try:
+            kind, payload, wall, cpu, cost = worker.call(("estimate", view))
+        except WorkerLost as lost:
+            lost_here = f"the worker was lost earlier in this step ({lost})"
+            records.append(EstimateRecord(name, repeat, checkpoint, view.trial_id, None, math.nan, str(lost),
+                                          math.nan, reference, budget))
+            continue
+        value, error = (None, payload) if kind == "error" else checked_estimate(payload)
+        wall, cpu = fit_wall + wall, fit_cpu + cpu
+        if cost is not None:  # zero-cost proxies: the wall time measured while recording; CPU then unknown
+            wall, cpu = wall + cost, math.nan
+        records.append(EstimateRecord(name, repeat, checkpoint, view.trial_id, value, wall, error, cpu, reference,
+                                      budget))
     return records
 
 

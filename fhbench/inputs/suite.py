@@ -99,6 +99,11 @@ class RecordSettings:
         return min(self.train_subset or available, available)
 
 
+DEFAULT_ESTIMATE_TIMEOUT_S = 600.0
+"""[estimate] timeout_s's default: ten times the slowest shipped estimator at the thesis's settings (lcnet's
+fit at 13,000 SGHMC steps; the measurement is in benchmarks/README.md)."""
+
+
 @dataclass(frozen=True)
 class EstimateSettings:
     every: int = 10  # a checkpoint every `every` epochs
@@ -106,6 +111,10 @@ class EstimateSettings:
     repeats: int = 3
     truth: str = "final_test_acc"
     estimators: tuple[str, ...] = ("original", "optimized", "lcnet", "fh-ensemble")
+    # Each estimator runs in a worker process of its own (`isolate`), and each fit and each estimate has
+    # `timeout_s` seconds: one that takes longer is stopped and becomes a failed row.
+    timeout_s: float = DEFAULT_ESTIMATE_TIMEOUT_S
+    isolate: bool = True
 
     def epochs(self, budget: int) -> tuple[int, ...]:
         if self.checkpoints:
@@ -170,7 +179,8 @@ _LATE_DEFAULTS = {"space": {"width": 1.0, "macs_limit": 0.0, "num_cells": 0, "au
                   "search": {"replay_estimators": (), "replay_algorithms": (), "iterations": 0},
                   "data": {"randaugment_n": 0, "randaugment_m": 0},
                   "train": {"lr_per_model": (), "budgets": ()},
-                  "record": {"proxies": False, "predictions": False}}
+                  "record": {"proxies": False, "predictions": False},
+                  "estimate": {"timeout_s": DEFAULT_ESTIMATE_TIMEOUT_S, "isolate": True}}
 
 
 def budget_suffix(budget: int) -> str:
@@ -212,6 +222,7 @@ class Suite:
         data["data"] = _settings_dict("data", self.data)
         data["train"] = _settings_dict("train", self.train)
         data["record"] = _settings_dict("record", self.record)
+        data["estimate"] = _settings_dict("estimate", self.estimate)
         if self.search is None:
             data.pop("search")  # keeps the hashes of estimation suites as they were
         else:
@@ -488,6 +499,8 @@ def _validate(suite: Suite, fail) -> list[str]:
         raise fail("estimate.checkpoints", f"increasing distinct epochs within 1..{budget}")
     if not suite.estimate.estimators:
         raise fail("estimate.estimators", "at least one estimator name")
+    if not (math.isfinite(suite.estimate.timeout_s) and suite.estimate.timeout_s > 0):
+        raise fail("estimate.timeout_s", f"a finite number of seconds > 0, got {suite.estimate.timeout_s}")
     _no_duplicates(suite.estimate.estimators, "estimate.estimators", fail)
     if (suite.space.cells and suite.search is not None and suite.space.name in DECLARED_SPACES
             and suite.space.name != "randaugment"):

@@ -1,0 +1,51 @@
+"""Estimators run in worker processes of their own, under a time limit: one that hangs, crashes its
+process, mutates what it is handed or returns a string fails alone, as failed rows saying so, and the
+others' results are those of a run without it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from fhbench.estimators.check import synthetic_population
+from fhbench.estimators.harness import run_estimators
+from misbehaving_estimators import Crasher, LastAccuracy, Sleeper, Stringy, Vandal
+
+pytestmark = pytest.mark.slow  # starts worker processes
+
+
+def _estimates(records, name):
+    return [(r.trial_id, r.checkpoint, r.estimate, r.error) for r in records if r.estimator == name]
+
+
+def test_misbehaving_estimators_fail_alone_and_the_run_ends(tmp_path):
+    traces = synthetic_population(tmp_path, n_trials=4, budget=4)
+    alone = run_estimators({"last-accuracy": LastAccuracy()}, traces, [2, 4], isolate=True, timeout_s=5)
+    started = time.perf_counter()
+    records = run_estimators({"vandal": Vandal(), "sleeper": Sleeper(), "crasher": Crasher(),
+                              "stringy": Stringy(), "last-accuracy": LastAccuracy()}, traces, [2, 4],
+                             isolate=True, timeout_s=2)
+    assert time.perf_counter() - started < 60  # two timeouts of 2 s, not for ever
+    assert _estimates(records, "last-accuracy") == _estimates(alone, "last-accuracy")
+    sleeper = [r for r in records if r.estimator == "sleeper"]
+    assert len(sleeper) == 8 and all(r.estimate is None and "fit: timed out after 2 s" in r.error
+                                     for r in sleeper)
+    crasher = {r.trial_id: r for r in records if r.estimator == "crasher" and r.checkpoint == 2}
+    assert crasher["r0-000"].estimate == 0.5 and crasher["r0-001"].estimate == 0.5
+    assert "its worker process died (exit code 139)" in crasher["r0-002"].error
+    assert "the worker was lost earlier in this step" in crasher["r0-003"].error
+    assert all(r.error == "estimate '0.9' is not an accuracy in [0, 1]" for r in records if r.estimator == "stringy")
+    assert all(r.estimate == 0.5 for r in records if r.estimator == "vandal")
+
+
+def test_in_process_and_in_a_worker_give_the_same_estimates(tmp_path):
+    from fhbench.estimators import create_estimator
+
+    traces = synthetic_population(tmp_path)
+    estimators = {name: create_estimator(name) for name in ("original", "fh-ensemble", "sotl")}
+    here = run_estimators(estimators, traces, [2, 8])
+    there = run_estimators(estimators, traces, [2, 8], isolate=True, timeout_s=60)
+    assert [(r.estimator, r.trial_id, r.estimate) for r in here] == [(r.estimator, r.trial_id, r.estimate)
+                                                                      for r in there]
+    assert all(r.overhead_cpu_s > 0 for r in there if r.estimator == "fh-ensemble")  # measured in the worker
