@@ -131,6 +131,7 @@ def recorded(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # trains: the module's recorded suites
 def test_each_budget_is_its_own_trial_with_its_own_schedule_ending_at_zero(recorded):
     suite, store, *_ = recorded["budgets"]
     assert sorted(store.trial_ids()) == [f"r0-00{i}-b00{b}" for i in range(3) for b in (2, 4)]
@@ -144,6 +145,7 @@ def test_each_budget_is_its_own_trial_with_its_own_schedule_ending_at_zero(recor
         assert np.isfinite(test_acc[budget - 1])  # the truth's epoch is evaluated
 
 
+@pytest.mark.slow  # trains: the module's recorded suites
 def test_the_longest_budget_is_the_suite_without_budgets(recorded):
     """Same seed, same schedule, same checkpoints: b004 trains exactly as the plain suite's trial."""
     _, budget_store, *_ = recorded["budgets"]
@@ -158,6 +160,7 @@ def test_the_longest_budget_is_the_suite_without_budgets(recorded):
         assert short.curve("lr")[1] != long.curve("lr")[1]  # the shorter budget decays faster from epoch 2
 
 
+@pytest.mark.slow  # trains: the module's recorded suites
 def test_each_trial_is_scored_against_its_own_final_accuracy(recorded):
     suite, store, board, rows, results = recorded["budgets"]
     for trace in load_traces(suite, store):
@@ -181,6 +184,7 @@ def test_each_trial_is_scored_against_its_own_final_accuracy(recorded):
     assert [r["budget"] for r in results["rows"]] == [r.budget for r in rows]
 
 
+@pytest.mark.slow  # trains: the module's recorded suites
 def test_the_leaderboard_has_a_budget_column_and_a_table_per_budget(recorded):
     *_, board, rows, results = recorded["budgets"]
     header = next(csv.reader(io.StringIO((board / "leaderboard.csv").read_text())))
@@ -195,6 +199,7 @@ def test_the_leaderboard_has_a_budget_column_and_a_table_per_budget(recorded):
     assert {f"trajectory-r0-00{i}-b00{b}.png" for i in range(3) for b in (2, 4)} <= names
 
 
+@pytest.mark.slow  # trains: the module's recorded suites
 def test_per_network_views_are_per_budget_with_each_budgets_speed_up(recorded):
     *_, results = recorded["budgets"]
     assert "per_network" not in results
@@ -213,6 +218,7 @@ def test_per_network_views_are_per_budget_with_each_budgets_speed_up(recorded):
     assert settled  # at least one speed-up was computed (the final checkpoint of a budget is its truth's epoch)
 
 
+@pytest.mark.slow  # trains: the module's recorded suites
 def test_estimator_populations_never_mix_budgets(recorded):
     suite, store, *_ = recorded["budgets"]
     populations = []  # outside the estimator: the harness fits a fresh copy at every step
@@ -245,10 +251,11 @@ PLAIN_CSV_COLUMNS = [  # leaderboard.csv's header without budgets (results schem
     "spearman_rho_hi", "top10_precision_mean", "top10_precision_lo", "top10_precision_hi", "mae_std",
     "kendall_tau_std", "spearman_rho_std", "overhead_s_mean", "overhead_s_std", "overhead_epochs_mean",
     "overhead_epochs_std", "overhead_cpu_s_mean", "overhead_cpu_s_std", "overhead_ref_mean", "overhead_ref_std",
-    "n_estimates", "n_failed", "coverage", "repeats_scored", "repeats",
+    "n_estimates", "n_failed", "coverage", "repeats_scored", "repeats", "at_bound",
 ]
 
 
+@pytest.mark.slow  # trains: the module's recorded suites
 def test_a_suite_without_budgets_publishes_the_columns_and_files_it_always_did(recorded):
     *_, board, rows, results = recorded["plain"]
     assert next(csv.reader(io.StringIO((board / "leaderboard.csv").read_text()))) == PLAIN_CSV_COLUMNS

@@ -196,7 +196,7 @@ def test_estimation_leaderboard_is_published_with_the_header(tmp_path):
     markdown = (out / "leaderboard.md").read_text()
     assert "`nb201-api` (NAS-Bench-201 test)" in markdown and "counts as 0.0" in markdown
     assert "- **original**: 1 failed; first at epoch 5 on r0-001\n  - 1 x boom" in markdown
-    assert (out / "leaderboard.csv").read_text().splitlines()[1].endswith(",10,1,0.9,0,0")
+    assert (out / "leaderboard.csv").read_text().splitlines()[1].endswith(",10,1,0.9,0,0,nan")
 
 
 def test_leaderboard_md_lists_failures_per_estimator(tmp_path):

@@ -43,7 +43,7 @@ CSV_COLUMNS = [
     "spearman_rho_hi", "top10_precision_mean", "top10_precision_lo", "top10_precision_hi", "mae_std",
     "kendall_tau_std", "spearman_rho_std", "overhead_s_mean", "overhead_s_std", "overhead_epochs_mean",
     "overhead_epochs_std", "overhead_cpu_s_mean", "overhead_cpu_s_std", "overhead_ref_mean", "overhead_ref_std",
-    "n_estimates", "n_failed", "coverage", "repeats_scored", "repeats",
+    "n_estimates", "n_failed", "coverage", "repeats_scored", "repeats", "at_bound",
 ]
 """The verdict columns: "best" (the leader at that checkpoint), "tied" (not significantly behind it,
 Holm-corrected paired bootstrap), "behind", or empty (no intervals: too few cells, or no such metric).
@@ -87,6 +87,10 @@ def _ci(point: float, lo: float, hi: float, scale: float = 1.0, digits: int = 3)
     if math.isnan(lo) or math.isnan(hi):
         return f"{point * scale:.{digits}f}"
     return f"{point * scale:.{digits}f} [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]"
+
+
+def _share(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{100 * value:.0f}%"
 
 
 _MARKS = {"best": "**best**", "tied": "tied", "behind": "", "": ""}
@@ -151,8 +155,8 @@ def ranked(rows: Sequence[Row]) -> list[Row]:
 def _rows_table(rows: Sequence[Row]) -> list[str]:
     lines = ["| epoch | estimator | Kendall tau [95% CI] | tau verdict | MAE, pp [95% CI] | MAE verdict "
              "| Spearman rho [95% CI] | top-10% precision [95% CI] | overhead (s) | overhead (epochs) "
-             "| overhead (ref) | failed | repeats scored |",
-             "|---:|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| overhead (ref) | failed | at a bound | repeats scored |",
+             "|---:|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in ranked(rows):
         lines.append(
             f"| {r.epoch} | {r.estimator} | {_ci(r.kendall_tau_mean, r.kendall_tau_lo, r.kendall_tau_hi)} | "
@@ -162,7 +166,7 @@ def _rows_table(rows: Sequence[Row]) -> list[str]:
             f"{_pm(r.overhead_s_mean, r.overhead_s_std, digits=3)} | "
             f"{_pm(r.overhead_epochs_mean, r.overhead_epochs_std, digits=3)} | "
             f"{_pm(r.overhead_ref_mean, r.overhead_ref_std, digits=3)} | {r.n_failed} | "
-            f"{r.repeats_scored}/{r.repeats} |")
+            f"{_share(r.at_bound)} | {r.repeats_scored}/{r.repeats} |")
     return lines
 
 
@@ -177,7 +181,8 @@ def _statistics_text(meta: dict[str, Any]) -> list[str]:
              f"Verdicts per checkpoint: the leader is **best**; *tied* means not significantly behind it "
              f"(paired difference, {statistics['p_value']}, alpha {statistics['alpha']}). A repeat whose rank "
              f"correlation is undefined is {statistics['undefined_rank_correlation']}. Precision at the top 10%: the "
-             f"share of the true top 10% of cells among the estimator's top 10%. The checkpoints of one board share "
+             f"share of the true top 10% of cells among the estimator's top 10%. At a bound: the share of an "
+             f"estimator's estimates exactly at 0 or 1, which tie their cells. The checkpoints of one board share "
              f"their cells, so their verdicts are not independent.", ""]
     for checkpoint in statistics["checkpoints"]:
         where = f"Epoch {checkpoint['epoch']}" + (f", budget {checkpoint['budget']}" if "budget" in checkpoint else "")

@@ -17,7 +17,9 @@ marked ("best", "tied"), and the cells per repeat that would resolve each adjace
 A repeat whose rank correlation is undefined (every estimate equal: an estimator that failed on every
 trial, or one whose estimates all sit at a bound) scores 0 there (no information), never dropped;
 `repeats_scored` says in how many repeats it was defined. Precision at the top 10% is the share of the
-true top 10% of cells among the estimator's top 10%, per repeat.
+true top 10% of cells among the estimator's top 10%, per repeat. `at_bound` is the share of an
+estimator's successful estimates that sit exactly at 0 or 1 (a clipped estimate): such estimates tie
+their cells and rank nothing among them.
 
 A failed estimate is not dropped: it is scored as the estimate 0.0 (an accuracy of zero), so it
 counts its whole truth as error in the MAE and ranks below every trial that was estimated in Kendall
@@ -122,6 +124,7 @@ class Row:
     repeats: int = 0
     kendall_tau_verdict: str = ""
     mae_verdict: str = ""
+    at_bound: float = math.nan  # share of the successful estimates exactly at 0 or 1: ties that rank nothing
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -267,6 +270,8 @@ def _row(estimator: str, epoch: int, budget: int, row_budget: int | None, by_rep
         interval = verdicts.intervals.get((estimator, metric))
         return (interval.lo, interval.hi) if interval is not None else (math.nan, math.nan)
 
+    made = [r.estimate for records in by_repeat.values() for r in records if r.estimate is not None]
+    at_bound = sum(e in (0.0, 1.0) for e in made) / len(made) if made else math.nan
     top = verdicts.intervals.get((estimator, "top10_precision"))
     return Row(estimator, epoch, epoch / budget, *_mean_std(per_repeat["mae"]),
                *_mean_std(per_repeat["tau"]), *_mean_std(per_repeat["rho"]),
@@ -275,7 +280,8 @@ def _row(estimator: str, epoch: int, budget: int, row_budget: int | None, by_rep
                rank_only, row_budget, *bounds("mae"), *bounds("kendall_tau"), *bounds("spearman_rho"),
                top.point if top is not None else _top_precision(by_repeat, truths), *bounds("top10_precision"),
                verdicts.defined.get(estimator, 0), len(by_repeat),
-               verdicts.verdicts.get((estimator, "kendall_tau"), ""), verdicts.verdicts.get((estimator, "mae"), ""))
+               verdicts.verdicts.get((estimator, "kendall_tau"), ""), verdicts.verdicts.get((estimator, "mae"), ""),
+               at_bound)
 
 
 def _top_precision(by_repeat: dict[int, list[EstimateRecord]], truths: dict[str, float]) -> float:
