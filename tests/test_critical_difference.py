@@ -62,3 +62,12 @@ def test_too_few_cells_or_blocks_draw_nothing_and_say_why(tmp_path):
     assert summary.result is None and "4 block(s) qualify, fewer than 5" in summary_lines(summary)[0]
     old = {k: v for k, v in results.items() if k != "statistics"}
     assert rank_summary([("old", old, old["rows"])]).left_out == ("old: published without intervals",)
+
+
+def test_an_older_version_says_what_superseded_it(tmp_path):
+    for version in ("1", "2"):
+        shutil.copytree(REPO / "leaderboard" / "nb201-cpu" / version, tmp_path / "boards" / "nb201-cpu" / version)
+    build_site(tmp_path / "boards", tmp_path / "site")
+    old = (tmp_path / "site" / "nb201-cpu" / "1" / "index.html").read_text()
+    assert 'Superseded by <a href="../2/index.html">version 2</a>' in old
+    assert "Superseded" not in (tmp_path / "site" / "nb201-cpu" / "2" / "index.html").read_text()

@@ -65,6 +65,7 @@ class Board:
     directory: Path
     results: Results
     previous: Board | None = None  # the suite's version before this one
+    superseded_by: Board | None = None  # the suite's version after this one
     comparison: Comparison | None = None
     comparison_error: str | None = None
     files: list[str] = field(default_factory=list)
@@ -133,6 +134,7 @@ def find_boards(root: str | Path) -> list[Board]:
         versions.sort(key=lambda b: _version_key(b.name))
         for older, newer in zip(versions, versions[1:]):
             newer.previous = older
+            older.superseded_by = newer
         boards += versions
     if not boards:
         raise FhbenchError(f"{root}: no leaderboards found (expected <suite>/<version>/results.json below it)")
@@ -656,8 +658,12 @@ def _provenance_section(board: Board) -> str:
 def board_page(board: Board) -> str:
     if board.live:
         return live_page(board)
+    newer = board.superseded_by
+    superseded = "" if newer is None else (
+        f'<p class="warn">Superseded by <a href="../{esc(quote(newer.name))}/index.html">version {esc(newer.name)}</a>'
+        f": this version is kept as history.</p>")
     body = (f"<h1>{esc(board.suite)} <span class=\"muted\">version {esc(board.name)}</span></h1>"
-            + _summary(board)
+            + superseded + _summary(board)
             + _verdicts(board)
             + f"<h2 id=\"rows\">Results ({len(board.rows)} rows)</h2>"
             + "<p class=\"muted\">Click a column header to sort. ↓ lower is better, ↑ higher is better; "
