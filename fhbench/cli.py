@@ -666,14 +666,37 @@ def _suite_command(args, console) -> int:
                 lost = _record(args, suite, store, device, console)
             if args.command == "search" or (args.command == "run" and suite.search is not None):
                 _search(args, suite, store, device, console)
-            elif args.command in ("run", "score"):
+            elif args.command == "score":
                 _score(args, suite, store, device, console)
+            elif args.command == "run":
+                lost = _score_recording_corrupt_trials_again(args, suite, store, device, console, lost)
     _say(console, f"done in {time.perf_counter() - start:.1f} s")
     if lost:
         from fhbench.publish.terminal import lost_line  # here: it imports torch
         print(f"fhbench: error: {lost_line(lost, args.command)}", file=sys.stderr)
         return 1
     return 0
+
+
+CORRUPT_RETRIES = 3
+
+
+def _score_recording_corrupt_trials_again(args, suite, store, device, console, lost: list) -> list:
+    """`run`: a trace file that fails its checksum while estimators read it is the trace's fault: the trial
+    is quarantined (moved to .corrupt/) and recorded again, then the suite is scored afresh."""
+    from fhbench.core.errors import CorruptTraceError
+
+    for attempt in range(CORRUPT_RETRIES + 1):
+        try:
+            _score(args, suite, store, device, console)
+            return lost
+        except CorruptTraceError as err:
+            if attempt == CORRUPT_RETRIES:
+                raise
+            moved = store.quarantine(err.trial_id)
+            _say(console, f"{err}; moved to {moved}, recording it again")
+            lost = _record(args, suite, store, device, console)
+    return lost
 
 
 def _evaluate(args, console) -> int:

@@ -215,6 +215,32 @@ def test_a_corrupt_trace_is_named_and_not_scored(finished_run, tmp_path):
     assert comparable(tmp_path / "runs" / "e2e" / "1") == comparable(tmp / "runs" / "e2e" / "1")
 
 
+def test_a_feature_file_corrupt_while_scoring_is_a_trace_error_never_a_failed_estimate(finished_run, tmp_path):
+    """A feature file is checked when an estimator reads it, not when the trial is opened: a flipped byte
+    there used to become a failed estimate of every feature-reading estimator (counted 0.0) and a different
+    board with exit 0."""
+    tmp, suite, _ = finished_run
+    import shutil
+
+    shutil.copytree(tmp / "traces", tmp_path / "traces")
+    store = next((tmp_path / "traces" / "e2e").glob("*"))
+    victim = sorted((store / "r0-001" / "features").glob("*.npz"))[-1]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    result = run_cli("score", str(suite), "--threads", "1", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "r0-001" in line and f"features/{victim.name}" in line and "corrupt" in line
+    assert not (tmp_path / "runs").exists()
+
+    result = run_cli("run", str(suite), "--threads", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "recording it again" in result.stdout
+    assert (store / ".corrupt" / "r0-001" / "features" / victim.name).exists()
+    assert comparable(tmp_path / "runs" / "e2e" / "1") == comparable(tmp / "runs" / "e2e" / "1")
+
+
 def test_a_second_run_on_the_same_store_stops_instead_of_writing_beside_the_first(tmp_path):
     from fhbench.engine.pipeline import open_store
     from fhbench.inputs.suite import load_suite

@@ -21,6 +21,15 @@ class TraceError(FhbenchError):
     """A trace that is missing, incomplete or corrupt."""
 
 
+class CorruptTraceError(TraceError):
+    """A trace file that failed its checksum while an estimator read it: the trace's fault, never the
+    estimator's. `trial_id` names the trial, so that `run` can quarantine and record it again."""
+
+    def __init__(self, message: str, trial_id: str):
+        super().__init__(message)
+        self.trial_id = trial_id
+
+
 class UnknownEstimatorError(FhbenchError):
     """An estimator name that no installed package registers."""
 

@@ -37,6 +37,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from fhbench.core.errors import CorruptTraceError
 from fhbench.core.seal import sealed
 from fhbench.inputs.suite import DEFAULT_ESTIMATE_TIMEOUT_S
 from fhbench.estimators.worker import EstimatorWorker, WorkerLost, describe, float_or_none
@@ -154,6 +155,7 @@ def fit_and_estimate(name: str, estimator, population: Sequence, targets: Sequen
             raise
         fit_error = "fit: " + _describe(err)
     wall1, cpu1 = _clock(device)
+    check_views(population)
     share = max(len(population), 1)
     fit_wall, fit_cpu = (wall1 - wall0) / share, (cpu1 - cpu0) / share
     records = []
@@ -172,6 +174,7 @@ def fit_and_estimate(name: str, estimator, population: Sequence, targets: Sequen
                 _note(err, name, "estimate", view.trial_id, checkpoint, repeat)
                 raise
             error = _describe(err)
+        check_views([view, *population])
         if error is None:
             value, error = checked_estimate(raw)
             if error is not None and fail_fast:
@@ -276,7 +279,7 @@ def _step_in_worker(worker: EstimatorWorker, name: str, views: Sequence, repeat:
     overheads as the worker measured them (the fit shared equally over the population)."""
     try:
         worker.call(("fresh",))
-        reply = worker.call(("fit", views))
+        reply = _unless_corrupt(worker.call(("fit", views)))
     except WorkerLost as lost:
         return _failed(name, views, f"fit: {lost}", repeat, checkpoint, reference, budget)
     share = max(len(views), 1)
@@ -291,7 +294,7 @@ def _step_in_worker(worker: EstimatorWorker, name: str, views: Sequence, repeat:
                                           f"not estimated: {lost_here}", math.nan, reference, budget))
             continue
         try:
-            kind, payload, wall, cpu, cost = worker.call(("estimate", view))
+            kind, payload, wall, cpu, cost = _unless_corrupt(worker.call(("estimate", view)))
         except WorkerLost as lost:
             lost_here = f"the worker was lost earlier in this step ({lost})"
             records.append(EstimateRecord(name, repeat, checkpoint, view.trial_id, None, math.nan, str(lost),
@@ -304,6 +307,20 @@ def _step_in_worker(worker: EstimatorWorker, name: str, views: Sequence, repeat:
         records.append(EstimateRecord(name, repeat, checkpoint, view.trial_id, value, wall, error, cpu, reference,
                                       budget))
     return records
+
+
+def _unless_corrupt(reply: tuple) -> tuple:
+    if reply[0] == "corrupt":
+        raise CorruptTraceError(reply[1], reply[2])
+    return reply
+
+
+def check_views(views: Sequence) -> None:
+    """Raises CorruptTraceError where a view read a trace file that failed its checks: the trace's fault,
+    never the estimator's, even where the estimator caught the error itself."""
+    corrupt = next((view for view in views if getattr(view, "corruption", None)), None)
+    if corrupt is not None:
+        raise CorruptTraceError(corrupt.corruption, corrupt.trial_id)
 
 
 def fresh_estimator(prototype):

@@ -62,7 +62,7 @@ def _serve(conn: Connection, prototype: bytes, sealed_paths: tuple[str, ...], th
         import torch
 
         torch.set_num_threads(threads)
-    estimator = None
+    estimator, population = None, []
     while True:
         try:
             message = conn.recv()
@@ -86,6 +86,13 @@ def _serve(conn: Connection, prototype: bytes, sealed_paths: tuple[str, ...], th
         except Exception as err:  # the estimator's failure is a result
             error = describe(err)
         wall1, cpu1 = _clocks(device)
+        if kind == "fit":
+            population = list(message[1])
+        corrupt = next((view for view in (*population, message[1]) if getattr(view, "corruption", None)), None) \
+            if kind == "estimate" else next((v for v in population if getattr(v, "corruption", None)), None)
+        if corrupt is not None:  # the trace's fault, whatever the estimator made of it
+            conn.send(("corrupt", corrupt.corruption, corrupt.trial_id))
+            continue
         if kind == "fit":
             conn.send(("error", error, wall1 - wall0, cpu1 - cpu0) if error else ("ok", wall1 - wall0, cpu1 - cpu0))
             continue

@@ -16,6 +16,7 @@ class FeatureFiles:
 
     def __init__(self, trace, last_epoch: int):  # a TrialTrace (fhbench.record.trace, which imports this module)
         self._trial = str(trace.path)
+        self.corruption: str | None = None  # the first failed read: kept even if the estimator swallows the error
         self._files = {e: (trace.path / f"features/{e:04d}.npz", trace.manifest["files"][f"features/{e:04d}.npz"])
                        for e in trace.feature_epochs if e <= last_epoch}
 
@@ -30,9 +31,13 @@ class FeatureFiles:
             raise KeyError(f"trace {self._trial} keeps no features for epoch {epoch} "
                            f"(kept: {', '.join(map(str, self._files)) or 'none'})")
         path, digest = self._files[epoch]
-        arrays = read_npz(path, digest, f"features/{epoch:04d}.npz", self._trial)
-        if split not in arrays:
-            raise TraceError(f"trace {self._trial}: features/{epoch:04d}.npz has no '{split}' array")
+        try:
+            arrays = read_npz(path, digest, f"features/{epoch:04d}.npz", self._trial)
+            if split not in arrays:
+                raise TraceError(f"trace {self._trial}: features/{epoch:04d}.npz has no '{split}' array")
+        except TraceError as err:
+            self.corruption = self.corruption or str(err)
+            raise
         return torch.from_numpy(arrays[split].astype(np.float32))
 
 
@@ -123,6 +128,11 @@ class TraceView:
     def classifier(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
         self._check(epoch)
         return torch.from_numpy(self._weights[epoch - 1].copy()), torch.from_numpy(self._biases[epoch - 1].copy())
+
+    @property
+    def corruption(self) -> str | None:
+        """Why a feature file of this trial failed its checks when read through this view, if one did."""
+        return getattr(self._features, "corruption", None)
 
     @property
     def has_predictions(self) -> bool:
