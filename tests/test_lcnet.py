@@ -1,5 +1,7 @@
 """LCNet baseline: contract, reproducibility, isolation from the caller, and a ranking-quality check."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -14,7 +16,10 @@ FAST = dict(num_steps=500, burn_in_steps=200, keep_every=25)
 class StubView:
     """Minimal trace view: a trial's full curve, shown only up to `epoch`."""
 
+    _ids = itertools.count()
+
     def __init__(self, config, full_curve, epoch, budget=BUDGET):
+        self.trial_id = f"r0-{next(StubView._ids):03d}"  # in creation order: a population keeps its order
         self.config_vector = np.asarray(config, dtype=np.float64)
         self._curve = np.asarray(full_curve, dtype=np.float64)
         self.epoch, self.budget = epoch, budget

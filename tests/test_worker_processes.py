@@ -36,7 +36,7 @@ def test_misbehaving_estimators_fail_alone_and_the_run_ends(tmp_path):
     assert "its worker process died (exit code 139)" in crasher["r0-002"].error
     assert "the worker was lost earlier in this step" in crasher["r0-003"].error
     assert all(r.error == "estimate '0.9' is not an accuracy in [0, 1]" for r in records if r.estimator == "stringy")
-    assert all(r.estimate == 0.5 for r in records if r.estimator == "vandal")
+    assert all(r.estimate is None and "fit: ReadOnlyViewError" in r.error for r in records if r.estimator == "vandal")
 
 
 def test_in_process_and_in_a_worker_give_the_same_estimates(tmp_path):

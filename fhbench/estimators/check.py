@@ -7,7 +7,7 @@ It records a small synthetic population in the real trace format (no training), 
 contract: a string name and version, fit on a population, a finite accuracy in [0, 1] per trial,
 the same estimates from two fresh instances with the same settings (else: not deterministic), from an
 instance fitted before (else: a state leak), and from a population in reverse order (else: order
-dependence), no read past the view's epoch, and
+dependence), no change to the (read-only) views it is handed, no read past the view's epoch, and
 no reach for the test split or a truth file (the views refuse the first two, and the estimator runs
 sealed as in the harness, so either surfaces here as a broken rule). The population's test accuracies
 rank the trials in the opposite order to their validation accuracies, so reading them would pay.
@@ -26,6 +26,7 @@ from fhbench.core.seal import TruthAccessError, sealed
 from fhbench.record.format import CURVES, TEST_CURVES, TIMINGS
 from fhbench.record.store import TraceStore
 from fhbench.record.trace import TrialTrace
+from fhbench.record.view import ReadOnlyViewError
 
 
 def synthetic_population(root: str | Path, n_trials: int = 6, budget: int = 8, n_train: int = 300,
@@ -120,5 +121,12 @@ def _run_sealed(estimator, views, label: str) -> list:
         raise AssertionError(f"{label}: reaches for the test split or a truth file ({err})") from None
     except LookAheadError as err:
         raise AssertionError(f"{label}: reads past the view's epoch ({err})") from None
+    except ReadOnlyViewError as err:
+        raise AssertionError(f"{label}: changes the views it is handed, which are read-only ({err})") from None
+    except ValueError as err:
+        if "read-only" in str(err):
+            raise AssertionError(f"{label}: writes into an array of the views it is handed, which are read-only "
+                                 f"({err})") from None
+        raise
     except Exception as err:
         raise AssertionError(f"{label}: raised {type(err).__name__}: {err}") from None

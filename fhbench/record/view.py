@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import numpy as np
 import torch
 
@@ -60,9 +62,15 @@ class MemoryFeatures:
         return torch.from_numpy(self._kept[epoch][SPLITS.index(split)].astype(np.float32))
 
 
+class ReadOnlyViewError(AttributeError):
+    """An estimator tried to change a view: views are read-only (their arrays too)."""
+
+
 class TraceView:
     """One trial as an estimator may see it at epoch `epoch`: training and validation data up to that
-    epoch, and nothing else.
+    epoch, and nothing else. Read-only: its attributes cannot be set and its arrays cannot be written
+    (`ReadOnlyViewError`), and what its methods return are copies, so an estimator cannot change what
+    another one, or its own next call, sees.
 
     The view holds copies cut at `epoch` (predictions included) and a reader of the feature files up to `epoch`;
     it keeps no reference to the trace, the test split or the truth, so nothing behind it leads there.
@@ -94,6 +102,24 @@ class TraceView:
         self.proxy_seconds = {} if proxies is None else dict(proxies.seconds)
         # a copy cut at `epoch`: the file holds every epoch and is sealed while estimators run
         self._predictions = None if predictions is None else np.array(predictions[:epoch])
+        self.config_vector.setflags(write=False)
+        self.proxies = None if self.proxies is None else MappingProxyType(self.proxies)
+        self.proxy_errors = MappingProxyType(self.proxy_errors)
+        self.proxy_seconds = MappingProxyType(self.proxy_seconds)
+        self._frozen = True
+
+    def __setattr__(self, name: str, value) -> None:
+        if getattr(self, "_frozen", False):
+            raise ReadOnlyViewError(f"trace view {self.trial_id}: views are read-only (tried to set '{name}')")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        raise ReadOnlyViewError(f"trace view {self.trial_id}: views are read-only (tried to delete '{name}')")
+
+    def __reduce__(self):  # pickled whole for a worker process, read-only again on the other side
+        state = {key: dict(value) if isinstance(value, MappingProxyType) else value
+                 for key, value in self.__dict__.items()}
+        return (_rebuild_view, (state,))
 
     def _check(self, epoch: int) -> None:
         if epoch > self.epoch:
@@ -144,3 +170,14 @@ class TraceView:
         if self._predictions is None:
             raise KeyError(f"trace {self.trial_id}: no predictions recorded (the suite's record.predictions is off)")
         return torch.from_numpy(self._predictions[epoch - 1].astype(np.int64))
+
+
+def _rebuild_view(state: dict) -> TraceView:
+    view = TraceView.__new__(TraceView)
+    view.__dict__.update(state)
+    view.__dict__["config_vector"] = np.array(state["config_vector"])  # a fresh array: pickling drops its flags
+    view.config_vector.setflags(write=False)
+    for key in ("proxies", "proxy_errors", "proxy_seconds"):
+        if view.__dict__.get(key) is not None:
+            view.__dict__[key] = MappingProxyType(view.__dict__[key])
+    return view
