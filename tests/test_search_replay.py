@@ -496,3 +496,19 @@ def test_reproduce_refuses_free_epochs_instead_of_searching_forever(tmp_path):
     (copy / "estimates.json").write_text(json.dumps(estimates))
     with pytest.raises(FhbenchError, match="training times must be finite seconds > 0"):
         reproduce_published(copy)
+
+
+def test_a_time_budget_in_which_no_job_finishes_is_one_line(tmp_path):
+    """It used to end in a ValueError from the regret plot's legend, after every search ran."""
+    import dataclasses
+
+    from fhbench.core.errors import FhbenchError
+    from fhbench.engine.search import publish_search_suite
+
+    suite = make_suite(tmp_path)
+    suite = dataclasses.replace(suite, search=dataclasses.replace(suite.search, time_budget_s=1e-9))
+    traces = write_pool(tmp_path / "traces", suite)
+    with pytest.raises(FhbenchError, match="key 'search.time_budget_s': no search finished a single job in 1e-09"):
+        publish_search_suite(suite, traces, suite_space(suite), store_root=tmp_path / "traces",
+                             leaderboard_root=tmp_path / "lb")
+    assert not (tmp_path / "lb").exists()

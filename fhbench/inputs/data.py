@@ -298,7 +298,11 @@ class _JpegFile:
         if not path.is_file():
             raise DataError(f"cifar10-jpeg: missing file {path}: expected the npz described in the data README")
         try:
-            with np.load(path, allow_pickle=False) as npz:
+            loaded = np.load(path, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):  # a plain .npy array under an .npz name
+                raise DataError(f"cifar10-jpeg: {path} is a single numpy array, not an npz of arrays: expected "
+                                f"keys {', '.join(_JPEG_KEYS)}")
+            with loaded as npz:
                 missing = [key for key in _JPEG_KEYS if key not in npz.files]
                 if missing:
                     expected = ", ".join(_JPEG_KEYS)

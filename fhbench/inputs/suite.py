@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import stat
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -285,10 +286,27 @@ _SECTIONS = {
 }
 
 
+MAX_SUITE_BYTES = 1 << 20  # a suite file is settings, not data: 1 MiB is far beyond any real one
+MAX_DESCRIPTION_CHARS = 4096  # the description is copied into every board
+
+
+def _read_suite_text(path: Path) -> str:
+    """The file's text, refusing what is not a regular file of at most MAX_SUITE_BYTES (/dev/zero, a
+    fifo, a folder) before reading any of it."""
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise SuiteError(f"{path}: not a regular file: expected a suite TOML file")
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_SUITE_BYTES + 1)
+    if len(data) > MAX_SUITE_BYTES:
+        raise SuiteError(f"{path}: larger than {MAX_SUITE_BYTES // 1024} KiB: expected a suite TOML file of settings")
+    return data.decode("utf-8")
+
+
 def load_suite(path: str | Path) -> Suite:
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(_read_suite_text(path))
     except FileNotFoundError:
         raise SuiteError(f"{path}: no such suite file") from None
     except (OSError, UnicodeDecodeError) as err:
@@ -313,6 +331,9 @@ def parse_suite(raw: dict[str, Any], source: str = "<suite>") -> Suite:
     description = raw.pop("description", "")
     if not isinstance(description, str):
         raise fail("description", "a string")
+    if len(description) > MAX_DESCRIPTION_CHARS:
+        raise fail("description", f"at most {MAX_DESCRIPTION_CHARS} characters (it is copied into every board), "
+                                  f"got {len(description)}")
 
     space_table = raw.get("space", {})
     data_table = raw.get("data", {})
@@ -508,6 +529,8 @@ def _validate(suite: Suite, fail) -> list[str]:
                                   "their configurations from the space")
     if suite.space.cells and len(suite.space.cells) != suite.space.num_samples and suite.space.name != "randaugment":
         raise fail("space.cells", f"exactly space.num_samples ({suite.space.num_samples}) cells")
+    if suite.space.name == "nb201":  # a cell listed twice would be trained twice and counted twice
+        _no_duplicates(tuple("".join(cell.split()) for cell in suite.space.cells), "space.cells", fail)
     if suite.space.name in DECLARED_SPACES:
         _validate_built_space(suite, fail)
     _validate_evaluate(suite, fail)

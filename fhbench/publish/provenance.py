@@ -154,7 +154,8 @@ def results_header(kind: str, suite, *, estimators: Any, environment: Mapping[st
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "suite": {"name": suite.name, "version": suite.version, "description": suite.description,
                   "hash": suite.hash, "record_hash": suite.record_hash},
-        "suite_settings": suite.to_dict(),
+        # the description once, under "suite"
+        "suite_settings": {key: value for key, value in suite.to_dict().items() if key != "description"},
         "estimators": estimators,
         "environment": dict(environment),
         "traces_hash": traces_hash,

@@ -392,6 +392,9 @@ def search_suite(suite, traces: Sequence, space, *, store_root: Path, truth, on_
         step(f"estimates: {name}")
     time_budget = spec.time_budget_s or default_time_budget(spec, pool.configs, tables, times)
     runs = replay_all(spec, pool.configs, tables, times, time_budget, on_step=step)
+    if all(run.incumbent is None for run in runs):
+        raise FhbenchError(f"{suite.path}: key 'search.time_budget_s': no search finished a single job in "
+                           f"{time_budget:g} simulated seconds; give more (0: automatic)")
     for run in runs:
         warnings += [text for text in run.notes if text not in warnings]
     records = [run_record(run, pool.cells, pool_truth, regret.reference) for run in runs]
