@@ -61,3 +61,65 @@ def test_cli_lines_for_a_device_file_suite(tmp_path):
     result = run_cli("run", "/dev/zero", cwd=tmp_path)
     assert result.returncode == 2 and result.stderr.strip() == \
         "fhbench: error: /dev/zero: not a regular file: expected a suite TOML file"
+
+
+def _store(tmp_path):
+    from fhbench.estimators.check import synthetic_population
+
+    traces = synthetic_population(tmp_path / "store", n_trials=3, budget=4)
+    return traces, traces[0].path / "test.npz"
+
+
+def test_the_seal_covers_other_names_for_a_sealed_file(tmp_path):
+    """A hard link made before the seal, one made under it, a symbolic link, and a memory map of an open
+    descriptor: each reaches test.npz under another name, and each is refused."""
+    import mmap
+
+    from fhbench.core.seal import TruthAccessError, sealed, sealed_files_under
+
+    traces, truth = _store(tmp_path)
+    before = tmp_path / "innocent.bin"
+    os.link(truth, before)
+    files = sealed_files_under([tmp_path / "store"])
+    descriptor = os.open(before, os.O_RDONLY)  # opened before the seal, mapped under it
+    with sealed(files=files):
+        with pytest.raises(TruthAccessError):
+            open(before, "rb")
+        with pytest.raises(TruthAccessError):
+            np.load(before)
+        with pytest.raises(TruthAccessError):
+            os.link(truth, tmp_path / "made-under-the-seal.bin")
+        with pytest.raises(TruthAccessError):
+            os.symlink(before, tmp_path / "a-symlink.bin")
+        with pytest.raises(TruthAccessError):
+            os.open(before, os.O_RDONLY)
+        try:
+            with pytest.raises(TruthAccessError):
+                mmap.mmap(descriptor, 0, access=mmap.ACCESS_READ)
+        finally:
+            os.close(descriptor)
+        with open(traces[0].path / "features" / "0002.npz", "rb"):  # what estimators read stays open
+            pass
+    with open(before, "rb"):  # outside the seal, anything
+        pass
+
+
+def test_check_estimators_catches_a_hard_link_to_the_truth(tmp_path):
+    from fhbench.estimators.check import check_estimator
+
+    class HardLinker:
+        """Finds the population's test.npz and reads it through a hard link of its own."""
+        name, version = "hard-linker", "1"
+
+        def fit(self, population):
+            pass
+
+        def estimate(self, trial):
+            test_file = tmp_path / "population" / trial.trial_id / "test.npz"
+            alias = tmp_path / f"{trial.trial_id}.alias"
+            if not alias.exists():
+                os.link(test_file, alias)
+            return float(np.load(alias)["test_acc"][-1])
+
+    with pytest.raises(AssertionError, match="reaches for the test split or a truth file"):
+        check_estimator(HardLinker, workdir=tmp_path)

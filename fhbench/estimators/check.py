@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from fhbench.core.errors import LookAheadError
-from fhbench.core.seal import TruthAccessError, sealed
+from fhbench.core.seal import TruthAccessError, sealed, sealed_files_under
 from fhbench.record.format import CURVES, TEST_CURVES, TIMINGS
 from fhbench.record.store import TraceStore
 from fhbench.record.trace import TrialTrace
@@ -80,7 +80,9 @@ def check_estimator(factory, settings: dict | None = None, workdir: str | Path |
     """Raises AssertionError if estimators made by `factory(**settings)` break the contract."""
     settings = settings or {}
     with tempfile.TemporaryDirectory() as tmp:
-        traces = synthetic_population(Path(workdir or tmp) / "population")
+        root = Path(workdir or tmp) / "population"
+        traces = synthetic_population(root)
+        files = sealed_files_under([root])  # by identity: a hard link to a trial's test.npz stays sealed
         first = factory(**settings)
         label = f"estimator {getattr(first, 'name', factory)!r}"
         for attribute in ("name", "version"):
@@ -91,17 +93,17 @@ def check_estimator(factory, settings: dict | None = None, workdir: str | Path |
         reused = first  # fitted again at every epoch: what it kept from an earlier fit must not matter
         for epoch in (2, traces[0].budget // 2, traces[0].budget):
             where = f"{label} at epoch {epoch}"
-            fresh = [_run_sealed(factory(**settings), [t.view(epoch) for t in traces], where) for _ in range(2)]
+            fresh = [_run_sealed(factory(**settings), [t.view(epoch) for t in traces], where, files) for _ in range(2)]
             for value in fresh[0]:
                 assert isinstance(value, (float, np.floating)) and math.isfinite(value) and 0 <= value <= 1, \
                     f"{label}: estimate at epoch {epoch} is {value!r}, expected a float accuracy in [0, 1]"
             assert fresh[0] == fresh[1], \
                 f"{label}: two fresh instances with the same settings disagree at epoch {epoch}: not deterministic"
-            again = _run_sealed(reused, [t.view(epoch) for t in traces], where)
+            again = _run_sealed(reused, [t.view(epoch) for t in traces], where, files)
             assert again == fresh[0], \
                 (f"{label}: an instance fitted before gives other estimates at epoch {epoch} than a fresh one: "
                  f"state leaks from one fit into the next (fit must start from nothing)")
-            backwards = _run_sealed(factory(**settings), [t.view(epoch) for t in reversed(traces)], where)
+            backwards = _run_sealed(factory(**settings), [t.view(epoch) for t in reversed(traces)], where, files)
             assert backwards[::-1] == fresh[0], \
                 (f"{label}: at epoch {epoch} the estimates depend on the order of the population it was fit on "
                  f"(reversed: {_first_difference(backwards[::-1], fresh[0], traces)})")
@@ -112,9 +114,9 @@ def _first_difference(reordered: list, plain: list, traces: list) -> str:
     return f"trial {traces[index].trial_id} {reordered[index]!r} instead of {plain[index]!r}"
 
 
-def _run_sealed(estimator, views, label: str) -> list:
+def _run_sealed(estimator, views, label: str, files: frozenset = frozenset()) -> list:
     try:
-        with sealed():
+        with sealed(files=files):
             estimator.fit(views)
             return [estimator.estimate(v) for v in views]
     except TruthAccessError as err:

@@ -36,9 +36,10 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from fhbench.core.errors import CorruptTraceError
-from fhbench.core.seal import sealed
+from fhbench.core.seal import sealed, sealed_files_under
 from fhbench.inputs.suite import DEFAULT_ESTIMATE_TIMEOUT_S
 from fhbench.estimators.worker import EstimatorWorker, WorkerLost, describe, float_or_none
 from fhbench.record.trace import TrialTrace
@@ -135,7 +136,8 @@ def _note(err: BaseException, name: str, stage: str, trial_id: str | None, check
 
 def fit_and_estimate(name: str, estimator, population: Sequence, targets: Sequence, *, repeat: int,
                      checkpoint: int, device=None, sealed_paths: Sequence = (), fail_fast: bool = False,
-                     reference_cpu_s: float = math.nan, budget: int | None = None) -> list[EstimateRecord]:
+                     reference_cpu_s: float = math.nan, budget: int | None = None,
+                     sealed_files: frozenset = frozenset()) -> list[EstimateRecord]:
     """Fits `estimator` on the views of `population`, then estimates each view of `targets`.
 
     The fit time is shared equally over the population (the trials it serves). Every outcome is a
@@ -147,7 +149,7 @@ def fit_and_estimate(name: str, estimator, population: Sequence, targets: Sequen
     wall0, cpu0 = _clock(device)
     fit_error = None
     try:
-        with sealed(sealed_paths):
+        with sealed(sealed_paths, files=sealed_files):
             estimator.fit(population)
     except Exception as err:  # an estimator's failure is a result, not a crash
         if fail_fast:
@@ -167,7 +169,7 @@ def fit_and_estimate(name: str, estimator, population: Sequence, targets: Sequen
         wall0, cpu0 = _clock(device)
         error, value = None, None
         try:
-            with sealed(sealed_paths):
+            with sealed(sealed_paths, files=sealed_files):
                 raw = estimator.estimate(view)
         except Exception as err:  # see above
             if fail_fast:
@@ -221,12 +223,15 @@ def run_estimators(estimators: dict, trials: Sequence[TrialTrace], checkpoints: 
         raise ValueError(f"checkpoint {late[0]} is past every trial's budget (the longest is {longest})")
     if not (timeout_s > 0):
         raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s}")
+    # every sealed file of the traces' stores, by identity: another name for one (a hard link) stays sealed
+    sealed_files = sealed_files_under(sorted({str(Path(t.path).parent) for t in trials if getattr(t, "path", None)}))
     workers: dict[str, EstimatorWorker | str] = {}
     if isolate and not fail_fast:
         for name, prototype in estimators.items():
             try:
                 workers[name] = EstimatorWorker(name, prototype, timeout_s=timeout_s, sealed_paths=sealed_paths,
-                                                threads=threads, device=None if device is None else str(device))
+                                                sealed_files=sealed_files, threads=threads,
+                                                device=None if device is None else str(device))
             except Exception as err:  # noqa: BLE001 - an estimator that cannot be sent to a worker fails alone
                 workers[name] = f"fit: cannot be sent to its worker process: {_describe(err)}"
     records: list[EstimateRecord] = []
@@ -246,7 +251,7 @@ def run_estimators(estimators: dict, trials: Sequence[TrialTrace], checkpoints: 
                         records += _step_in_worker(worker, name, views, repeat, checkpoint, reference, budget)
                     else:
                         records += _step_in_process(name, prototype, views, repeat, checkpoint, reference, budget,
-                                                    device, sealed_paths, fail_fast)
+                                                    device, sealed_paths, fail_fast, sealed_files)
     finally:
         for worker in workers.values():
             if isinstance(worker, EstimatorWorker):
@@ -261,7 +266,7 @@ def _failed(name: str, views: Sequence, error: str, repeat: int, checkpoint: int
 
 
 def _step_in_process(name, prototype, views, repeat, checkpoint, reference, budget, device, sealed_paths,
-                     fail_fast) -> list[EstimateRecord]:
+                     fail_fast, sealed_files) -> list[EstimateRecord]:
     try:
         estimator = fresh_estimator(prototype)
     except Exception as err:  # noqa: BLE001 - an estimator that cannot be copied fails alone
@@ -270,7 +275,8 @@ def _step_in_process(name, prototype, views, repeat, checkpoint, reference, budg
         return _failed(name, views, f"fit: cannot make a fresh copy of the estimator: {_describe(err)}", repeat,
                        checkpoint, reference, budget, 0.0, 0.0)
     return fit_and_estimate(name, estimator, views, views, repeat=repeat, checkpoint=checkpoint, device=device,
-                            sealed_paths=sealed_paths, fail_fast=fail_fast, reference_cpu_s=reference, budget=budget)
+                            sealed_paths=sealed_paths, fail_fast=fail_fast, reference_cpu_s=reference, budget=budget,
+                            sealed_files=sealed_files)
 
 
 def _step_in_worker(worker: EstimatorWorker, name: str, views: Sequence, repeat: int, checkpoint: int,

@@ -55,8 +55,8 @@ def _clocks(device: str | None) -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
 
-def _serve(conn: Connection, prototype: bytes, sealed_paths: tuple[str, ...], threads: int | None,
-           device: str | None) -> None:
+def _serve(conn: Connection, prototype: bytes, sealed_paths: tuple[str, ...], sealed_files: frozenset,
+           threads: int | None, device: str | None) -> None:
     """The worker's loop: ("fresh",) | ("fit", views) | ("estimate", view) | ("stop",), one reply each."""
     if threads is not None:
         import torch
@@ -78,7 +78,7 @@ def _serve(conn: Connection, prototype: bytes, sealed_paths: tuple[str, ...], th
         wall0, cpu0 = _clocks(device)
         value, error = None, None
         try:
-            with sealed(sealed_paths):
+            with sealed(sealed_paths, files=sealed_files):
                 if kind == "fit":
                     estimator.fit(message[1])
                 else:
@@ -120,10 +120,10 @@ class EstimatorWorker:
     """One estimator's worker process; `call` raises WorkerLost after killing a worker that hangs or died."""
 
     def __init__(self, name: str, prototype, *, timeout_s: float, sealed_paths: Sequence = (),
-                 threads: int | None = None, device: str | None = None):
+                 sealed_files: frozenset = frozenset(), threads: int | None = None, device: str | None = None):
         self.name, self.timeout_s = name, float(timeout_s)
         self._prototype = pickle.dumps(prototype)  # raises for an estimator that cannot be sent to a worker
-        self._args = (tuple(str(p) for p in sealed_paths), threads, device)
+        self._args = (tuple(str(p) for p in sealed_paths), frozenset(sealed_files), threads, device)
         self._process = None
         self._conn: Connection | None = None
 
