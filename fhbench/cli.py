@@ -602,12 +602,14 @@ def _compare(args, console) -> int:
 
 
 def _compare_statistically(args, console) -> int:
-    from fhbench.publish.compare import load_results
+    from fhbench.publish.compare import load_results, signature_notes
     from fhbench.publish.paired_compare import paired_changes
 
     if args.tolerance:
         raise FhbenchError("--tolerance and --statistical: choose one (tolerances are for boards of the same traces)")
     old, new = load_results(args.old), load_results(args.new)
+    for note in signature_notes(old, new):
+        _say(console, note)
     rank_only = {row["estimator"] for board in (old, new) for row in board.rows.values() if row.get("rank_only")}
     changes = paired_changes(old.header, new.header, old_source=str(old.path), new_source=str(new.path),
                              rank_only=rank_only)

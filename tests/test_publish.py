@@ -14,6 +14,7 @@ import pytest
 
 import fhbench
 from fhbench.core.atomic import exchange
+from fhbench.publish.provenance import check_signature
 from fhbench.publish import provenance as publish
 from fhbench.core.errors import FhbenchError
 from fhbench.publish.provenance import environment, results_header, results_json, write_directory
@@ -146,7 +147,7 @@ def test_results_header_fields():
     assert header["fhbench_version"] == fhbench.__version__
     assert header["suite"] == {"name": "s", "version": "1", "description": "d", "hash": suite.hash,
                                "record_hash": suite.record_hash}
-    assert header["suite_settings"] == suite.to_dict()
+    assert header["suite_settings"] == {k: v for k, v in suite.to_dict().items() if k != "description"}
     assert header["metrics"]["kendall_tau_mean"] == "higher"
     assert header["date"].endswith("+00:00")
     assert set(header["git"]) == {"commit", "dirty"}
@@ -188,8 +189,10 @@ def test_estimation_leaderboard_is_published_with_the_header(tmp_path):
              "failed_estimate_rule": "a failed estimate counts as 0.0"}
     out = publish_estimation(tmp_path, [row], header, extra)
     assert out == tmp_path / "s" / "2"
-    assert sorted(p.name for p in out.iterdir()) == ["kendall_tau.png", "leaderboard.csv", "leaderboard.md",
-                                                     "mae.png", "mae_overhead.png", "results.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["SHA256SUMS", "kendall_tau.png", "leaderboard.csv",
+                                                     "leaderboard.md", "mae.png", "mae_overhead.png", "results.json"]
+    assert check_signature(out) is None  # signed when written: every file's sha256
+    assert subprocess.run(["sha256sum", "--check", "--quiet", "SHA256SUMS"], cwd=out).returncode == 0
     data = json.loads((out / "results.json").read_text())
     assert data["metrics"] == publish.ESTIMATION_METRICS and data["rows"][0]["coverage"] == 0.9
     assert data["failures"][0]["error"] == "boom" and data["results_schema"] == publish.RESULTS_SCHEMA

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -392,7 +393,7 @@ def publish_run(run_dir: str | Path, leaderboard_root: str | Path, *, allow_dirt
     """
     import json
 
-    from fhbench.publish.provenance import write_directory
+    from fhbench.publish.provenance import SIGNATURE_FILE, check_signature, write_directory
 
     run_dir = Path(run_dir)
     results = run_dir / "results.json"
@@ -412,7 +413,9 @@ def publish_run(run_dir: str | Path, leaderboard_root: str | Path, *, allow_dirt
     if dirty and not allow_dirty:
         raise FhbenchError(f"{results}: scored from a modified working tree (git dirty): commit and score again, "
                            f"or publish with --allow-dirty, which the board records")
-    files = {p.name: p.read_bytes() for p in sorted(run_dir.iterdir()) if p.is_file() and not p.name.startswith(".")}
+    note = check_signature(run_dir)  # edited since scoring, or a link: refused; unsigned: a note
+    files = {p.name: p.read_bytes() for p in sorted(run_dir.iterdir())
+             if p.is_file() and not p.name.startswith(".") and p.name != SIGNATURE_FILE}
     final = Path(leaderboard_root) / name / ("live" if kind == "live" else version)
     if kind == "live":
         final = final / run_dir.name
@@ -422,7 +425,9 @@ def publish_run(run_dir: str | Path, leaderboard_root: str | Path, *, allow_dirt
     if dirty:
         files["results.json"] = (json.dumps({**header, "published": {"allow_dirty": True}}, indent=1, sort_keys=True)
                                  + "\n").encode()
-    return write_directory(final, files)
+    if note:
+        print(f"fhbench: {note}", file=sys.stderr)
+    return write_directory(final, files, sign=True)
 
 
 def _check_same_inputs(final: Path, header: dict) -> None:

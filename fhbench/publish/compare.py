@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from fhbench.core.errors import FhbenchError
-from fhbench.publish.provenance import DIRECTIONS, ESTIMATION_METRICS, SEARCH_METRICS
+from fhbench.publish.provenance import DIRECTIONS, ESTIMATION_METRICS, SEARCH_METRICS, check_signature
 
 # budget: suites with train.budgets; target and source: declared search suites (fhbench.publish.declared_board)
 KEY_FIELDS = ("target", "algorithm", "estimator", "source", "budget", "epoch")
@@ -293,6 +293,7 @@ class Comparison:
     conditions: list[str] = field(default_factory=list)
     tolerances: dict[str, Tolerance] = field(default_factory=dict)
     directions: dict[str, str] = field(default_factory=dict)
+    signature_notes: list[str] = field(default_factory=list)
 
     def table(self) -> list[str]:
         """The side-by-side table: per gated metric (a tolerance and a direction), every row's old and
@@ -329,14 +330,15 @@ class Comparison:
         return out
 
     def notes(self) -> list[str]:
-        """Caveats about what was compared: CPU-time overhead is load-stable only at one torch thread."""
+        """Caveats about what was compared: unsigned boards, and CPU-time overhead, which is load-stable
+        only at one torch thread."""
         if "overhead_ref_mean" not in self.tolerances:
-            return []
+            return list(self.signature_notes)
         threads = {_conditions(r.header).get("scoring threads") for r in (self.old, self.new)}
         many = sorted(t for t in threads if isinstance(t, int) and t > 1)
         if not many:
-            return []
-        return [f"note: scored at {' and '.join(map(str, many))} torch threads: idle workers spin, and spinning is CPU "
+            return list(self.signature_notes)
+        return [*self.signature_notes, f"note: scored at {' and '.join(map(str, many))} torch threads: idle workers spin, and spinning is CPU "
                 f"time, so overhead_ref_mean is load-stable only when both are scored at --threads 1"]
 
     def lines(self) -> list[str]:
@@ -350,9 +352,21 @@ class Comparison:
         return out
 
 
+def signature_notes(*boards: Results) -> list[str]:
+    """Refuses a board edited since it was scored (FhbenchError); one note per board published before
+    boards were signed."""
+    notes = []
+    for board in boards:
+        note = check_signature(board.path.parent)
+        if note:
+            notes.append(note)
+    return notes
+
+
 def compare_files(old_path: str | Path, new_path: str | Path, tolerance_texts: list[str] = ()) -> Comparison:
     """`fhbench compare`: loads, checks and compares two leaderboards of the same suite and kind."""
     old, new = load_results(old_path), load_results(new_path)
+    signatures = signature_notes(old, new)
     if old.kind != new.kind:
         raise FhbenchError(f"cannot compare {old.describe()} with {new.describe()}: different kinds of leaderboard")
     if old.suite is not None and new.suite is not None and old.suite != new.suite:
@@ -384,4 +398,5 @@ def compare_files(old_path: str | Path, new_path: str | Path, tolerance_texts: l
                 if metric in directions:
                     _number(results, key, metric, row.get(metric))
     regressions = compare(old.rows, new.rows, tolerances, directions)
-    return Comparison(old, new, regressions, differing_conditions(old.header, new.header), tolerances, directions)
+    return Comparison(old, new, regressions, differing_conditions(old.header, new.header), tolerances, directions,
+                      signatures)

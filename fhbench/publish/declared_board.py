@@ -233,7 +233,7 @@ def publish_table(root: str | Path, header: dict, records: Sequence[dict], extra
     text = results_json(header, rows, {**extra, "searches": list(records),
                                        "evaluations": _evaluation_rows(evaluations)})
     meta = json.loads(text)  # what the files render: the published numbers
-    return write_directory(final, {**_board_files(meta, text), **evaluations})
+    return write_directory(final, {**_board_files(meta, text), **evaluations}, sign=True)
 
 
 def add_evaluations(board: Path) -> bool:
@@ -250,5 +250,5 @@ def add_evaluations(board: Path) -> bool:
     evaluations = _evaluation_files(board)
     meta["evaluations"] = _evaluation_rows(evaluations)
     text = json.dumps(clean(meta), indent=1, sort_keys=True, allow_nan=False) + "\n"
-    write_directory(board, {**_board_files(meta, text), **evaluations})
+    write_directory(board, {**_board_files(meta, text), **evaluations}, sign=True)
     return True

@@ -326,4 +326,4 @@ def publish(root: str | Path, rows: Sequence[Row], header: dict[str, Any], extra
     clash = sorted(set(files) & set(more_files or {}))
     if clash:
         raise ValueError(f"publish: files given twice: {', '.join(clash)}")
-    return write_directory(final, {**files, **(more_files or {})})
+    return write_directory(final, {**files, **(more_files or {})}, sign=True)

@@ -21,6 +21,7 @@ process's own, since a process publishes one directory at a time) are removed by
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import math
 import os
@@ -254,9 +255,50 @@ def _recover(final: Path) -> None:
         _remove(path)
 
 
-def write_directory(final: str | Path, files: Mapping[str, str | bytes | Callable[[Path], None]]) -> Path:
+SIGNATURE_FILE = "SHA256SUMS"
+"""A board's signature: the sha256 of each of its other files, in `sha256sum`'s format (so that
+`sha256sum -c SHA256SUMS` checks a board without fhbench), written when the board is scored."""
+
+
+def signature(directory: Path) -> str:
+    lines = [f"{hashlib.sha256((directory / name).read_bytes()).hexdigest()}  {name}"
+             for name in sorted(p.name for p in directory.iterdir() if p.name != SIGNATURE_FILE)]
+    return "\n".join(lines) + "\n"
+
+
+def check_signature(directory: str | Path) -> str | None:
+    """Raises FhbenchError where a board's files were edited, added, removed or replaced by links since it
+    was scored; returns a one-line note for a board published before boards were signed, else None."""
+    directory = Path(directory)
+    links = [p.name for p in sorted(directory.iterdir()) if p.is_symlink()]
+    if links:
+        raise FhbenchError(f"{directory / links[0]}: a link in a leaderboard directory; fhbench never follows one")
+    sums = directory / SIGNATURE_FILE
+    if not sums.is_file():
+        where = "/".join(directory.resolve().parts[-2:])
+        return f"note: {where} is unsigned (published before boards were signed when scored)"
+    expected = {}
+    for line in sums.read_text().splitlines():
+        digest, _, name = line.partition("  ")
+        expected[name] = digest
+    present = {p.name for p in directory.iterdir() if p.is_file() and p.name != SIGNATURE_FILE}
+    for name in sorted(present | set(expected)):
+        if name not in present:
+            raise FhbenchError(f"{directory / name}: listed in {SIGNATURE_FILE} but missing: the board was edited "
+                               f"after it was scored")
+        if name not in expected:
+            raise FhbenchError(f"{directory / name}: not in {SIGNATURE_FILE}: added after the board was scored")
+        if hashlib.sha256((directory / name).read_bytes()).hexdigest() != expected[name]:
+            raise FhbenchError(f"{directory / name}: edited after the board was scored (its sha256 differs from "
+                               f"{SIGNATURE_FILE})")
+    return None
+
+
+def write_directory(final: str | Path, files: Mapping[str, str | bytes | Callable[[Path], None]], *,
+                    sign: bool = False) -> Path:
     """Writes `files` (name -> text, bytes, or a callable that writes the path it is given) into a
-    staging directory beside `final` and swaps it in whole; returns `final`.
+    staging directory beside `final` and swaps it in whole; returns `final`. With `sign` the directory
+    also gets its signature (`SIGNATURE_FILE`) of the files as written.
 
     `final` holds the old or the new directory at every moment (see the module docstring); leftovers
     of an earlier publish that was killed are cleaned up first.
@@ -281,6 +323,8 @@ def write_directory(final: str | Path, files: Mapping[str, str | bytes | Callabl
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
+        if sign:
+            (staging / SIGNATURE_FILE).write_text(signature(staging))
         fsync_dir(staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -139,7 +139,7 @@ def publish_search(root: str | Path, header: dict, rows: Sequence, extra: dict, 
         "leaderboard.csv": render_csv(rows),
         "leaderboard.md": render_markdown(rows, meta),
         "regret.png": lambda path: plot_regret(meta, path),
-    })
+    }, sign=True)
 
 
 def publish_live(root: str | Path, suite, run, cells: Sequence[str], *, epochs_trained: int, environment: dict,
@@ -166,4 +166,4 @@ def publish_live(root: str | Path, suite, run, cells: Sequence[str], *, epochs_t
              f"driver's clock (measured training, validation and estimator time). Every job: `results.json`.", ""]
     lines += [f"Warning: {text}" for text in run.notes]
     return write_directory(final, {"results.json": results_json(header, [], extra),
-                                   "leaderboard.md": "\n".join(lines) + "\n"})
+                                   "leaderboard.md": "\n".join(lines) + "\n"}, sign=True)

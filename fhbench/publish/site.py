@@ -39,7 +39,7 @@ from urllib.parse import quote
 from fhbench.publish.critical_difference import RankSummary, plot_critical_difference, rank_summary, summary_lines
 from fhbench.publish.compare import KEY_FIELDS, Comparison, Results, compare_files, load_results
 from fhbench.core.errors import FhbenchError
-from fhbench.publish.provenance import write_directory
+from fhbench.publish.provenance import check_signature, write_directory
 
 __all__ = ["Board", "build_site", "find_boards", "main", "add_arguments", "run"]
 
@@ -784,6 +784,8 @@ def build_site(leaderboard_root: str | Path, out_dir: str | Path) -> Path:
     root, out = Path(leaderboard_root), Path(out_dir)
     boards = find_boards(root)
     _check_out_dir(root, out)
+    for board in boards:
+        check_signature(board.directory)  # a board edited since it was scored is refused, on one line
     summary = rank_summary((b.suite, b.header, b.rows) for b in _latest(boards))
     files: dict[str, Any] = {
         "index.html": index_page(boards, summary),
