@@ -1,0 +1,44 @@
+"""What the statistics cost: `score_board` on a scored board's own estimates with the default paired
+bootstrap (B = 1,000) against the same scoring with the bootstrap cut to one resample, beside the wall
+time `fhbench score` took for that board (given, as measured with `time`).
+
+    /usr/bin/time fhbench score suites/nb201-cpu.toml --threads 1 --leaderboard runs/bench
+    python benchmarks/statistics_cost.py runs/bench/nb201-cpu/3 --score-seconds <the wall time above>
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+from fhbench.score.metrics import BootstrapSettings, score_board
+from fhbench.score.published import published_records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("board", help="a scored estimation board (results schema 3)")
+    parser.add_argument("--score-seconds", type=float, required=True, help="the wall time of its `fhbench score`")
+    args = parser.parse_args()
+    results = json.loads((Path(args.board) / "results.json").read_text())
+    records = published_records(results)
+    truths = {t: float(v) for t, v in results["truths"].items()}
+    times = {t: math.nan if v is None else float(v) for t, v in results["epoch_times"].items()}
+    rank_only = frozenset(r["estimator"] for r in results["rows"] if r.get("rank_only"))
+    epochs = int(results["suite_settings"]["train"]["epochs"])
+    seconds = {}
+    for label, settings in (("B=1,000", BootstrapSettings()), ("B=1", BootstrapSettings(n_resamples=1))):
+        start = time.perf_counter()
+        score_board(records, truths, times, epochs, rank_only, bootstrap=settings)
+        seconds[label] = time.perf_counter() - start
+    added = seconds["B=1,000"] - seconds["B=1"]
+    print(f"{args.board}: {len(records)} estimates; scoring with B=1,000 {seconds['B=1,000']:.2f} s, with B=1 "
+          f"{seconds['B=1']:.2f} s: the statistics add {added:.2f} s, {100 * added / args.score_seconds:.1f}% of "
+          f"the {args.score_seconds:.0f} s `fhbench score` took")
+
+
+if __name__ == "__main__":
+    main()
