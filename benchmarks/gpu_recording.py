@@ -54,7 +54,7 @@ if str(REPO) not in sys.path:  # run as a script from anywhere
 
 from fhbench.inputs.data import ImageSet, Splits, load_splits, resolve_data_dir  # noqa: E402
 from fhbench.estimators.fh_ensemble import FeatureHistoryEnsemble  # noqa: E402
-from fhbench.engine.pipeline import make_space  # noqa: E402
+from fhbench.spaces import suite_space  # noqa: E402
 from fhbench.record.train import plan_trials, record_trial, train_trial  # noqa: E402
 from fhbench.inputs.suite import load_suite  # noqa: E402
 from fhbench.record.store import TraceStore  # noqa: E402
@@ -98,7 +98,7 @@ def worker(rank: int, suite, splits_path: str, device_name: str, threads: int, s
         torch.set_num_threads(threads)
         device = torch.device(device_name)
         splits = load_saved_splits(splits_path)
-        space = make_space(suite)
+        space = suite_space(suite)
         trial = plan_trials(suite, space)[rank]
         # warm-up, untimed: two batches, one epoch, features captured (allocations, kernels, pinned memory)
         few = 2 * suite.train.batch_size
@@ -163,7 +163,7 @@ def fh_ensemble_overhead(args, splits: Splits, tmp: Path) -> dict:
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     suite = bench_suite(args, epochs=args.window, num_samples=1)
-    space = make_space(suite)
+    space = suite_space(suite)
     trial = plan_trials(suite, space)[0]
     store = TraceStore(tmp / "fh")
     record_trial(trial, suite, space, splits, store, device)

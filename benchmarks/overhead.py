@@ -32,7 +32,8 @@ import torch
 
 from fhbench.inputs.data import resolve_data_dir
 from fhbench.estimators.fh_ensemble import FeatureHistoryEnsemble
-from fhbench.engine.pipeline import load_suite_splits, make_space
+from fhbench.engine.pipeline import load_suite_splits
+from fhbench.spaces import suite_space
 from fhbench.record.train import plan_trials, record_trial, train_trial
 from fhbench.inputs.suite import load_suite
 from fhbench.record.store import TraceStore
@@ -62,7 +63,7 @@ def main() -> int:
     )
     if args.window:
         suite = dataclasses.replace(suite, record=dataclasses.replace(suite.record, window=args.window))
-    space = make_space(suite)
+    space = suite_space(suite)
     splits = load_suite_splits(suite, resolve_data_dir(args.data_dir))
     settings = dict(suite.estimator_settings.get("fh-ensemble", {}))
     if args.window:

@@ -28,7 +28,8 @@ import torch
 from fhbench.inputs.data import resolve_data_dir
 from fhbench.record.parallel import record_parallel
 from fhbench.runtime.ray import Execution
-from fhbench.engine.pipeline import load_suite_splits, make_space
+from fhbench.engine.pipeline import load_suite_splits
+from fhbench.spaces import suite_space
 from fhbench.record.train import plan_trials, record_trial
 from fhbench.inputs.suite import load_suite
 from fhbench.record.store import TraceStore
@@ -49,7 +50,7 @@ def main() -> int:
     suite = dataclasses.replace(
         suite, train=dataclasses.replace(suite.train, epochs=args.epochs),
         estimate=dataclasses.replace(suite.estimate, every=args.epochs, checkpoints=()))
-    space = make_space(suite)
+    space = suite_space(suite)
     splits = load_suite_splits(suite, resolve_data_dir(args.data_dir))
     trials = plan_trials(suite, space)[: args.trials]
     images = len(trials) * args.epochs * len(splits.train.labels)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fhbench.engine.pipeline import make_space  # noqa: E402
+from fhbench.spaces import suite_space  # noqa: E402
 from fhbench.record.train import plan_trials  # noqa: E402
 from fhbench.inputs.suite import load_suite  # noqa: E402
 
@@ -93,7 +93,7 @@ def suite_figures(path: str) -> dict:
 
     if is_declared(suite):
         return declared_figures(suite)
-    space = make_space(suite)
+    space = suite_space(suite)
     planned = plan_trials(suite, space)
     trials = len(planned)
     dims = [space.feature_dim_of(space.parse(trial.config)) for trial in planned]  # per network in space cnn
