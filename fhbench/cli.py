@@ -71,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
         if records:
             p.add_argument("--data-dir", default=None, help="dataset folder (default: $FHBENCH_DATA)")
             p.add_argument("--download", action="store_true", help="let torchvision download CIFAR")
+            p.add_argument("--force", action="store_true",
+                           help="record even where the traces' predicted size exceeds the store's free disk")
             p.add_argument("--workers", type=int, default=None, metavar="N",
                            help="N trials (or, with search --live, N search workers) at once on a local Ray "
                                 "instance fhbench starts and stops (default: one process, no Ray)")
@@ -321,7 +323,8 @@ def _record(args, suite, store, device, console) -> list:
     with RecordingProgress(console, images_per_epoch=suite.data.train_size) as progress:
         done = record_suite(suite, store, data_dir=resolve_data_dir(args.data_dir), device=device,
                             download=args.download, report=lambda text: _say(console, text), progress=progress,
-                            execution=getattr(args, "execution", None), strict=getattr(args, "strict", False))
+                            execution=getattr(args, "execution", None), strict=getattr(args, "strict", False),
+                            force=getattr(args, "force", False))
     where = f"{device}" if getattr(args, "execution", None) is None else args.execution.describe()
     lost = [trace for trace in (store.open(t.trial_id) for t in done) if trace.status == "lost"]
     lost_text = f", {len(lost)} of them lost" if lost else ""

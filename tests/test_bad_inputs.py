@@ -123,3 +123,38 @@ def test_check_estimators_catches_a_hard_link_to_the_truth(tmp_path):
 
     with pytest.raises(AssertionError, match="reaches for the test split or a truth file"):
         check_estimator(HardLinker, workdir=tmp_path)
+
+
+def test_a_recording_that_cannot_fit_is_refused_before_training(tmp_path, monkeypatch):
+    import collections
+
+    import torch
+
+    import fhbench.engine.pipeline as pipeline
+    from conftest import write_suite
+    from fhbench.core.errors import FhbenchError
+    from fhbench.engine.pipeline import open_store, record_suite
+
+    suite = load_suite(write_suite(tmp_path, num_samples=2, epochs=2))
+    store = open_store(suite, tmp_path / "traces")
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(pipeline.shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 1000, 1000))
+    with pytest.raises(FhbenchError, match=r"need .* of traces and .* has 0.0 MB free: .* or pass --force"):
+        record_suite(suite, store, data_dir=None, device=torch.device("cpu"), report=lambda _: None)
+    assert list(store.trial_ids()) == []  # nothing trained
+
+
+def test_a_full_scale_suite_on_a_cpu_says_so_at_once(tmp_path):
+    import torch
+
+    from fhbench.engine.pipeline import _check_fits, open_store
+    from fhbench.record.train import plan_trials
+    from fhbench.spaces import suite_space
+
+    suite = load_suite(REPO / "suites" / "nb201.toml")
+    space = suite_space(suite)
+    said = []
+    _check_fits(suite, space, plan_trials(suite, space), open_store(suite, tmp_path), torch.device("cpu"),
+                force=True, report=said.append)
+    assert len(said) == 1 and "full-scale suite (2,400,000,000 training image-epochs" in said[0]
+    assert "384.2 GB of traces" in said[0] and "meant for GPUs" in said[0]

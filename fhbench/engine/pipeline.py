@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from fhbench.estimators.registry import describe_estimators, is_rank_only
 from fhbench.publish.estimation_board import publish
 from fhbench.score.per_network import applies as per_network_applies, per_network, trial_curves
 from fhbench.publish.provenance import ESTIMATION_METRICS, environment, published_number, results_header
+from fhbench.record.size import FULL_SCALE_IMAGE_EPOCHS, gigabytes, image_epochs, planned_bytes
 from fhbench.record.train import Trial, check_prediction_classes, plan_trials, record_trial, recording_conditions
 from fhbench.score.metrics import reference_cpu_s, score_board
 from fhbench.publish.seen_plots import seen_files
@@ -131,9 +133,11 @@ def check_conditions(traces: list[TrialTrace], device: torch.device, threads: in
 
 def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, device: torch.device,
                  download: bool = False, report: Callable[[str], None] = print,
-                 progress=None, execution=None, strict: bool = False) -> list[Trial]:
+                 progress=None, execution=None, strict: bool = False, force: bool = False) -> list[Trial]:
     """Records every planned trial that the store lacks; returns the trials it recorded.
 
+    Before any training, the traces the trials to record need are set against the store's free disk
+    (refused unless `force`), and a full-scale suite started on a CPU is said to be one.
     A store never mixes copies of a dataset: where its finished trials were read from another copy than
     this run would read (`Splits.source`), nothing is recorded and a DataError says which. With `strict`
     a suite that says "cifar10" must find the official release (see `load_splits`).
@@ -172,6 +176,7 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
             todo.append(trial)
     if not todo:
         return []
+    _check_fits(suite, space, todo, store, device, force=force, report=report)
     for trial in todo:
         store.forget(trial.trial_id)  # a lost trial opened above is replaced by a Ray task, not through `store`
     splits = load_suite_splits(suite, data_dir, download, strict=strict)
@@ -197,6 +202,21 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
         if status != "complete":
             report(f"trial {trial.trial_id} ({trial.config}) {status}; recorded as a failed trial")
     return todo
+
+
+def _check_fits(suite: Suite, space, todo: list[Trial], store: TraceStore, device: torch.device, *, force: bool,
+                report: Callable[[str], None]) -> None:
+    needed = planned_bytes(suite, space, todo)
+    free = shutil.disk_usage(store.root).free
+    if needed > free and not force:
+        raise FhbenchError(f"{suite.path}: its {len(todo)} trial(s) to record need {gigabytes(needed)} of traces and "
+                           f"{store.root} has {gigabytes(free)} free: free space, record elsewhere (--traces), keep "
+                           f"fewer features (record.train_subset, record.window) or pass --force")
+    work = image_epochs(suite, todo)
+    if device.type == "cpu" and work >= FULL_SCALE_IMAGE_EPOCHS:
+        report(f"warning: {suite.path} is a full-scale suite ({work:,} training image-epochs, {gigabytes(needed)} "
+               f"of traces) started on a CPU: it is meant for GPUs and would take weeks here; its reduced "
+               f"counterpart (suites/*-cpu.toml) runs on a CPU")
 
 
 def _record_on_ray(suite: Suite, store: TraceStore, todo: list[Trial], splits, execution, device: torch.device,
