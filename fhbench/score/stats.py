@@ -504,6 +504,8 @@ def cells_needed(se: float, cells_per_repeat: float, delta: float, *, alpha: flo
     distribution: n * ((z_{1-alpha/2} + z_power) * se / |delta|)^2, rounded up. math.inf for delta 0."""
     if delta == 0:
         return math.inf
+    if not math.isfinite(se):
+        return math.nan  # no spread to scale (fewer than two resamples)
     z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
     needed = cells_per_repeat * (z * se / abs(delta)) ** 2
     return float(math.ceil(needed * (1 - 1e-12)))  # so that a float product just above an integer stays it
