@@ -158,3 +158,22 @@ def test_a_full_scale_suite_on_a_cpu_says_so_at_once(tmp_path):
                 force=True, report=said.append)
     assert len(said) == 1 and "full-scale suite (2,400,000,000 training image-epochs" in said[0]
     assert "384.2 GB of traces" in said[0] and "meant for GPUs" in said[0]
+
+
+def test_a_string_estimate_is_refused_by_the_harness_and_by_check_estimators_alike():
+    from fhbench.estimators.check import check_estimator
+    from fhbench.estimators.harness import checked_estimate
+
+    class Stringy:
+        name, version = "stringy", "1"
+
+        def fit(self, population):
+            pass
+
+        def estimate(self, trial):
+            return "0.9"
+
+    assert checked_estimate("0.9") == (None, "estimate '0.9' is not an accuracy in [0, 1]")
+    with pytest.raises(AssertionError, match="estimate '0.9' is not an accuracy in \\[0, 1\\]"):
+        check_estimator(Stringy)
+    assert checked_estimate(1) == (1.0, None)  # an int accuracy passes both
