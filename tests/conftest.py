@@ -1,14 +1,25 @@
 """Shared test helpers: tiny suites that train in seconds, and ways to run the CLI (in-process, or as a
-real subprocess where a test needs a fresh interpreter)."""
+real subprocess where a test needs a fresh interpreter); the session's rules (one torch thread, every test
+in its own tmp_path, the checkout left as it was). How the tests split into fast, slow and timing sets:
+tests/README.md."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# One thread per process, as the fhbench CLI runs by default: small networks on 2 shared cores run fastest
+# so, and a second OpenMP (or OpenBLAS) thread on a busy machine only spins, costing several times the CPU
+# time. Set before torch and numpy are imported (test modules are imported after this conftest), so that it
+# holds for module- and session-scoped fixtures and for subprocesses too. An explicit OMP_NUM_THREADS wins.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -101,13 +112,92 @@ def shared_data() -> Path:
     return Path(value)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def one_thread():
-    """torch at one thread for the test: small networks on 2 shared cores run fastest so (a second
-    OpenMP thread only spins), and the CPU clock of overheads is exact there (fhbench.estimators.harness)."""
+    """torch at one thread for every test (whatever an earlier test or an explicit OMP_NUM_THREADS left):
+    small networks on 2 shared cores run fastest so (a second OpenMP thread only spins), and the CPU clock
+    of overheads is exact there (fhbench.estimators.harness)."""
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path, monkeypatch):
+    """Every test runs in its own tmp_path: a command's default folders (./traces, ./runs, ./leaderboard)
+    and Python's temporary files (tempfile, in this process) land there, never in the checkout or /tmp.
+    Read the repository's files through REPO, not the current directory."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+
+@contextlib.contextmanager
+def ray_tmpdir_set():
+    """RAY_TMPDIR (where Ray puts its session folders: sockets, logs) set to a short folder of the caller's
+    own, removed afterwards: Ray started in this process or in a subprocess writes there, not in
+    /tmp/ray/session_*. Not under tmp_path: Ray's socket paths must fit in 107 bytes, and pytest's
+    tmp_path is too long for them."""
+    folder = tempfile.mkdtemp(prefix="fhr", dir="/tmp")
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("RAY_TMPDIR", folder)
+            yield Path(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def ray_tmpdir():
+    """For a test that starts Ray: see ray_tmpdir_set."""
+    with ray_tmpdir_set() as folder:
+        yield folder
+
+
+# ------------------------------------------------------------------------------------- the checkout stays clean
+
+# Never checked: the venv, caches, and what installing the checkout writes. The folders fhbench's commands
+# write by default (traces/, runs/, site/) and data/ are checked only where they did not exist before the
+# session (a contributor's own runs live there); a test writing into them is then caught in CI.
+_ALWAYS_IGNORED = (".venv", ".pytest_cache", ".benchmarks", ".import_linter_cache", ".ruff_cache")
+_OWN_FOLDERS = ("traces", "runs", "site", "data")
+
+
+def _new_files_in_checkout() -> set[str] | None:
+    """The untracked and ignored paths `git status` shows in the checkout (folders collapsed), less those
+    never checked; None outside a git checkout (an sdist, an installed copy)."""
+    try:
+        status = subprocess.run(["git", "status", "--porcelain", "--ignored", "-z"], cwd=REPO,
+                                capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if status.returncode != 0:
+        return None
+    paths = set()
+    for entry in status.stdout.split("\0"):
+        if entry[:2] not in ("??", "!!"):
+            continue  # a tracked file's edit (another process may be editing the tree): not a new file
+        path = entry[3:]
+        parts = path.rstrip("/").split("/")
+        if parts[0] in _ALWAYS_IGNORED or "__pycache__" in parts or parts[0].endswith(".egg-info"):
+            continue
+        paths.add(path)
+    return paths
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_stays_clean():
+    """Fails the run if its tests left new files in the checkout: a test writes only under its tmp_path.
+    (Under pytest-xdist each worker checks its own session.)"""
+    before = _new_files_in_checkout()
+    existing = {name for name in _OWN_FOLDERS if (REPO / name).exists()}
+    yield
+    after = _new_files_in_checkout()
+    if before is None or after is None:
+        return
+    new = sorted(p for p in after - before if p.rstrip("/").split("/")[0] not in existing)
+    if new:
+        pytest.fail("tests wrote into the checkout (write under tmp_path instead): " + ", ".join(new),
+                    pytrace=False)

@@ -14,8 +14,6 @@ from fhbench.inputs.suite import parse_suite
 
 CPU = torch.device("cpu")
 PIPELINE = __import__("fhbench.inputs.augment", fromlist=["_"]).randaugment_pipeline  # before any spy wraps it
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 def _raw(space=None, data=None, search=None, train=None):
     raw = {"name": "ra", "version": "1",

@@ -47,9 +47,17 @@ def test_new_estimators_arrive_through_entry_points_and_declare_rank_only():
         assert getattr(estimator, "rank_only", False) is (name in ("sotl", "sotl-e")), name
 
 
-@pytest.mark.parametrize("name", NEW)
-def test_new_estimators_conform(name):
-    check_estimator(available_estimators()[name].load())
+# The contract at small settings where the defaults cost seconds (lcsvr: a 36-point grid, cross-validated, in
+# each of the check's 12 fits; lc-extrapolation: 11 curve families fitted per trial); at the defaults in the
+# slow set.
+CHEAP = {"lcsvr": {"c_grid": [1.0], "nu_grid": [0.5], "gamma_grid": [1.0]},
+         "lc-extrapolation": {"families": ["pow3", "vap"]}}
+
+
+@pytest.mark.parametrize("name, settings", [pytest.param(name, CHEAP.get(name, {}), id=name) for name in NEW] + [
+    pytest.param(name, {}, id=f"{name}-defaults", marks=pytest.mark.slow) for name in CHEAP])
+def test_new_estimators_conform(name, settings, tmp_path):
+    check_estimator(available_estimators()[name].load(), settings, workdir=tmp_path)
 
 
 def test_bad_settings_are_one_line_suite_errors():

@@ -13,6 +13,9 @@ import pytest
 
 from conftest import REPO
 
+# Loads the CPU with busy processes on purpose and compares timings: alone, in CI's `-m timing` run.
+pytestmark = [pytest.mark.slow, pytest.mark.timing]
+
 BENCHMARK = '''
 import os
 import time

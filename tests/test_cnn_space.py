@@ -18,9 +18,6 @@ from fhbench.spaces.cnn import MODELS, CnnConfig, CnnSpace
 from fhbench.inputs.suite import SpaceSettings
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small nets run fastest on one thread
-
-
 def _params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

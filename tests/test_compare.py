@@ -16,11 +16,30 @@ from fhbench.core.errors import FhbenchError
 from fhbench.publish.provenance import ESTIMATION_METRICS
 
 
-def leaderboard(tmp_path, name, rows, **header):
+def leaderboard(tmp_path, name, rows, *, signed=True, **header):
+    """A board folder as scoring writes it: results.json and its signature (SHA256SUMS)."""
+    from fhbench.publish.provenance import SIGNATURE_FILE, signature
+
     folder = tmp_path / name
     folder.mkdir()
     (folder / "results.json").write_text(json.dumps({**header, "rows": rows}))
+    if signed:
+        (folder / SIGNATURE_FILE).write_text(signature(folder))
     return folder
+
+
+def test_a_board_edited_since_it_was_scored_is_refused_and_an_unsigned_one_noted(tmp_path):
+    old = leaderboard(tmp_path, "old", OLD)
+    edited = leaderboard(tmp_path, "edited", OLD)
+    (edited / "results.json").write_text((edited / "results.json").read_text().replace("0.6", "0.9"))
+    with pytest.raises(FhbenchError, match="results.json: edited after the board was scored"):
+        compare_files(old, edited)
+    unsigned = leaderboard(tmp_path, "unsigned", OLD, signed=False)
+    notes = [line for line in compare_files(old, unsigned).lines() if line.startswith("note:")]
+    assert notes == [f"note: {tmp_path.name}/unsigned is unsigned (published before boards were signed when scored)"]
+    (old / "linked.json").symlink_to(tmp_path / "elsewhere.json")
+    with pytest.raises(FhbenchError, match="a link in a leaderboard directory"):
+        compare_files(old, unsigned)
 
 
 def row(estimator, epoch, mae, tau, overhead, n_failed=0):
@@ -268,6 +287,8 @@ def _usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+@pytest.mark.slow
+@pytest.mark.timing  # loads the CPU on purpose and gates CPU-time overheads: run alone (-m timing)
 def test_the_overhead_gate_holds_under_a_cpu_hog_and_fails_a_real_slowdown(tmp_path):
     """The same code scored while busy processes (four times as many as the usable CPUs) compete for the
     cores does not fail the gate; fh-ensemble made five times slower does. At one torch thread, as CI

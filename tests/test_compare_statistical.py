@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from conftest import REPO, run_cli
+from conftest import REPO, cli
 
 BOARD = REPO / "leaderboard" / "nb201-cpu" / "2"
 
@@ -42,12 +42,11 @@ def _recorded_again(seed: int):
     return change
 
 
-def test_noise_is_not_a_regression_and_a_broken_estimator_is(tmp_path):
+def test_noise_is_not_a_regression_and_a_broken_estimator_is(tmp_path, capsys):
     old = _copy(tmp_path, "old", _recorded_again(1))
-    same = run_cli("compare", str(old), str(_copy(tmp_path, "noisy", _recorded_again(2))), "--statistical",
-                   cwd=tmp_path)
-    assert same.returncode == 0, same.stdout + same.stderr
-    assert "0 regression(s)" in same.stdout and "sotl-e epoch 20 mae" not in same.stdout  # rank-only: no MAE
+    code, out, err = cli(capsys, "compare", old, _copy(tmp_path, "noisy", _recorded_again(2)), "--statistical")
+    assert code == 0, out + err
+    assert "0 regression(s)" in out and "sotl-e epoch 20 mae" not in out  # rank-only: no MAE
 
     rng = np.random.default_rng(3)
 
@@ -57,16 +56,15 @@ def test_noise_is_not_a_regression_and_a_broken_estimator_is(tmp_path):
             if entry["estimator"] == "sotl-e":
                 entry["estimate"] = float(rng.uniform())
 
-    worse = run_cli("compare", str(old), str(_copy(tmp_path, "broken", broken)), "--statistical", cwd=tmp_path)
-    assert worse.returncode == 1, worse.stdout + worse.stderr
-    flagged = [line for line in worse.stdout.splitlines() if line.endswith("worse")]
+    code, out, err = cli(capsys, "compare", old, _copy(tmp_path, "broken", broken), "--statistical")
+    assert code == 1, out + err
+    flagged = [line for line in out.splitlines() if line.endswith("worse")]
     assert flagged and all(line.startswith("sotl-e ") and "kendall_tau" in line for line in flagged), flagged
 
 
-def test_boards_of_other_cells_cannot_be_paired(tmp_path):
+def test_boards_of_other_cells_cannot_be_paired(tmp_path, capsys):
     def other_cells(results):
         results["truths"] = {f"x{key}": value for key, value in results["truths"].items()}
 
-    result = run_cli("compare", str(_copy(tmp_path, "a")), str(_copy(tmp_path, "b", other_cells)), "--statistical",
-                     cwd=tmp_path)
-    assert result.returncode == 2 and "share 0 scored cells" in result.stderr and "Traceback" not in result.stderr
+    code, _, err = cli(capsys, "compare", _copy(tmp_path, "a"), _copy(tmp_path, "b", other_cells), "--statistical")
+    assert code == 2 and "share 0 scored cells" in err and "Traceback" not in err

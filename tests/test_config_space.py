@@ -227,6 +227,14 @@ def test_resnet_sample_codes_is_uniform_over_the_configs_within_the_limit():
     assert np.array_equal(limited.valid_codes(grid), macs <= limited.max_macs)
 
 
+def test_a_limit_no_config_meets_is_one_line():
+    with pytest.raises(ConfigError, match="no ResNet scaling config fits") as err:
+        ResNetScalingSpace(0.05)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.slow
+@pytest.mark.timing  # a wall-clock bound: run alone (-m timing)
 def test_a_limit_no_config_meets_fails_at_once():
     start = time.perf_counter()
     with pytest.raises(ConfigError, match="no ResNet scaling config fits") as err:

@@ -26,9 +26,6 @@ DARTS_V2_TEXT = ("normal=sep_conv_3x3~0,sep_conv_3x3~1|sep_conv_3x3~0,sep_conv_3
                  "max_pool_3x3~0,skip_connect~2|max_pool_3x3~1,skip_connect~2")
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small nets run fastest on one thread
-
-
 def _tiny(**settings):
     return DartsSpace(**{"channels": 4, "cells": 5, **settings})
 

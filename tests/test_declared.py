@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import REPO
 from fhbench.cli import main
 from fhbench.inputs.suite import load_suite
 from fhbench.spaces import suite_space
@@ -78,6 +79,7 @@ def _results(folder: Path) -> dict:
     return json.loads((folder / "lb" / "tiny-scaling" / "1" / "results.json").read_text())
 
 
+@pytest.mark.slow  # trains: the module's searched suite
 def test_every_search_runs_live_then_replayed_and_the_replay_makes_the_live_decisions(searched):
     folder, _ = searched
     meta = _results(folder)
@@ -98,6 +100,7 @@ def test_every_search_runs_live_then_replayed_and_the_replay_makes_the_live_deci
     assert all(s["wall_s"] > 0 and s["clock_s"] > 0 and s["jobs"] == 14 for s in live)  # R=4, eta=2: 14 jobs
 
 
+@pytest.mark.slow  # trains: the module's searched suite
 def test_the_winner_s_accuracy_is_its_own_trace_s_test_accuracy_and_its_size_is_within_the_limit(searched):
     from fhbench.engine.pipeline import open_store
     from fhbench.search.trials import declared_trial
@@ -114,6 +117,7 @@ def test_the_winner_s_accuracy_is_its_own_trace_s_test_accuracy_and_its_size_is_
         assert winner["size"]["macs"] == space.macs(space.parse(winner["incumbent"]), in_channels=1)  # digits
 
 
+@pytest.mark.slow  # trains: the module's searched suite
 def test_each_trace_holds_the_furthest_epoch_any_live_job_trained_its_configuration_to(searched):
     from fhbench.engine.pipeline import open_store
     from fhbench.search.trials import declared_trial
@@ -133,6 +137,7 @@ def test_each_trace_holds_the_furthest_epoch_any_live_job_trained_its_configurat
     assert main(["verify", str(suite_path), "--traces", str(folder / "traces")]) == 0
 
 
+@pytest.mark.slow  # trains: the module's searched suite
 def test_the_markdown_is_the_thesis_table_with_live_and_replayed_rows(searched):
     folder, _ = searched
     text = (folder / "lb" / "tiny-scaling" / "1" / "leaderboard.md").read_text()
@@ -143,6 +148,7 @@ def test_the_markdown_is_the_thesis_table_with_live_and_replayed_rows(searched):
     assert (folder / "lb" / "tiny-scaling" / "1" / "search.png").stat().st_size > 10_000  # the plot, drawn
 
 
+@pytest.mark.slow  # trains: the module's searched suite
 def test_search_replays_what_was_recorded_without_training(searched, tmp_path):
     folder, suite_path = searched
     before = {p.name: p.stat().st_mtime_ns for p in (folder / "traces").rglob("*.npz")}
@@ -153,6 +159,7 @@ def test_search_replays_what_was_recorded_without_training(searched, tmp_path):
     assert len([s for s in meta["searches"] if s["source"] == "replayed"]) == 6
 
 
+@pytest.mark.slow  # trains: the module's searched suite
 def test_a_finished_search_is_not_run_again_and_a_missing_one_is(searched, capsys):
     folder, suite_path = searched
     records = sorted((folder / "traces").rglob("searches/*.json"))
@@ -168,6 +175,7 @@ def test_a_finished_search_is_not_run_again_and_a_missing_one_is(searched, capsy
     assert json.loads(removed.read_text())["true_acc"] is not None
 
 
+@pytest.mark.slow  # trains: the module's searched suite
 def test_a_rerun_removes_what_an_unfinished_trace_write_left(searched):
     from fhbench.engine.pipeline import open_store
 
@@ -210,6 +218,7 @@ def test_two_runs_on_one_store_are_refused(tmp_path, capsys):
     assert "in use" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # trains, in a subprocess killed mid-search
 def test_a_run_killed_mid_search_resumes_and_leaves_only_whole_traces(tmp_path):
     suite_path = _suite(tmp_path)
     command = [sys.executable, "-m", "fhbench.cli", "run", str(suite_path), "--traces", str(tmp_path / "traces"),
@@ -228,7 +237,9 @@ def test_a_run_killed_mid_search_resumes_and_leaves_only_whole_traces(tmp_path):
     assert main(["verify", str(suite_path), "--traces", str(tmp_path / "traces")]) == 0
 
 
-def test_a_declared_suite_runs_its_searches_on_ray_workers_sharing_one_ray_instance(tmp_path):
+@pytest.mark.slow  # trains, on Ray workers
+@pytest.mark.serial
+def test_a_declared_suite_runs_its_searches_on_ray_workers_sharing_one_ray_instance(tmp_path, ray_tmpdir):
     pytest.importorskip("ray")
     from fhbench.record.format import RUN_FILE
 
@@ -250,7 +261,7 @@ def test_a_declared_suite_runs_its_searches_on_ray_workers_sharing_one_ray_insta
 
 
 def test_evaluate_winner_needs_a_published_board_and_exactly_one_genotype(tmp_path, capsys):
-    darts = Path("suites/darts-cpu.toml").resolve()
+    darts = REPO / "suites" / "darts-cpu.toml"
     assert main(["evaluate", str(darts), "--winner", "--leaderboard", str(tmp_path / "lb")]) == 2
     assert "no published search leaderboard" in capsys.readouterr().err
     assert main(["evaluate", str(darts), "--leaderboard", str(tmp_path / "lb")]) == 2
@@ -306,6 +317,7 @@ seeds = 1
 """
 
 
+@pytest.mark.slow  # trains and evaluates
 def test_the_darts_winner_is_evaluated_and_shown_on_the_board_as_in_table_4_2(tmp_path, capsys):
     suite_path = tmp_path / "tiny-darts.toml"
     suite_path.write_text(TINY_DARTS)

@@ -153,7 +153,8 @@ def _still_running(pid: int, started: int) -> bool:
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
-def test_driver_of_a_parallel_run_killed_then_rerun_gives_the_serial_leaderboard(tmp_path):
+@pytest.mark.serial  # starts Ray
+def test_driver_of_a_parallel_run_killed_then_rerun_gives_the_serial_leaderboard(tmp_path, ray_tmpdir):
     # long enough trials that the driver dies with trials in flight on both workers
     suite = write_suite(tmp_path, "par", num_samples=4, epochs=24, estimators=("original",))
     serial = run_cli("run", str(suite), "--threads", "1", "--traces", "serial", "--leaderboard", "serial-runs",

@@ -38,8 +38,6 @@ estimators = ["original"]
 """
 EVALUATE = "[evaluate]\nchannels = 4\ncells = 3\nepochs = 2\nbatch_size = 64\nseeds = 2\n"
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 def _suite(tmp_path, evaluate=EVALUATE, space_name="darts"):
     path = tmp_path / "ev.toml"

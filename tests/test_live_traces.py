@@ -127,6 +127,7 @@ def test_a_declared_trial_is_a_function_of_its_config(setting):
         trials[1]
 
 
+@pytest.mark.slow  # on the module's live search, which trains
 def test_a_live_search_writes_one_trace_per_trial_it_trained(setting, searched):
     _, suite, _, _ = setting
     store, run, declared, backend = searched
@@ -152,6 +153,7 @@ def test_a_live_search_writes_one_trace_per_trial_it_trained(setting, searched):
     assert not [p for p in (store.root / ".partial").iterdir() if not p.name.startswith(".")]
 
 
+@pytest.mark.slow  # trains: on the module's live search, or on one of its own
 @pytest.mark.parametrize("algorithm, estimator", [("hyperband", "original"), ("bohb", "fh-ensemble"),
                                                    ("random", "fh-ensemble")])
 def test_the_replay_of_a_live_search_makes_its_jobs_again(setting, searched, tmp_path, algorithm, estimator):
@@ -181,6 +183,7 @@ def test_the_replay_of_a_live_search_makes_its_jobs_again(setting, searched, tmp
         assert mine["cost_s"] - mine["overhead_s"] == pytest.approx(theirs["cost_s"] - theirs["overhead_s"])
 
 
+@pytest.mark.slow  # on the module's live search, which trains
 def test_a_replay_needing_unrecorded_epochs_counts_them(setting, searched):
     _, suite, space, _ = setting
     store, live, live_declared, _ = searched

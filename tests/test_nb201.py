@@ -10,9 +10,6 @@ from fhbench.spaces.nb201 import NUM_CELLS, OPS, Nb201Cell, Nb201Space, all_cell
 CANONICAL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small nets run fastest on one thread
-
-
 def test_canonical_string_parses_in_edge_order():
     cell = Nb201Cell.from_string(CANONICAL)
     assert cell.ops == (

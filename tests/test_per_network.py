@@ -156,6 +156,7 @@ def _record_and_score(tmp_path, every):
     return out, json.loads((out / "results.json").read_text())
 
 
+@pytest.mark.slow  # trains and scores a suite
 def test_a_recorded_suite_with_an_estimate_at_every_epoch_publishes_per_network_views(tmp_path):
     out, results = _record_and_score(tmp_path, every=1)
     view = results["per_network"]
@@ -203,6 +204,7 @@ def test_a_recorded_suite_with_an_estimate_at_every_epoch_publishes_per_network_
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
 
 
+@pytest.mark.slow  # trains and scores a suite
 def test_a_suite_without_the_views_publishes_what_it_always_did(tmp_path):
     out, results = _record_and_score(tmp_path, every=2)
     assert "per_network" not in results

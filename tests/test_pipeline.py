@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -79,12 +81,10 @@ def test_a_missing_benchmark_file_fails_before_training(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("recorded")
-    suite = load_suite(write_suite(tmp, num_samples=2, epochs=2, estimators=("original",)))
-    store = open_store(suite, tmp / "traces")
-    record_suite(suite, store, data_dir=None, device=CPU, report=lambda message: None)
-    return suite, store
+def recorded(_two_trials_recorded):
+    """The module's two recorded trials (below), read in place: a test that changes them restores them."""
+    suite, traces = _two_trials_recorded
+    return suite, open_store(suite, traces)
 
 
 def test_verify_finds_a_flipped_byte_that_opening_does_not_read(recorded, tmp_path):
@@ -137,11 +137,33 @@ def clean_tree(monkeypatch):
     monkeypatch.setattr(fhbench.publish.provenance, "git_state", lambda: {"commit": "0" * 40, "dirty": False})
 
 
-def test_publishing_a_run_copies_it_whole_into_the_leaderboard_tree(recorded, tmp_path, clean_tree):
-    from fhbench.engine.pipeline import publish_run, score_suite
+@pytest.fixture(scope="module")
+def _scored(recorded, tmp_path_factory):
+    """The recorded trials scored once, as from a committed checkout (clean_tree): the run folder."""
+    import fhbench.publish.provenance
+    from fhbench.engine.pipeline import score_suite
 
     suite, store = recorded
-    run_dir, _ = score_suite(suite, store, tmp_path / "runs")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fhbench.publish.provenance, "git_state", lambda: {"commit": "0" * 40, "dirty": False})
+        run_dir, _ = score_suite(suite, store, tmp_path_factory.mktemp("scored") / "runs")
+    return run_dir
+
+
+@pytest.fixture
+def scored_run(_scored, tmp_path):
+    """A copy of the scored run folder of the test's own, at tmp_path/runs/SUITE/VERSION as score_suite
+    writes it: scored once for the module, not once per test."""
+    import shutil
+
+    return Path(shutil.copytree(_scored, tmp_path / "runs" / _scored.parent.name / _scored.name))
+
+
+def test_publishing_a_run_copies_it_whole_into_the_leaderboard_tree(recorded, scored_run, tmp_path, clean_tree):
+    from fhbench.engine.pipeline import publish_run
+
+    suite, store = recorded
+    run_dir = scored_run
     published = publish_run(run_dir, tmp_path / "leaderboard")
     assert published == tmp_path / "leaderboard" / suite.name / suite.version
     assert sorted(p.name for p in published.iterdir()) == sorted(p.name for p in run_dir.iterdir())
@@ -156,13 +178,12 @@ def test_publishing_a_run_copies_it_whole_into_the_leaderboard_tree(recorded, tm
 
 
 @pytest.mark.parametrize("field, value", [("name", "../../escaped"), ("name", None), ("version", "..")])
-def test_publishing_refuses_names_that_would_leave_the_leaderboard_tree(recorded, tmp_path, field, value, clean_tree):
+def test_publishing_refuses_names_that_would_leave_the_leaderboard_tree(scored_run, tmp_path, field, value, clean_tree):
     import json
 
-    from fhbench.engine.pipeline import publish_run, score_suite
+    from fhbench.engine.pipeline import publish_run
 
-    suite, store = recorded
-    run_dir, _ = score_suite(suite, store, tmp_path / "runs")
+    run_dir = scored_run
     results = json.loads((run_dir / "results.json").read_text())
     results["suite"][field] = value
     (run_dir / "results.json").write_text(json.dumps(results))
@@ -171,13 +192,13 @@ def test_publishing_refuses_names_that_would_leave_the_leaderboard_tree(recorded
     assert not (tmp_path / "leaderboard").exists() and not (tmp_path.parent / "escaped").exists()
 
 
-def test_a_published_version_never_changes_under_its_number(recorded, tmp_path, clean_tree):
+def test_a_published_version_never_changes_under_its_number(scored_run, tmp_path, clean_tree):
     import json
 
-    from fhbench.engine.pipeline import publish_run, score_suite
+    from fhbench.engine.pipeline import publish_run
+    from fhbench.publish.provenance import SIGNATURE_FILE, signature
 
-    suite, store = recorded
-    run_dir, _ = score_suite(suite, store, tmp_path / "runs")
+    run_dir = scored_run
     published = publish_run(run_dir, tmp_path / "leaderboard")
     assert publish_run(run_dir, tmp_path / "leaderboard") == published  # the same inputs again: allowed
     results = json.loads((run_dir / "results.json").read_text())
@@ -185,10 +206,29 @@ def test_a_published_version_never_changes_under_its_number(recorded, tmp_path, 
                    {"estimators": {**results["estimators"], "original": {**results["estimators"]["original"],
                                                                          "version": "99"}}}):
         (run_dir / "results.json").write_text(json.dumps({**results, **change}))
+        (run_dir / SIGNATURE_FILE).write_text(signature(run_dir))  # as scoring other inputs would sign it
         with pytest.raises(FhbenchError, match="already published from other inputs.*publish this board as a new "
                                                "suite version"):
             publish_run(run_dir, tmp_path / "leaderboard")
     assert json.loads((published / "results.json").read_text()) == results  # untouched
+
+
+def test_publish_refuses_a_board_edited_since_scoring_and_never_follows_a_link(recorded, tmp_path, clean_tree):
+    from fhbench.engine.pipeline import publish_run, score_suite
+
+    suite, store = recorded
+    run_dir, _ = score_suite(suite, store, tmp_path / "runs")
+    csv_text = (run_dir / "leaderboard.csv").read_text()
+    (run_dir / "leaderboard.csv").write_text(csv_text.replace("original", "0riginal", 1))
+    with pytest.raises(FhbenchError, match="leaderboard.csv: edited after the board was scored"):
+        publish_run(run_dir, tmp_path / "leaderboard")
+    (run_dir / "leaderboard.csv").write_text(csv_text)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not a leaderboard file")
+    (run_dir / "notes.txt").symlink_to(secret)
+    with pytest.raises(FhbenchError, match="notes.txt: a link in a leaderboard directory"):
+        publish_run(run_dir, tmp_path / "leaderboard")
+    assert not (tmp_path / "leaderboard").exists()
 
 
 def test_a_board_from_a_modified_tree_needs_allow_dirty_and_records_it(recorded, tmp_path, monkeypatch):
@@ -207,11 +247,11 @@ def test_a_board_from_a_modified_tree_needs_allow_dirty_and_records_it(recorded,
     assert json.loads((published / "results.json").read_text())["published"] == {"allow_dirty": True}
 
 
-def test_publishing_the_current_folder_names_it(recorded, tmp_path, monkeypatch, clean_tree):
-    from fhbench.engine.pipeline import publish_run, score_suite
+def test_publishing_the_current_folder_names_it(recorded, scored_run, tmp_path, monkeypatch, clean_tree):
+    from fhbench.engine.pipeline import publish_run
 
-    suite, store = recorded
-    run_dir, _ = score_suite(suite, store, tmp_path / "runs")
+    suite, _ = recorded
+    run_dir = scored_run
     monkeypatch.chdir(run_dir)
     assert publish_run(".", tmp_path / "leaderboard") == tmp_path / "leaderboard" / suite.name / suite.version
 
@@ -254,6 +294,7 @@ def _rewrite_manifest(path, **changes):
     (path / "manifest.json").write_text(json.dumps(manifest))
 
 
+@pytest.mark.slow  # scores, then records (trains) the lost trial again
 def test_a_lost_trial_is_a_failed_row_and_the_next_record_records_it(two_trials, tmp_path):
     from fhbench.engine.pipeline import score_suite
     from fhbench.record.train import record_lost_trial

@@ -349,6 +349,7 @@ def test_abs_error_plot_has_a_panel_per_network_with_the_mean_over_its_trials(fi
     assert "errors below 0.01 pp drawn at 0.01" in _texts(fig)
 
 
+@pytest.mark.slow  # draws eight plots twice (plots' byte stability: test_plots_are_byte_stable)
 def test_per_network_plots_are_byte_stable_and_redraw_from_results_json(tmp_path):
     from fhbench.publish.provenance import results_json
 

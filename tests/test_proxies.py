@@ -21,9 +21,6 @@ CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_con
 ESTIMATORS = (Synflow, Snip, GradNorm, Naswot)
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small nets run fastest on one thread
-
-
 class TwoLayer(nn.Module):
     def __init__(self, batch_norm: bool = False):
         super().__init__()

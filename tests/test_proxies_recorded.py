@@ -8,6 +8,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from conftest import assert_one_line_error, cli, write_suite
@@ -34,8 +35,8 @@ def _record(suite, root):
 
 
 def test_proxies_are_recorded_and_leave_training_bitwise_unchanged(tmp_path):
-    plain = load_suite(write_suite(tmp_path, "plain", num_samples=2, epochs=3))
-    with_proxies = load_suite(_with_proxies(write_suite(tmp_path, "prox", num_samples=2, epochs=3)))
+    plain = load_suite(write_suite(tmp_path, "plain", num_samples=1, epochs=2))
+    with_proxies = load_suite(_with_proxies(write_suite(tmp_path, "prox", num_samples=1, epochs=2)))
     assert plain.record_hash != with_proxies.record_hash  # the traces differ: they carry the proxies
     a, b = _record(plain, tmp_path / "a"), _record(with_proxies, tmp_path / "b")
     for trial_id in a.trial_ids():
@@ -73,6 +74,7 @@ def test_a_stored_proxy_that_is_not_a_number_is_a_corrupt_trace(tmp_path):
         raise AssertionError("a corrupt proxy value was accepted")
 
 
+@pytest.mark.slow  # trains four networks and scores them
 def test_proxies_are_scored_on_rank_correlations_and_charged_their_recorded_cost(tmp_path):
     suite = load_suite(_with_proxies(write_suite(tmp_path, num_samples=4, epochs=2)))
     store = _record(suite, tmp_path / "t")

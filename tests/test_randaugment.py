@@ -34,9 +34,6 @@ TORCHVISION_NAMES = {
 }
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small nets run fastest on one thread
-
-
 def images(batch: int, size: int = 32, channels: int = 3, seed: int = 0) -> torch.Tensor:
     """Smooth random images (blocks plus noise), so that every operation changes something."""
     g = torch.Generator().manual_seed(seed)

@@ -17,7 +17,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +24,9 @@ import pytest
 
 from conftest import assert_one_line_error, cli, run_cli, write_suite
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
-                                reason="ray is not installed (pip install -e '.[ray]')")
+pytestmark = [pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                                 reason="ray is not installed (pip install -e '.[ray]')"),
+              pytest.mark.usefixtures("ray_tmpdir")]  # conftest: Ray's session folder, the test's own
 
 KILL_ENV = "FHBENCH_TEST_KILL_TRIAL"
 
@@ -65,6 +65,7 @@ def _assert_same_trials(a: Path, b: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # starts Ray
 def test_parallel_record_equals_serial_trial_by_trial(tmp_path):
     suite = write_suite(tmp_path, num_samples=4, epochs=4, estimators=("original",))
     # serial: one process, and Ray never imported on that path
@@ -80,6 +81,7 @@ def test_parallel_record_equals_serial_trial_by_trial(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # starts Ray
 def test_killed_worker_is_retried_and_the_leaderboard_is_complete(tmp_path):
     suite = write_suite(tmp_path, num_samples=4, epochs=4, estimators=("original",))
     marker = tmp_path / "killed"
@@ -95,6 +97,7 @@ def test_killed_worker_is_retried_and_the_leaderboard_is_complete(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # starts Ray
 def test_trial_whose_worker_always_dies_is_a_failed_trial_and_a_rerun_records_it(tmp_path):
     suite = write_suite(tmp_path, num_samples=3, epochs=2, estimators=("original",))
     command = ("run", str(suite), "--traces", "traces", "--leaderboard", "runs", "--workers", "2")
@@ -133,6 +136,7 @@ def test_trial_whose_worker_always_dies_is_a_failed_trial_and_a_rerun_records_it
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # starts Ray
 def test_strict_compares_the_traces_with_the_cpus_per_trial_they_were_recorded_with(tmp_path):
     suite = write_suite(tmp_path, num_samples=2, epochs=2, estimators=("original",))
     result = run_cli("run", str(suite), "--workers", "1", "--cpus-per-trial", "2", "--strict", cwd=tmp_path,
@@ -155,12 +159,13 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_record_on_a_cluster_started_with_ray_start_by_address_and_by_auto(tmp_path):
+@pytest.mark.serial  # starts Ray
+def test_record_on_a_cluster_started_with_ray_start_by_address_and_by_auto(tmp_path, ray_tmpdir):
     from fhbench.runtime.ray import session_processes, stop_session_processes
 
-    # Ray's socket paths must fit in 107 bytes: a short folder of its own, which also keeps the cluster
-    # apart from any other Ray instance on this machine (`ray stop` would stop them all: never used here)
-    ray_tmp = tempfile.mkdtemp(prefix="fhr", dir="/tmp")
+    # Ray's socket paths must fit in 107 bytes: a short folder of its own (conftest's ray_tmpdir), which also
+    # keeps the cluster apart from any other Ray instance on this machine (`ray stop` would stop them all)
+    ray_tmp = str(ray_tmpdir)
     port = _free_port()
     # the cluster's own token, not whatever ~/.ray holds: the driver must be given it to join
     env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": os.urandom(16).hex(), "RAY_USAGE_STATS_ENABLED": "0"}
@@ -243,6 +248,7 @@ def test_cuda_found_by_auto_with_no_gpus_per_trial_is_refused_before_ray_starts(
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # starts Ray
 def test_more_gpus_per_trial_than_any_node_has(tmp_path, capsys):
     suite = write_suite(tmp_path)
     traces = tmp_path / "traces"
@@ -255,6 +261,8 @@ def test_more_gpus_per_trial_than_any_node_has(tmp_path, capsys):
     assert not ray.is_initialized()  # the instance fhbench started is shut down again
 
 
+@pytest.mark.slow  # starts a Ray instance in this process
+@pytest.mark.serial
 def test_a_share_no_node_can_give_is_refused_before_it_waits_forever():
     import ray
 

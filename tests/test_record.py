@@ -86,7 +86,7 @@ def test_a_diverging_run_is_a_recorded_failed_trial(tmp_path):
 
 
 def test_a_diverged_trial_among_finished_ones_is_listed_as_failed(tmp_path):
-    suite = load_suite(write_suite(tmp_path, num_samples=3, epochs=4, estimators=("original",)))
+    suite = load_suite(write_suite(tmp_path, num_samples=3, epochs=2, estimators=("original",)))
     store = _record(suite, tmp_path / "t")
     trial = plan_trials(suite, suite_space(suite))[1]
     record_trial_diverged(suite, store, trial)

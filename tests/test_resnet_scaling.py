@@ -21,9 +21,6 @@ RESNET18_MACS = 555_468_800  # 32x32, 100 classes
 RESNET18_PARAMS = 11_220_132
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small nets run fastest on one thread
-
-
 @pytest.fixture(scope="module")
 def space() -> ResNetScalingSpace:
     return ResNetScalingSpace()

@@ -3,7 +3,8 @@
 Its decisions are those of the driver's clock: replaying the costs and estimates it measured, with the
 same W, through the synchronous driver gives back every job, start and finish. Where the order of
 completions does not matter (random search, HyperBand's synchronous rungs) it also finds what the
-one-worker search in this process finds, estimate for estimate (both train at 1 thread). Marked slow.
+one-worker search in this process finds, estimate for estimate (both train at 1 thread). Marked slow,
+but for the one-line errors of bad worker flags (Ray never starts).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections import defaultdict
 import pytest
 import torch
 
-from conftest import assert_one_line_error, cli, run_cli
+from conftest import assert_one_line_error, cli, ray_tmpdir_set, run_cli
 from fhbench.runtime.ray import Execution
 from fhbench.search.driver import JobOutcome, run_search
 from fhbench.search.backends.live import LiveBackend, live_search
@@ -24,7 +25,7 @@ from fhbench.spaces import suite_space
 from test_search import write
 
 pytestmark = [pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed"),
-              pytest.mark.slow]
+              pytest.mark.usefixtures("ray_tmpdir")]  # conftest: Ray's session folder, the test's own
 
 
 class _MeasuredOutcomes:
@@ -57,13 +58,16 @@ def tiny(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("parallel-search")
     suite = load_suite(write(tmp))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    try:
-        yield tmp, suite, suite_space(suite), search_pool(suite, suite_space(suite)), load_suite_splits(suite, None)
-    finally:
-        ray.shutdown()
+    with ray_tmpdir_set():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        try:
+            yield tmp, suite, suite_space(suite), search_pool(suite, suite_space(suite)), load_suite_splits(suite, None)
+        finally:
+            ray.shutdown()
 
 
+@pytest.mark.slow
+@pytest.mark.serial  # starts Ray
 @pytest.mark.parametrize("algorithm", ["random", "hyperband", "bohb"])
 def test_two_ray_workers_decide_as_their_replay_does(tiny, algorithm):
     from fhbench.estimators import create_estimator
@@ -102,6 +106,8 @@ def test_two_ray_workers_decide_as_their_replay_does(tiny, algorithm):
         assert serial.incumbent == parallel.incumbent
 
 
+@pytest.mark.slow
+@pytest.mark.serial  # starts Ray
 def test_promotions_continue_on_the_worker_that_holds_their_run(tiny):
     from fhbench.estimators import create_estimator  # noqa: F401  (the workers create their own)
     from fhbench.search.backends.ray import RayLiveBackend
@@ -124,6 +130,8 @@ def test_promotions_continue_on_the_worker_that_holds_their_run(tiny):
     assert epochs_trained == added < sum(j["budget"] for j in run.jobs)  # continued, not restarted
 
 
+@pytest.mark.slow
+@pytest.mark.serial  # starts Ray
 def test_ray_workers_of_a_declared_search_write_its_traces(tiny):
     """The workers write every run they train into the store (opened by its absolute path), each job
     carrying its trial: the candidates registered on the driver after the workers started."""
@@ -160,6 +168,8 @@ def test_ray_workers_of_a_declared_search_write_its_traces(tiny):
         assert trace.status == ("complete" if epochs == suite.train.epochs else "stopped")
 
 
+@pytest.mark.slow
+@pytest.mark.serial  # starts Ray
 def test_a_worker_that_dies_stops_the_search_with_one_line(tiny):
     import ray
 
@@ -179,6 +189,8 @@ def test_a_worker_that_dies_stops_the_search_with_one_line(tiny):
                 backend.wait()
 
 
+@pytest.mark.slow
+@pytest.mark.serial  # starts Ray
 def test_live_search_with_workers_from_the_command_line(tmp_path):
     suite = write(tmp_path)
     result = run_cli("search", str(suite), "--live", "--algorithm", "hyperband", "--estimator", "original",
@@ -203,6 +215,8 @@ def test_replay_refuses_workers_and_live_checks_them(tmp_path, capsys, monkeypat
                               "--gpus-per-trial", "0.5"), "--gpus-per-trial 0.5 with --device cpu")
 
 
+@pytest.mark.slow
+@pytest.mark.serial  # starts Ray
 def test_a_killed_live_search_driver_leaves_nothing_running_after_a_rerun(tmp_path):
     import os
     import signal

@@ -8,6 +8,7 @@ import math
 
 import pytest
 
+from conftest import REPO
 from fhbench.engine.declared import PlannedSearch, read_record, write_record
 from fhbench.publish.declared_board import method_name, render_markdown, summarise
 
@@ -99,7 +100,7 @@ def test_a_search_s_key_ignores_replay_settings_and_follows_what_the_live_search
     from fhbench.engine.declared import search_key
     from fhbench.inputs.suite import load_suite
 
-    suite = load_suite("suites/darts-cpu.toml")
+    suite = load_suite(REPO / "suites" / "darts-cpu.toml")
     planned = PlannedSearch(0, "darts", "hyperband", "fh-ensemble", 0)
     key = search_key(suite, planned)
     replayed = dataclasses.replace(suite, search=dataclasses.replace(suite.search, replay_estimators=("sotl",),

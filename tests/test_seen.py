@@ -144,6 +144,7 @@ def test_the_numbers_survive_results_json_and_redraw(report, tmp_path):
     assert rows[1].endswith("| n/a |") and "`seen-r0-002.png`" in "\n".join(lines)
 
 
+@pytest.mark.slow  # trains and scores two suites
 def test_score_suite_publishes_what_the_ensemble_sees_only_when_asked(tmp_path):
     import json
 

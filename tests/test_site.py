@@ -401,6 +401,7 @@ def _column(browser: Browser, table: str, label: str) -> int:
     return next(i for i, h in enumerate(heads) if h.split(" ")[0] == label)
 
 
+@pytest.mark.slow  # drives a headless Chromium
 def test_pages_render_with_their_rows(browser, committed_site):
     browser.open(committed_site / "index.html")
     boards = sorted(p.parent for p in LEADERBOARD.glob("*/*/results.json"))
@@ -423,6 +424,7 @@ def test_pages_render_with_their_rows(browser, committed_site):
         assert all(width > 100 for _, width in images), images  # every plot loaded from disk
 
 
+@pytest.mark.slow  # drives a headless Chromium
 def test_a_click_on_a_header_sorts_numbers_as_numbers(browser, tmp_path):
     root = tmp_path / "lb"
     board = _copy_board(root, "quickstart")
@@ -476,6 +478,7 @@ def blank_plots(browser: Browser, threshold: int = 8) -> list[str]:
     return blank
 
 
+@pytest.mark.slow  # drives a headless Chromium
 def test_screenshot_check_flags_a_blank_plot(browser, tmp_path, committed_site):
     from PIL import Image
 
@@ -492,6 +495,7 @@ def test_screenshot_check_flags_a_blank_plot(browser, tmp_path, committed_site):
     assert blank_plots(browser) == ["kendall_tau.png", "mae_overhead.png"]
 
 
+@pytest.mark.slow  # scores a board's 1,400 estimates with bootstrap intervals, then builds its site
 def test_a_board_with_intervals_opens_with_who_leads_and_shows_intervals(tmp_path):
     """nb201-cpu/2's estimates scored with intervals (results schema 3): the page ranks each checkpoint's
     estimators by Kendall tau with their 95% intervals and marks the leader and those tied with it, as

@@ -19,9 +19,6 @@ SMALLEST_RESNET = "d1-1-1-1_w0.5-0.5-0.5-0.5"  # the space's smallest config: a 
 DARTS_SPACE = 'name = "darts"\nchannels = 4\nnum_cells = 3\nauxiliary = true\ndrop_path = 0.2\n'
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: small nets run fastest on one thread
-
-
 def _suite_file(tmp_path, name, space=NB201_SPACE, *, augment="none", data="", batch_size=64, epochs=2):
     path = write_suite(tmp_path, name, num_samples=1, epochs=epochs, augment=augment, estimators=("original",))
     augment_line = f'augment = "{augment}"\n'
@@ -47,6 +44,7 @@ def _record_and_score(tmp_path, path):
     return suite, trace
 
 
+@pytest.mark.slow  # records (trains) a suite
 def test_resnet_scaling_suite_records_and_scores(tmp_path):
     space = f'name = "resnet_scaling"\nmacs_limit = 1.0\ncells = ["{SMALLEST_RESNET}"]\n'
     suite, trace = _record_and_score(tmp_path, _suite_file(tmp_path, "rs", space))
@@ -61,10 +59,12 @@ def test_resnet_scaling_measures_at_the_resized_size(tmp_path):
     assert suite_space(suite).image_size == 4 and suite_space(suite).limit is None
 
 
+@pytest.mark.slow  # records (trains) a suite
 def test_darts_suite_records_and_scores(tmp_path):
     _record_and_score(tmp_path, _suite_file(tmp_path, "darts", DARTS_SPACE))
 
 
+@pytest.mark.slow  # records (trains) a suite
 def test_darts_auxiliary_loss_changes_the_gradient_not_the_recorded_loss(tmp_path, monkeypatch):
     """One step an epoch: epoch 1's loss is the untrained network's, the same with or without the tower's
     loss if train_loss is the main loss alone; epoch 2's differs if the tower's loss reached the gradient.
@@ -89,6 +89,7 @@ def test_darts_auxiliary_loss_changes_the_gradient_not_the_recorded_loss(tmp_pat
     assert np.isfinite(with_aux.curve("val_acc")).all()
 
 
+@pytest.mark.slow  # records (trains) a suite
 def test_darts_drop_path_is_off_for_proxies_and_raised_each_epoch(tmp_path, monkeypatch):
     from fhbench.spaces.darts import _torch_parts
 
@@ -105,6 +106,7 @@ def test_darts_drop_path_is_off_for_proxies_and_raised_each_epoch(tmp_path, monk
     assert calls == [0.0, 0.0, 0.25, 0.5, 0.75]  # after build, then (epoch - 1) / budget
 
 
+@pytest.mark.slow  # records (trains) a suite
 def test_randaugment_suite_records_with_the_train_mean_as_cutout_fill(tmp_path, monkeypatch):
     import fhbench.inputs.augment as randaugment
     from fhbench.inputs.data import load_splits
@@ -213,6 +215,7 @@ def test_targets_one_per_macs_limit_network_or_space(tmp_path):
         ("resnet18@w0.0625", "resnet18@w0.0625"), ("vgg16@w0.0625", "vgg16@w0.0625")]
 
 
+@pytest.mark.slow  # records (trains) a suite
 def test_randaugment_suite_records_each_config_with_its_own_n_and_m(tmp_path, monkeypatch):
     import re
 
@@ -239,6 +242,7 @@ def test_randaugment_suite_records_each_config_with_its_own_n_and_m(tmp_path, mo
     assert [(row.n_estimates, row.n_failed) for row in rows] == [(2, 0)]
 
 
+@pytest.mark.slow  # records (trains) a suite
 def test_crop_flip_cutout_fills_the_square_with_the_train_mean(tmp_path, monkeypatch):
     import fhbench.inputs.augment as randaugment
     from fhbench.inputs.data import load_splits
