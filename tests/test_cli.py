@@ -47,7 +47,7 @@ def test_malformed_and_missing_suite_files(capsys, tmp_path):
     broken.write_text("name = [\n")
     assert_one_line_error(cli(capsys, "run", broken), "broken.toml", "not valid TOML")
     assert_one_line_error(cli(capsys, "score", tmp_path / "nope.toml"), "nope.toml", "no such suite file")
-    assert_one_line_error(cli(capsys, "verify", tmp_path), "cannot read suite file")  # a directory
+    assert_one_line_error(cli(capsys, "verify", tmp_path), "not a regular file")  # a directory
     assert_one_line_error(cli(capsys, "record", tmp_path / ("x" * 300 + ".toml")), "File name too long")
 
 
@@ -573,7 +573,7 @@ def test_publish_through_the_pipeline(capsys, tmp_path):
     assert code == 0, err
     final = tmp_path / "leaderboard" / "s" / "2"
     assert f"published {run_dir} to {final}" in out
-    assert sorted(p.name for p in final.iterdir()) == ["mae.png", "results.json"]
+    assert sorted(p.name for p in final.iterdir()) == ["SHA256SUMS", "mae.png", "results.json"]  # signed anew
     assert (final / "mae.png").read_bytes() == b"png"
 
 

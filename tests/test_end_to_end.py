@@ -54,9 +54,8 @@ def finished_run(tmp_path_factory):
 def test_run_writes_a_complete_leaderboard(finished_run):
     tmp, _, result = finished_run
     out = tmp / "runs" / "e2e" / "1"
-    assert {p.name for p in out.iterdir()} == {"results.json", "leaderboard.csv", "leaderboard.md", "mae.png",
-                                              "mae_overhead.png",
-                                              "kendall_tau.png"}
+    assert {p.name for p in out.iterdir()} == {"SHA256SUMS", "results.json", "leaderboard.csv", "leaderboard.md",
+                                              "mae.png", "mae_overhead.png", "kendall_tau.png"}
     results = json.loads((out / "results.json").read_text())
     for key in ("results_schema", "fhbench_version", "git", "suite", "estimators", "seeds", "environment", "date",
                 "traces_hash", "dataset_source", "truth", "truths", "estimates", "rows", "metrics"):

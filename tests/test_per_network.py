@@ -208,6 +208,6 @@ def test_a_recorded_suite_with_an_estimate_at_every_epoch_publishes_per_network_
 def test_a_suite_without_the_views_publishes_what_it_always_did(tmp_path):
     out, results = _record_and_score(tmp_path, every=2)
     assert "per_network" not in results
-    assert sorted(p.name for p in out.iterdir()) == ["kendall_tau.png", "leaderboard.csv", "leaderboard.md",
-                                                     "mae.png", "mae_overhead.png", "results.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["SHA256SUMS", "kendall_tau.png", "leaderboard.csv",
+                                                     "leaderboard.md", "mae.png", "mae_overhead.png", "results.json"]
     assert "Per network" not in (out / "leaderboard.md").read_text()

@@ -121,7 +121,7 @@ def test_the_search_leaderboard_reproduces_from_its_published_files(recorded):
     out, rows = search_and_publish(suite, store, tmp / "lb")
     assert {(r.algorithm, r.estimator) for r in rows} == {
         (a, e) for a in ("random", "hyperband", "bohb") for e in ("original", "fh-ensemble")}
-    assert {p.name for p in out.iterdir()} == {"results.json", "estimates.json", "leaderboard.csv",
+    assert {p.name for p in out.iterdir()} == {"SHA256SUMS", "results.json", "estimates.json", "leaderboard.csv",
                                                "leaderboard.md", "regret.png"}
     assert reproduce_published(out) == []
     first = (out / "leaderboard.csv").read_text()

@@ -213,7 +213,7 @@ def _check_fits(suite: Suite, space, todo: list[Trial], store: TraceStore, devic
                            f"{store.root} has {gigabytes(free)} free: free space, record elsewhere (--traces), keep "
                            f"fewer features (record.train_subset, record.window) or pass --force")
     work = image_epochs(suite, todo)
-    if device.type == "cpu" and work >= FULL_SCALE_IMAGE_EPOCHS:
+    if getattr(device, "type", "cpu") == "cpu" and work >= FULL_SCALE_IMAGE_EPOCHS:
         report(f"warning: {suite.path} is a full-scale suite ({work:,} training image-epochs, {gigabytes(needed)} "
                f"of traces) started on a CPU: it is meant for GPUs and would take weeks here; its reduced "
                f"counterpart (suites/*-cpu.toml) runs on a CPU")
