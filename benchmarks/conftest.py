@@ -64,7 +64,8 @@ class Tiny:
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory) -> Tiny:
     """One NB201 cell (C=8, N=1) on 1,000 digits images, 4 epochs, all kept: loaded once."""
-    from fhbench.engine.pipeline import load_suite_splits, make_space
+    from fhbench.engine.pipeline import load_suite_splits
+    from fhbench.spaces import suite_space
     from fhbench.record.train import plan_trials
     from fhbench.inputs.suite import load_suite
 
@@ -72,7 +73,7 @@ def tiny(tmp_path_factory) -> Tiny:
     path = root / "bench-tiny.toml"
     path.write_text(TINY_SUITE)
     suite = load_suite(path)
-    space = make_space(suite)
+    space = suite_space(suite)
     return Tiny(suite, space, load_suite_splits(suite, None), plan_trials(suite, space)[0], root)
 
 

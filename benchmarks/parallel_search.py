@@ -39,7 +39,8 @@ def main(argv=None) -> None:
 
     from fhbench.estimators import create_estimator
     from fhbench.runtime.ray import Execution
-    from fhbench.engine.pipeline import load_suite_splits, make_space
+    from fhbench.engine.pipeline import load_suite_splits
+    from fhbench.spaces import suite_space
     from fhbench.search.backends.live import LiveBackend, live_search
     from fhbench.search.backends.ray import RayLiveBackend
     from fhbench.search.pool import search_pool
@@ -47,7 +48,7 @@ def main(argv=None) -> None:
     from fhbench.inputs.suite import load_suite
 
     suite = load_suite(args.suite)
-    space = make_space(suite)
+    space = suite_space(suite)
     pool = search_pool(suite, space)
     spec = SearchSpec.from_suite(suite)
     splits = load_suite_splits(suite, Path(args.data_dir) if args.data_dir else None)

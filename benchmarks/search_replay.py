@@ -30,7 +30,8 @@ from fhbench.search.run import SearchSpec, default_time_budget, make_algorithm, 
 def from_traces(args):
     from fhbench.estimators import available_estimators, create_estimator
     from fhbench.estimators.registry import effective_settings
-    from fhbench.engine.pipeline import load_traces, make_space, open_store
+    from fhbench.engine.pipeline import load_traces, open_store
+    from fhbench.spaces import suite_space
     from fhbench.search.pool import search_pool
     from fhbench.search.run import cached_estimate_table
     from fhbench.inputs.suite import load_suite
@@ -38,7 +39,7 @@ def from_traces(args):
     suite = load_suite(args.suite)
     spec = SearchSpec.from_suite(suite)
     store = open_store(suite, args.traces)
-    space = make_space(suite)
+    space = suite_space(suite)
     pool = search_pool(suite, space)
     traces = pool.match(load_traces(suite, store))
     name = spec.estimators[0]
