@@ -77,6 +77,17 @@ def write_suite(directory: Path, name: str = "tiny", *, num_samples: int = 3, ep
     return path
 
 
+def record_traces(suite, root: Path, data_dir=None):
+    """Records a loaded suite's trials on the CPU into a trace store at `root`, quietly: the store."""
+    import torch
+
+    from fhbench.engine.pipeline import open_store, record_suite
+
+    store = open_store(suite, root)
+    record_suite(suite, store, data_dir=data_dir, device=torch.device("cpu"), report=lambda message: None)
+    return store
+
+
 def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fhbench.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
@@ -125,13 +136,24 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(scope="session")
+def _scratch_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cwd")
+
+
 @pytest.fixture(autouse=True)
-def _in_tmp_path(tmp_path, monkeypatch):
-    """Every test runs in its own tmp_path: a command's default folders (./traces, ./runs, ./leaderboard)
-    and Python's temporary files (tempfile, in this process) land there, never in the checkout or /tmp.
-    Read the repository's files through REPO, not the current directory."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+def _in_tmp_path(request, monkeypatch, _scratch_root):
+    """Every test runs in a folder of its own: its tmp_path where it asks for one, else a fresh folder under
+    the session's temporary one (a tmp_path for each of a thousand tests costs a second of CPU: pytest
+    numbers them by listing the folder each time). A command's default folders (./traces, ./runs,
+    ./leaderboard) and Python's temporary files (tempfile, in this process) land there, never in the
+    checkout or /tmp. Read the repository's files through REPO, not the current directory."""
+    if "tmp_path" in request.fixturenames:
+        folder = request.getfixturevalue("tmp_path")
+    else:
+        folder = Path(tempfile.mkdtemp(dir=_scratch_root))
+    monkeypatch.chdir(folder)
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
 
 
 @contextlib.contextmanager
@@ -187,13 +209,27 @@ def _new_files_in_checkout() -> set[str] | None:
     return paths
 
 
+_before_the_session: tuple[set[str] | None, set[str]] = (None, set())
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own, which makes config._tmp_path_factory
+def pytest_configure(config):
+    """Before collection (which imports the test modules, and where plugins may write too): what the checkout
+    holds; and Hypothesis's storage (it would make .hypothesis/ in the current directory, the checkout) in
+    this session's temporary folder."""
+    global _before_the_session
+    _before_the_session = (_new_files_in_checkout(), {name for name in _OWN_FOLDERS if (REPO / name).exists()})
+    factory = getattr(config, "_tmp_path_factory", None)  # what pytest's tmp_path_factory fixture returns
+    if factory is not None:
+        os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = str(factory.getbasetemp() / "hypothesis")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def checkout_stays_clean():
-    """Fails the run if its tests left new files in the checkout: a test writes only under its tmp_path.
-    (Under pytest-xdist each worker checks its own session.)"""
-    before = _new_files_in_checkout()
-    existing = {name for name in _OWN_FOLDERS if (REPO / name).exists()}
+    """Fails the run if it left new files in the checkout: a test writes only under its tmp_path. Compared
+    with the checkout before collection. (Under pytest-xdist each worker checks its own session.)"""
     yield
+    before, existing = _before_the_session
     after = _new_files_in_checkout()
     if before is None or after is None:
         return

@@ -21,7 +21,8 @@ its estimates at a bound, lcsvr 0.5% and 8%. Version 2 of lcnet cannot reach a b
 budget is a sigmoid), and lcsvr's inputs now stay near what it was fitted on; on those seeds too no
 estimate of either is at a bound, and lcsvr's tau is within 0.03 of the last value's.
 
-The expensive checks are marked slow; the fast set keeps the structural ones and lcsvr's (1 s a fit).
+The expensive checks are marked slow (lcsvr's too: two fits, over 1 s of CPU); the fast set keeps the
+structural ones.
 """
 
 from __future__ import annotations
@@ -132,6 +133,7 @@ def test_lcsvr_prefix_covers_half_the_observed_epochs_early_in_a_long_run():
         LcSVR(min_prefix=1.5)
 
 
+@pytest.mark.slow  # two lcsvr fits of 200 trials: over 1 s of CPU
 def test_lcsvr_stays_off_the_bounds_at_5_percent_of_the_budget(estimates):
     """At epoch 10 of 200, version 1's fit learned y(10) from y(1) and was then handed y(10), far above
     every y(1) it saw: on this draw 34% of its estimates came out above 1 (clipped to 1.0). With a

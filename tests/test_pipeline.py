@@ -213,11 +213,10 @@ def test_a_published_version_never_changes_under_its_number(scored_run, tmp_path
     assert json.loads((published / "results.json").read_text()) == results  # untouched
 
 
-def test_publish_refuses_a_board_edited_since_scoring_and_never_follows_a_link(recorded, tmp_path, clean_tree):
-    from fhbench.engine.pipeline import publish_run, score_suite
+def test_publish_refuses_a_board_edited_since_scoring_and_never_follows_a_link(scored_run, tmp_path, clean_tree):
+    from fhbench.engine.pipeline import publish_run
 
-    suite, store = recorded
-    run_dir, _ = score_suite(suite, store, tmp_path / "runs")
+    run_dir = scored_run
     csv_text = (run_dir / "leaderboard.csv").read_text()
     (run_dir / "leaderboard.csv").write_text(csv_text.replace("original", "0riginal", 1))
     with pytest.raises(FhbenchError, match="leaderboard.csv: edited after the board was scored"):

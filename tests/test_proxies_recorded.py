@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import assert_one_line_error, cli, write_suite
-from fhbench.engine.pipeline import open_store, record_suite, score_suite
+from conftest import assert_one_line_error, cli, record_traces, write_suite
+from fhbench.engine.pipeline import score_suite
 from fhbench.record.proxies import PROXIES
 from fhbench.inputs.suite import load_suite
 from test_record import _trace_arrays
@@ -28,17 +28,11 @@ def _with_proxies(path, estimators='["original", "synflow", "snip", "grad-norm",
     return path
 
 
-def _record(suite, root):
-    store = open_store(suite, root)
-    record_suite(suite, store, data_dir=None, device=CPU, report=lambda message: None)
-    return store
-
-
 def test_proxies_are_recorded_and_leave_training_bitwise_unchanged(tmp_path):
     plain = load_suite(write_suite(tmp_path, "plain", num_samples=1, epochs=2))
     with_proxies = load_suite(_with_proxies(write_suite(tmp_path, "prox", num_samples=1, epochs=2)))
     assert plain.record_hash != with_proxies.record_hash  # the traces differ: they carry the proxies
-    a, b = _record(plain, tmp_path / "a"), _record(with_proxies, tmp_path / "b")
+    a, b = record_traces(plain, tmp_path / "a"), record_traces(with_proxies, tmp_path / "b")
     for trial_id in a.trial_ids():
         x, y = a.open(trial_id), b.open(trial_id)
         assert x.proxies is None and "proxies" not in x.manifest
@@ -60,7 +54,7 @@ def test_a_stored_proxy_that_is_not_a_number_is_a_corrupt_trace(tmp_path):
     from fhbench.record.trace import TrialTrace
 
     suite = load_suite(_with_proxies(write_suite(tmp_path, num_samples=1, epochs=2)))
-    trace = _record(suite, tmp_path / "t").open("r0-000")
+    trace = record_traces(suite, tmp_path / "t").open("r0-000")
     manifest = json.loads((trace.path / "manifest.json").read_text())
     manifest["proxies"]["values"]["synflow"] = "huge"
     del manifest["manifest_sha256"]
@@ -77,7 +71,7 @@ def test_a_stored_proxy_that_is_not_a_number_is_a_corrupt_trace(tmp_path):
 @pytest.mark.slow  # trains four networks and scores them
 def test_proxies_are_scored_on_rank_correlations_and_charged_their_recorded_cost(tmp_path):
     suite = load_suite(_with_proxies(write_suite(tmp_path, num_samples=4, epochs=2)))
-    store = _record(suite, tmp_path / "t")
+    store = record_traces(suite, tmp_path / "t")
     out = score_suite(suite, store, tmp_path / "lb", device=CPU)[0]
     results = json.loads((out / "results.json").read_text())
     rows = {(r["estimator"], r["epoch"]): r for r in results["rows"]}

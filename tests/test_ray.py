@@ -222,6 +222,7 @@ def test_search_refuses_workers(tmp_path, capsys):
     assert_one_line_error(cli(capsys, "search", suite, "--workers", "2"), "--workers/--ray")
 
 
+@pytest.mark.slow  # imports Ray and tries to reach a cluster
 def test_unreachable_ray_address_is_a_one_line_error(tmp_path, capsys, monkeypatch):
     suite = write_suite(tmp_path)
     traces = tmp_path / "traces"

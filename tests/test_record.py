@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import write_suite
+from conftest import record_traces, write_suite
 from fhbench.inputs.data import load_splits
-from fhbench.engine.pipeline import open_store, record_suite, score_suite
+from fhbench.engine.pipeline import open_store, score_suite
 from fhbench.record.train import plan_trials
 from fhbench.core.errors import FhbenchError
 from fhbench.inputs.suite import load_suite
@@ -18,12 +18,6 @@ from fhbench.record.format import CURVES
 from fhbench.spaces import suite_space
 
 CPU = torch.device("cpu")
-
-
-def _record(suite, traces_root, data_dir=None):
-    store = open_store(suite, traces_root)
-    record_suite(suite, store, data_dir=data_dir, device=CPU, report=lambda message: None)
-    return store
 
 
 def _trace_arrays(trace):
@@ -41,7 +35,7 @@ def _trace_arrays(trace):
 
 def test_two_recordings_with_the_same_seed_are_identical(tmp_path):
     suite = load_suite(write_suite(tmp_path, num_samples=2, epochs=3))
-    first, second = _record(suite, tmp_path / "a"), _record(suite, tmp_path / "b")
+    first, second = record_traces(suite, tmp_path / "a"), record_traces(suite, tmp_path / "b")
     for trial_id in first.trial_ids():
         a, b = _trace_arrays(first.open(trial_id)), _trace_arrays(second.open(trial_id))
         assert a.keys() == b.keys()
@@ -56,7 +50,7 @@ def test_trace_contents_follow_the_suite(tmp_path):
     path.write_text(path.read_text().replace("window = 2", "window = 2\ntrain_subset = 50")
                     .replace("\nevery = 2", "\ncheckpoints = [3, 6]"))
     suite = load_suite(path)
-    trace = _record(suite, tmp_path / "t").open("r0-000")
+    trace = record_traces(suite, tmp_path / "t").open("r0-000")
     assert trace.feature_epochs == (2, 3, 5, 6)  # the window of 2 before each checkpoint
     assert trace.features(3, "train").shape == (50, 16) and trace.labels("train").shape == (50,)
     assert trace.features(3, "val").shape == (100, 16)
@@ -77,7 +71,7 @@ def test_trace_contents_follow_the_suite(tmp_path):
 
 def test_a_diverging_run_is_a_recorded_failed_trial(tmp_path):
     suite = load_suite(write_suite(tmp_path, num_samples=2, epochs=4, lr=1e9, estimators=("original",)))
-    store = _record(suite, tmp_path / "t")
+    store = record_traces(suite, tmp_path / "t")
     statuses = {store.open(t).status for t in store.trial_ids()}
     assert statuses == {"diverged"}
     with pytest.raises(FhbenchError, match="no trial completed.*2 of 2 diverged"):
@@ -87,7 +81,7 @@ def test_a_diverging_run_is_a_recorded_failed_trial(tmp_path):
 
 def test_a_diverged_trial_among_finished_ones_is_listed_as_failed(tmp_path):
     suite = load_suite(write_suite(tmp_path, num_samples=3, epochs=2, estimators=("original",)))
-    store = _record(suite, tmp_path / "t")
+    store = record_traces(suite, tmp_path / "t")
     trial = plan_trials(suite, suite_space(suite))[1]
     record_trial_diverged(suite, store, trial)
     out, rows = score_suite(suite, store, tmp_path / "lb")
@@ -113,7 +107,7 @@ def test_records_real_cifar10(tmp_path, shared_data):
     path = write_suite(tmp_path, "cifar", num_samples=1, epochs=2, dataset="cifar10", train_size=256,
                        augment="crop-flip", estimators=("original", "fh-ensemble"))
     suite = load_suite(path)
-    store = _record(suite, tmp_path / "t", data_dir=shared_data)
+    store = record_traces(suite, tmp_path / "t", data_dir=shared_data)
     trace = store.open("r0-000")
     assert trace.manifest["dataset_source"] == "cifar10-jpeg"
     assert trace.features(2, "train").shape == (256, 16)
@@ -134,7 +128,7 @@ def test_recorded_predictions_are_the_arg_max_of_the_saved_classifier(tmp_path):
     float32 inputs, one batch: digits has 100 validation images, `evaluate` batches 1024); rounding the
     features to float16 can flip near-ties, so there they agree only nearly."""
     suite = _predictions_suite(tmp_path)
-    trace = _record(suite, tmp_path / "t").open("r0-000")
+    trace = record_traces(suite, tmp_path / "t").open("r0-000")
     trace.verify()
     history = trace.predictions()
     labels = trace.labels("val").numpy()

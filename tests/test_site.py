@@ -14,7 +14,6 @@ import os
 import select
 import shutil
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
@@ -75,6 +74,7 @@ def test_builds_every_board_with_its_plots_and_relative_links(tmp_path):
         assert 'src="/' not in html and 'href="/' not in html and "file:" not in html
 
 
+@pytest.mark.slow  # builds every committed board's site twice
 def test_same_leaderboards_give_the_same_bytes(tmp_path):
     build_site(LEADERBOARD, tmp_path / "a")
     build_site(LEADERBOARD, tmp_path / "b")
@@ -375,15 +375,14 @@ class Browser:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(tmp_path_factory):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} not installed (apt-get install -y --no-install-recommends chromium; .ci/run does)")
-    with tempfile.TemporaryDirectory(prefix="fhbench-chromium-") as profile:
-        b = Browser(Path(profile))
-        try:
-            yield b
-        finally:
-            b.close()
+    b = Browser(tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import write_suite
+from conftest import record_traces, write_suite
 from fhbench.core.errors import SuiteError
-from fhbench.engine.pipeline import open_store, record_suite, score_suite
+from fhbench.engine.pipeline import score_suite
 from fhbench.inputs.suite import load_suite
 from fhbench.spaces import suite_space
 
-CPU = torch.device("cpu")
 NB201_SPACE = "channels = 4\ncells_per_stage = 1\n"
 SMALLEST_RESNET = "d1-1-1-1_w0.5-0.5-0.5-0.5"  # the space's smallest config: a quarter of ResNet-18's MACs
 DARTS_SPACE = 'name = "darts"\nchannels = 4\nnum_cells = 3\nauxiliary = true\ndrop_path = 0.2\n'
@@ -27,15 +26,9 @@ def _suite_file(tmp_path, name, space=NB201_SPACE, *, augment="none", data="", b
     return path
 
 
-def _record(suite, root):
-    store = open_store(suite, root)
-    record_suite(suite, store, data_dir=None, device=CPU, report=lambda message: None)
-    return store
-
-
 def _record_and_score(tmp_path, path):
     suite = load_suite(path)
-    store = _record(suite, tmp_path / "traces")
+    store = record_traces(suite, tmp_path / "traces")
     trace = store.open("r0-000")
     assert trace.epochs_completed == 2 and np.isfinite(trace.curve("train_loss")).all()
     assert trace.features(2, "val").shape[0] == 100
@@ -72,7 +65,7 @@ def test_darts_auxiliary_loss_changes_the_gradient_not_the_recorded_loss(tmp_pat
     from fhbench.spaces.darts import DartsSpace
 
     suite = load_suite(_suite_file(tmp_path, "darts", DARTS_SPACE, batch_size=300))
-    with_aux = _record(suite, tmp_path / "a").open("r0-000")
+    with_aux = record_traces(suite, tmp_path / "a").open("r0-000")
     build = DartsSpace.build
 
     def build_without_aux_loss(self, *args, **kwargs):
@@ -81,7 +74,7 @@ def test_darts_auxiliary_loss_changes_the_gradient_not_the_recorded_loss(tmp_pat
         return model
 
     monkeypatch.setattr(DartsSpace, "build", build_without_aux_loss)
-    without = _record(suite, tmp_path / "b").open("r0-000")
+    without = record_traces(suite, tmp_path / "b").open("r0-000")
     a, b = with_aux.curve("train_loss"), without.curve("train_loss")
     assert a[0] == b[0]
     assert a[1] != b[1]
@@ -102,7 +95,7 @@ def test_darts_drop_path_is_off_for_proxies_and_raised_each_epoch(tmp_path, monk
         schedule(self, fraction)
 
     monkeypatch.setattr(network, "schedule_drop_path", spy)
-    _record(load_suite(_suite_file(tmp_path, "darts", DARTS_SPACE, epochs=4)), tmp_path / "t")
+    record_traces(load_suite(_suite_file(tmp_path, "darts", DARTS_SPACE, epochs=4)), tmp_path / "t")
     assert calls == [0.0, 0.0, 0.25, 0.5, 0.75]  # after build, then (epoch - 1) / budget
 
 
@@ -121,7 +114,7 @@ def test_randaugment_suite_records_with_the_train_mean_as_cutout_fill(tmp_path, 
     monkeypatch.setattr(randaugment, "randaugment_pipeline", spy)
     settings = "randaugment_n = 2\nrandaugment_m = 9\n"
     suite = load_suite(_suite_file(tmp_path, "ra", augment="randaugment", data=settings))
-    trace = _record(suite, tmp_path / "t").open("r0-000")
+    trace = record_traces(suite, tmp_path / "t").open("r0-000")
     assert trace.epochs_completed == 2 and np.isfinite(trace.curve("train_loss")).all()
     mean = load_splits("digits", None, 300, 100, 100, 0).mean
     assert seen and set(seen) == {(torch.uint8, 2, 9, 1, (round(255 * mean[0]),))}  # 8x8 digits: padding 1
@@ -232,7 +225,7 @@ def test_randaugment_suite_records_each_config_with_its_own_n_and_m(tmp_path, mo
     path = _suite_file(tmp_path, "ra", RANDAUGMENT_SPACE, augment="randaugment")
     path.write_text(path.read_text().replace("num_samples = 1\n", "num_samples = 2\n"))
     suite = load_suite(path)
-    store = _record(suite, tmp_path / "traces")
+    store = record_traces(suite, tmp_path / "traces")
     configs = [store.open(f"r0-00{i}").config for i in range(2)]
     assert all(re.fullmatch(r"resnet18@w0\.0625/n[123]-m\d+", c) for c in configs) and len(set(configs)) == 2
     assert seen == {tuple(int(v) for v in re.findall(r"\d+", c.split("/")[1])) for c in configs}
@@ -256,11 +249,11 @@ def test_crop_flip_cutout_fills_the_square_with_the_train_mean(tmp_path, monkeyp
 
     monkeypatch.setattr(randaugment, "cutout", spy)
     suite = load_suite(_suite_file(tmp_path, "d", DARTS_SPACE, augment="crop-flip-cutout"))
-    trace = _record(suite, tmp_path / "t").open("r0-000")
+    trace = record_traces(suite, tmp_path / "t").open("r0-000")
     assert trace.epochs_completed == 2 and np.isfinite(trace.curve("train_loss")).all()
     mean = load_splits("digits", None, 300, 100, 100, 0).mean
     assert fills and set(fills) == {(torch.uint8, (round(255 * mean[0]),))}
-    plain = _record(load_suite(_suite_file(tmp_path, "p", DARTS_SPACE, augment="crop-flip")), tmp_path / "p")
+    plain = record_traces(load_suite(_suite_file(tmp_path, "p", DARTS_SPACE, augment="crop-flip")), tmp_path / "p")
     assert not np.array_equal(plain.open("r0-000").curve("train_loss"), trace.curve("train_loss"))
 
 
