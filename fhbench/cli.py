@@ -487,20 +487,11 @@ def _reproduce(args, console) -> int:
 
 
 def _power(args, console) -> int:
-    import json
-
+    from fhbench.publish.board_files import read_results
     from fhbench.score.published import board_power
 
     path = Path(args.leaderboard_dir) / "results.json"
-    try:
-        results = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FhbenchError(f"{path}: not found (a published leaderboard directory holds results.json)") from None
-    except ValueError as err:
-        raise FhbenchError(f"{path}: unreadable ({err})") from None
-    if not isinstance(results, dict):
-        raise FhbenchError(f"{path}: not a JSON object")
-    answers = board_power(results, args.delta, args.metric, str(path))
+    answers = board_power(read_results(args.leaderboard_dir), args.delta, args.metric, str(path))
     console.print(f"{args.leaderboard_dir}: cells per repeat to resolve a {args.metric} difference of {args.delta:g} "
                   f"(two-sided 95%, power 80%, from the median SE of the board's paired differences):",
                   soft_wrap=True, markup=False)

@@ -22,6 +22,7 @@ from fhbench.record.train import plan_trials
 from fhbench.score.metrics import Row, score
 from fhbench.inputs.suite import load_suite
 from fhbench.spaces import suite_space
+from fhbench.publish.board_files import read_results
 
 CPU = torch.device("cpu")
 BASE_LR = 0.1  # write_suite's default train.lr
@@ -125,7 +126,7 @@ def recorded(tmp_path_factory):
             store = open_store(suite, tmp_path / "traces")
             record_suite(suite, store, data_dir=None, device=CPU, report=lambda message: None)
             board, rows = score_suite(suite, store, tmp_path / "runs")
-            out[key] = (suite, store, board, rows, json.loads((board / "results.json").read_text()))
+            out[key] = (suite, store, board, rows, read_results(board))
     finally:
         torch.set_num_threads(threads)
     return out

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from conftest import run_cli, write_suite
+from fhbench.publish.board_files import read_results
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +25,7 @@ def comparable(leaderboard_dir):
     """The leaderboard's content with the two things that legitimately differ between runs removed:
     the date and the measured times (every `overhead*` column: wall-clock and CPU timings; the recorded
     epoch times that overhead in epochs divides by)."""
-    results = json.loads((leaderboard_dir / "results.json").read_text())
+    results = read_results(leaderboard_dir)
     results.pop("date")
     results.pop("epoch_times")
     for row in results["rows"]:
@@ -54,9 +55,9 @@ def finished_run(tmp_path_factory):
 def test_run_writes_a_complete_leaderboard(finished_run):
     tmp, _, result = finished_run
     out = tmp / "runs" / "e2e" / "1"
-    assert {p.name for p in out.iterdir()} == {"SHA256SUMS", "results.json", "leaderboard.csv", "leaderboard.md",
-                                              "mae.png", "mae_overhead.png", "kendall_tau.png"}
-    results = json.loads((out / "results.json").read_text())
+    assert {p.name for p in out.iterdir()} == {"SHA256SUMS", "results.json", "estimates.csv", "leaderboard.csv",
+                                              "leaderboard.md", "mae.png", "mae_overhead.png", "kendall_tau.png"}
+    results = read_results(out)
     for key in ("results_schema", "fhbench_version", "git", "suite", "estimators", "seeds", "environment", "date",
                 "traces_hash", "dataset_source", "truth", "truths", "estimates", "rows", "metrics"):
         assert key in results
@@ -265,7 +266,8 @@ def test_a_scored_board_reproduces_from_its_files_and_an_edit_is_named(finished_
     assert result.returncode == 0 and "reproduced" in result.stdout, result.stdout + result.stderr
     edited = tmp_path / "edited"
     edited.mkdir()
-    results = json.loads((board / "results.json").read_text())
+    results = read_results(board)
+    del results["estimates_file"]  # the estimates inline, as boards before estimates.csv kept them
     first = results["estimates"][0]
     first["estimate"] = 0.0 if first["estimate"] != 0.0 else 0.5
     (edited / "results.json").write_text(json.dumps(results))

@@ -4,7 +4,6 @@ estimate at every epoch published with its table, its results.json key and its p
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from conftest import REPO, write_suite
 from fhbench.estimators.harness import EstimateRecord
 from fhbench.score.per_network import BAND, MAX_NETWORKS, applies, per_network, settle_epoch, speedup, table_epochs
 from fhbench.inputs.suite import load_suite, parse_suite
+from fhbench.publish.board_files import read_results
 
 TEN = list(range(1, 11))
 
@@ -153,7 +153,7 @@ def _record_and_score(tmp_path, every):
         out, _ = score_suite(suite, store, tmp_path / "runs")
     finally:
         torch.set_num_threads(threads)
-    return out, json.loads((out / "results.json").read_text())
+    return out, read_results(out)
 
 
 @pytest.mark.slow  # trains and scores a suite
@@ -208,6 +208,6 @@ def test_a_recorded_suite_with_an_estimate_at_every_epoch_publishes_per_network_
 def test_a_suite_without_the_views_publishes_what_it_always_did(tmp_path):
     out, results = _record_and_score(tmp_path, every=2)
     assert "per_network" not in results
-    assert sorted(p.name for p in out.iterdir()) == ["SHA256SUMS", "kendall_tau.png", "leaderboard.csv",
+    assert sorted(p.name for p in out.iterdir()) == ["SHA256SUMS", "estimates.csv", "kendall_tau.png", "leaderboard.csv",
                                                      "leaderboard.md", "mae.png", "mae_overhead.png", "results.json"]
     assert "Per network" not in (out / "leaderboard.md").read_text()

@@ -13,6 +13,7 @@ from fhbench.estimators import create_estimator
 from fhbench.engine.pipeline import check_conditions, open_store, preflight, record_suite, verify_suite
 from fhbench.inputs.suite import load_suite
 from fhbench.spaces import suite_space
+from fhbench.publish.board_files import read_results
 
 CPU = torch.device("cpu")
 
@@ -173,7 +174,7 @@ def test_publishing_a_run_copies_it_whole_into_the_leaderboard_tree(recorded, sc
         publish_run(tmp_path, tmp_path / "leaderboard")
     with pytest.raises(FhbenchError, match="already the published"):
         publish_run(published, tmp_path / "leaderboard")
-    results = __import__("json").loads((published / "results.json").read_text())
+    results = read_results(published)
     assert {e["config"] for e in results["estimates"]} == {store.open(t).config for t in store.trial_ids()}
 
 

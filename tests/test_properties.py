@@ -4,9 +4,6 @@ set; the slow set runs many more."""
 
 from __future__ import annotations
 
-import math
-import os
-import tomllib
 
 import pytest
 from hypothesis import HealthCheck, given, settings

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_one_line_error, cli, run_cli, write_suite
+from fhbench.publish.board_files import read_results
 
 pytestmark = [pytest.mark.skipif(importlib.util.find_spec("ray") is None,
                                  reason="ray is not installed (pip install -e '.[ray]')"),
@@ -118,7 +119,7 @@ def test_trial_whose_worker_always_dies_is_a_failed_trial_and_a_rerun_records_it
     assert lost.conditions == {"device": "cpu", "threads": 1}
     assert run_cli("verify", str(suite), "--traces", "traces", cwd=tmp_path).returncode == 0
     out = tmp_path / "runs" / "tiny" / "1"
-    results = json.loads((out / "results.json").read_text())
+    results = read_results(out)
     assert results["trials_scored"] == 2
     assert [(t["trial_id"], t["status"], t["failure"]) for t in results["failed_trials"]] == \
         [("r0-001", "lost", "its worker process died on each of 3 tries")]

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from fhbench.core.errors import FhbenchError
+from fhbench.publish.board_files import read_results
 from fhbench.publish.provenance import DIRECTIONS, ESTIMATION_METRICS, SEARCH_METRICS, check_signature
 
 # budget: suites with train.budgets; target and source: declared search suites (fhbench.publish.declared_board)
@@ -152,6 +153,8 @@ def load_results(path: str | Path) -> Results:
         raise _malformed(file, f"not JSON: {err}") from None
     if not isinstance(data, dict):
         raise _malformed(file, f"a JSON object expected, got {type(data).__name__}")
+    if "estimates_file" in data:  # the per-trial estimates, in their own file (`--statistical` pairs them)
+        data["estimates"] = read_results(file.parent)["estimates"]
     rows = data.get("rows")
     if not isinstance(rows, list):
         raise _malformed(file, "no 'rows' list")

@@ -26,6 +26,7 @@ from typing import Any
 
 from fhbench.score.per_network import settle_text
 from fhbench.publish.plots import estimation_plots, per_network_plots
+from fhbench.publish.board_files import ESTIMATES_FILE, render_estimates_csv
 from fhbench.publish.provenance import ESTIMATION_METRICS, results_json, write_directory
 from fhbench.score.metrics import Row
 from fhbench.publish.seen_plots import seen_markdown
@@ -316,7 +317,14 @@ def publish(root: str | Path, rows: Sequence[Row], header: dict[str, Any], extra
     final = Path(root) / header["suite"]["name"] / header["suite"]["version"]
     extra = dict(extra or {})
     meta = {**header, **extra}
+    estimates = extra.pop("estimates", None)
+    extra_files = {}
+    if estimates is not None:  # every estimate, in its own CSV: results.json stays small on large boards
+        extra["configs"] = {e["trial_id"]: e["config"] for e in estimates if "config" in e}
+        extra["estimates_file"] = ESTIMATES_FILE
+        extra_files[ESTIMATES_FILE] = render_estimates_csv(estimates)
     files = {
+        **extra_files,
         "results.json": results_json(header, rows, extra),
         "leaderboard.csv": render_csv(rows),
         "leaderboard.md": render_markdown(rows, meta),

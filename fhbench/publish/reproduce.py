@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fhbench.core.errors import FhbenchError
+from fhbench.publish.board_files import read_results
 from fhbench.score.published import rescore
 from fhbench.search.pool import encode_cells
 from fhbench.search.backends.replay import EpochTimes, EstimateTable
@@ -91,7 +92,7 @@ def reproduce_published(directory: str | Path) -> list[str]:
     and returns the differences from its published runs and rows (an empty list: reproduced).
     Raises FhbenchError (one line) when the directory is not a search leaderboard with its estimates."""
     directory = Path(directory)
-    results = _read(directory / "results.json")
+    results = read_results(directory)
     if results.get("kind") == "estimation":
         return _reproduce_estimation(directory, results)
     estimates = _read(directory / "estimates.json")
