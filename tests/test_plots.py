@@ -210,7 +210,7 @@ def test_regret_plot_log_axis_floor_panels_and_styles(figures, tmp_path):
     assert all(ax.get_yscale() == "log" for ax in axes) and "log scale" in axes[0].get_ylabel()
     text = _texts(fig)
     assert "demo-search 1" in fig._suptitle.get_text() and "nb201-table" in fig._suptitle.get_text()
-    assert "mean regret over 3 seeds" in text and "\u00b11 std" in text
+    assert "mean regret over 3 seeds" in text and "95% t-interval over seeds" in text
     assert "pool's floor (1.00 pp)" in text
     floors = [line for line in axes[0].get_lines() if line.get_linestyle() == ":"]
     assert floors and floors[0].get_ydata()[0] == pytest.approx(1.0)

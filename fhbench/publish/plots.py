@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from fhbench.publish.png import pyplot, save_png
+from fhbench.score.stats import over_seeds
 from fhbench.publish.seen_plots import plot_breakdown
 
 __all__ = ["KNOWN_STYLES", "estimation_plots", "per_network_plots", "plot_abs_error_by_network", "plot_estimation",
@@ -340,17 +341,18 @@ def plot_regret(meta: Mapping[str, Any], path: str | Path) -> None:
             if not complete.any():
                 continue
             grid, curves = grid[complete], curves[:, complete]
-            mean, std = curves.mean(axis=0), curves.std(axis=0)
+            mean = curves.mean(axis=0)
             colour, marker = style(name)
             line, = ax.step(grid, mean, where="post", color=colour, linewidth=1.6, marker=marker,
                             markevery=[0], markersize=6, label=name)
-            # the final regret's spread over seeds, at the end of the line (spread apart per estimator)
+            # the final regret's 95% t-interval over seeds, at the end of the line (spread apart per estimator)
+            final = over_seeds(list(curves[:, -1]))
+            half = final.hi - final.mean if math.isfinite(final.hi) else 0.0
             end = budget * (1.0 + 0.012 * (estimators.index(name) - (len(estimators) - 1) / 2))
-            ax.errorbar([end], [mean[-1]], yerr=[[min(std[-1], mean[-1] - 1e-3) if mean[-1] > 0 else 0.0],
-                                                 [std[-1]]], color=colour, marker=marker, markersize=6,
-                        capsize=3, linewidth=1.2)
+            ax.errorbar([end], [mean[-1]], yerr=[[min(half, mean[-1] - 1e-3) if mean[-1] > 0 else 0.0], [half]],
+                        color=colour, marker=marker, markersize=6, capsize=3, linewidth=1.2)
             handles.setdefault(name, line)
-            lowest, highest = min(lowest, float(mean.min())), max(highest, float((mean + std).max()))
+            lowest, highest = min(lowest, float(mean.min())), max(highest, float(mean.max()), float(mean[-1] + half))
         ax.set_title(_ALGORITHM_TITLES.get(algorithm, algorithm), fontsize=10)
         ax.set_xlabel("simulated search time (s)")
         ax.set_xlim(0, budget * 1.05)
@@ -384,7 +386,7 @@ def plot_regret(meta: Mapping[str, Any], path: str | Path) -> None:
     fig.legend(legend_handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8, frameon=False,
                bbox_to_anchor=(0.5, 0.075))
     caption = (f"Lines: mean regret over {n_seeds} seed{'s' if n_seeds != 1 else ''}, from the time every seed has a result; bars at the end: "
-               f"\u00b11 std of the final regret over seeds.\nRegret against the {against}, {100 * reference:.2f}%"
+               f"the final regret's 95% t-interval over seeds (none with one seed).\nRegret against the {against}, {100 * reference:.2f}%"
                f"{'' if floor > 0 else ': no search of this pool can reach less than 0'}.")
     fig.text(0.5, 0.012, caption, ha="center", va="bottom", fontsize=7.5, linespacing=1.4)
     fig.tight_layout(rect=(0, 0.15, 1, 0.96))
