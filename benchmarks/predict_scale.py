@@ -8,8 +8,9 @@ The model, per GPU holding W trials at once with an aggregate training rate of R
 - a trial's seconds = (training images / (R / W)) + (evaluated images / (3 R / W)): a validation or
   test pass is forward-only, taken as a third of a training step per image (an assumption);
 - trials run in waves of W x GPUs: wall time = ceil(trials / (W x GPUs)) x one trial's seconds.
-Disk is exact for the trace format: every kept epoch's training (`record.train_subset` images) and
-validation features at `record.precision`, plus per-epoch classifiers and curves.
+Disk is `fhbench.record.size.trial_bytes`, what `fhbench record` checks against the free disk before it
+starts: every kept epoch's training (`record.train_subset` images) and validation features at
+`record.precision` (exact), per-epoch classifiers and curves, labels, and each file's own headers.
 
 A declared search suite (darts, resnet_scaling, randaugment) plans no trials: its searches train what
 they draw. Its disk is an upper bound: every search's configurations with the epochs HyperBand's plan
@@ -37,21 +38,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fhbench.spaces import suite_space  # noqa: E402
+from fhbench.record.size import trial_bytes  # noqa: E402
 from fhbench.record.train import plan_trials  # noqa: E402
 from fhbench.inputs.suite import load_suite  # noqa: E402
 
 OFFICIAL_TEST_IMAGES = {"cifar10": 10_000, "cifar100": 10_000}
 FORWARD_SHARE = 1 / 3  # a forward-only pass per image, against a training step
-
-
-def _trace_bytes(suite, epochs: int, dim: int) -> int:
-    """One trace trained to `epochs`: its kept features, classifiers and curves (the trace format)."""
-    data = suite.data
-    bytes_per = {"float16": 2, "float32": 4}[suite.record.precision]
-    classes = 10 if data.dataset in ("cifar10", "digits") else 100
-    kept = len([e for e in suite.kept_epochs() if e <= epochs])
-    return (kept * (suite.record.kept_train_images(data.train_size) + data.val_size) * dim * bytes_per
-            + epochs * ((dim + 1) * classes * 4 + 16 * 8))
 
 
 def _widest(space) -> int:
@@ -81,9 +73,9 @@ def declared_figures(suite) -> dict:
                            for _ in range(n - (rungs[i + 1][0] if i + 1 < len(rungs) else 0))] * iterations
             searches = len(s.estimators) * s.seeds
             draws += searches * len(reached)
-            target_disk += searches * sum(_trace_bytes(suite, e, dim) for e in reached)
+            target_disk += searches * sum(trial_bytes(suite, e, dim) for e in reached)
         # no more traces than the target has configurations (RandAugment's 93 per network)
-        disk += min(target_disk, math.prod(space.cardinalities) * _trace_bytes(suite, epochs, dim))
+        disk += min(target_disk, math.prod(space.cardinalities) * trial_bytes(suite, epochs, dim))
     return {"suite": suite.name, "trials": draws, "epochs": epochs, "disk_bytes": disk, "declared": True}
 
 
@@ -100,13 +92,7 @@ def suite_figures(path: str) -> dict:
     epochs, data = suite.train.epochs, suite.data
     test_images = data.test_size or OFFICIAL_TEST_IMAGES.get(data.dataset, 0)
     tests = len(set(suite.checkpoints) | {epochs}) if suite.train.record_test else 0
-    kept_train = suite.record.kept_train_images(data.train_size)
-    bytes_per = {"float16": 2, "float32": 4}[suite.record.precision]
-    classes = 10 if data.dataset in ("cifar10", "digits") else 100
-    per_trial = [len([e for e in suite.kept_epochs() if e <= trial.epochs(suite)])  # features kept
-                 * (kept_train + data.val_size) * dim * bytes_per
-                 + trial.epochs(suite) * ((dim + 1) * classes * 4 + 16 * 8)  # classifiers and curves
-                 for trial, dim in zip(planned, dims)]
+    per_trial = [trial_bytes(suite, trial.epochs(suite), dim) for trial, dim in zip(planned, dims)]
     trial_epochs = [trial.epochs(suite) for trial in planned]  # train.budgets: each network once per budget
     return {"suite": suite.name, "trials": trials, "epochs": max(trial_epochs),
             "train_images": sum(trial_epochs) * data.train_size,
