@@ -237,3 +237,23 @@ def checkout_stays_clean():
     if new:
         pytest.fail("tests wrote into the checkout (write under tmp_path instead): " + ", ".join(new),
                     pytrace=False)
+
+
+def rescore_with_intervals(board: Path) -> tuple[dict, list, dict]:
+    """A board of results schema 2 (a copy: nb201-cpu/2, say) scored again from its own estimates with
+    intervals and verdicts, written back as results schema 3; returns (its results, rows, statistics)."""
+    import json
+    import math
+
+    from fhbench.publish.provenance import clean
+    from fhbench.score.metrics import score_board
+    from fhbench.score.published import published_records
+
+    results = json.loads((board / "results.json").read_text())
+    rank_only = frozenset(r["estimator"] for r in results["rows"] if r.get("rank_only"))
+    rows, statistics = score_board(published_records(results), results["truths"],
+                                   dict.fromkeys(results["truths"], math.nan),
+                                   results["suite_settings"]["train"]["epochs"], rank_only)
+    results = clean({**results, "rows": [r.as_dict() for r in rows], "statistics": statistics, "results_schema": 3})
+    (board / "results.json").write_text(json.dumps(results))
+    return results, rows, statistics

@@ -161,15 +161,7 @@ def test_a_full_scale_suite_on_a_cpu_says_so_at_once(tmp_path):
 def test_a_string_estimate_is_refused_by_the_harness_and_by_check_estimators_alike():
     from fhbench.estimators.check import check_estimator
     from fhbench.estimators.harness import checked_estimate
-
-    class Stringy:
-        name, version = "stringy", "1"
-
-        def fit(self, population):
-            pass
-
-        def estimate(self, trial):
-            return "0.9"
+    from misbehaving_estimators import Stringy
 
     assert checked_estimate("0.9") == (None, "estimate '0.9' is not an accuracy in [0, 1]")
     with pytest.raises(AssertionError, match="estimate '0.9' is not an accuracy in \\[0, 1\\]"):

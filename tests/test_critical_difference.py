@@ -4,18 +4,14 @@ there are at least 5 blocks, saying that one board's checkpoints share their cel
 
 from __future__ import annotations
 
-import json
-import math
 import shutil
 from pathlib import Path
 
 import numpy as np
 
-from fhbench.estimators.harness import EstimateRecord
 from fhbench.publish.critical_difference import rank_summary, summary_lines
-from fhbench.publish.provenance import clean
+from conftest import rescore_with_intervals
 from fhbench.publish.site import build_site
-from fhbench.score.metrics import score_board
 from fhbench.score.stats import friedman_nemenyi
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,16 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _with_intervals(target: Path) -> dict:
     """nb201-cpu/2 (30 cells per repeat) scored again with intervals, as results schema 3."""
     shutil.copytree(REPO / "leaderboard" / "nb201-cpu" / "2", target)
-    results = json.loads((target / "results.json").read_text())
-    fields = set(EstimateRecord.__dataclass_fields__)
-    records = [EstimateRecord(**{k: (math.nan if v is None and k != "estimate" else v) for k, v in e.items()
-                                 if k in fields}) for e in results["estimates"]]
-    rank_only = frozenset(r["estimator"] for r in results["rows"] if r.get("rank_only"))
-    rows, statistics = score_board(records, results["truths"], dict.fromkeys(results["truths"], math.nan), 20,
-                                   rank_only)
-    results = clean({**results, "rows": [r.as_dict() for r in rows], "statistics": statistics, "results_schema": 3})
-    (target / "results.json").write_text(json.dumps(results))
-    return results
+    return rescore_with_intervals(target)[0]
 
 
 def test_five_checkpoints_of_a_board_with_intervals_are_ranked_and_drawn(tmp_path):

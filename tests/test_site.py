@@ -499,23 +499,11 @@ def test_a_board_with_intervals_opens_with_who_leads_and_shows_intervals(tmp_pat
     """nb201-cpu/2's estimates scored with intervals (results schema 3): the page ranks each checkpoint's
     estimators by Kendall tau with their 95% intervals and marks the leader and those tied with it, as
     results.json's statistics say; the full table shows [lo, hi] instead of ± std."""
-    import math
     import re
 
-    from fhbench.estimators.harness import EstimateRecord
-    from fhbench.publish.provenance import clean
-    from fhbench.score.metrics import score_board
+    from conftest import rescore_with_intervals
 
-    board = _copy_board(tmp_path / "boards", "nb201-cpu", "2")
-    results = _results(board)
-    fields = set(EstimateRecord.__dataclass_fields__)
-    records = [EstimateRecord(**{k: (math.nan if v is None and k != "estimate" else v) for k, v in e.items()
-                                 if k in fields}) for e in results["estimates"]]
-    rank_only = frozenset(r["estimator"] for r in results["rows"] if r.get("rank_only"))
-    rows, statistics = score_board(records, results["truths"], dict.fromkeys(results["truths"], math.nan), 20,
-                                   rank_only)
-    _write_results(board, clean({**results, "rows": [r.as_dict() for r in rows], "statistics": statistics,
-                                 "results_schema": 3}))
+    _, rows, statistics = rescore_with_intervals(_copy_board(tmp_path / "boards", "nb201-cpu", "2"))
     build_site(tmp_path / "boards", tmp_path / "site")
     html = (tmp_path / "site" / "nb201-cpu" / "2" / "index.html").read_text()
     assert html.index('id="verdicts"') < html.index('id="rows"')

@@ -64,9 +64,6 @@ class InvalidEstimateError(ValueError):
     estimator's own to raise). Like a re-raised estimator exception it carries `fhbench_estimator`."""
 
 
-_describe = describe
-
-
 def checked_estimate(value) -> tuple[float | None, str | None]:
     """(the estimate, None) for an accuracy in [0, 1]; (None, why) for anything else: one rule for the
     harness, its worker processes and `check-estimators`."""
@@ -155,7 +152,7 @@ def fit_and_estimate(name: str, estimator, population: Sequence, targets: Sequen
         if fail_fast:
             _note(err, name, "fit", None, checkpoint, repeat)
             raise
-        fit_error = "fit: " + _describe(err)
+        fit_error = "fit: " + describe(err)
     wall1, cpu1 = _clock(device)
     check_views(population)
     share = max(len(population), 1)
@@ -175,7 +172,7 @@ def fit_and_estimate(name: str, estimator, population: Sequence, targets: Sequen
             if fail_fast:
                 _note(err, name, "estimate", view.trial_id, checkpoint, repeat)
                 raise
-            error = _describe(err)
+            error = describe(err)
         check_views([view, *population])
         if error is None:
             value, error = checked_estimate(raw)
@@ -233,7 +230,7 @@ def run_estimators(estimators: dict, trials: Sequence[TrialTrace], checkpoints: 
                                                 sealed_files=sealed_files, threads=threads,
                                                 device=None if device is None else str(device))
             except Exception as err:  # noqa: BLE001 - an estimator that cannot be sent to a worker fails alone
-                workers[name] = f"fit: cannot be sent to its worker process: {_describe(err)}"
+                workers[name] = f"fit: cannot be sent to its worker process: {describe(err)}"
     records: list[EstimateRecord] = []
     try:
         for repeat, budget in sorted({(t.repeat, t.budget) for t in trials}):
@@ -272,7 +269,7 @@ def _step_in_process(name, prototype, views, repeat, checkpoint, reference, budg
     except Exception as err:  # noqa: BLE001 - an estimator that cannot be copied fails alone
         if fail_fast:
             raise
-        return _failed(name, views, f"fit: cannot make a fresh copy of the estimator: {_describe(err)}", repeat,
+        return _failed(name, views, f"fit: cannot make a fresh copy of the estimator: {describe(err)}", repeat,
                        checkpoint, reference, budget, 0.0, 0.0)
     return fit_and_estimate(name, estimator, views, views, repeat=repeat, checkpoint=checkpoint, device=device,
                             sealed_paths=sealed_paths, fail_fast=fail_fast, reference_cpu_s=reference, budget=budget,

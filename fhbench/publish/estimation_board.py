@@ -81,13 +81,16 @@ def _pm(mean: float, std: float, scale: float = 1.0, digits: int = 2) -> str:
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
 
 
-def _ci(point: float, lo: float, hi: float, scale: float = 1.0, digits: int = 3) -> str:
-    """A point with its 95% interval, e.g. "0.577 [0.380, 0.747]"; the point alone where there is none."""
-    if math.isnan(point):
+def interval_text(point: float, lo: float, hi: float, scale: float = 1.0, digits: int = 3,
+                  bound_digits: int | None = None) -> str:
+    """A point with its 95% interval, e.g. "0.577 [0.380, 0.747]" (the bounds at `bound_digits`, default
+    `digits`); the point alone where there is none; "n/a" for no point."""
+    if point is None or not math.isfinite(point):
         return "n/a"
-    if math.isnan(lo) or math.isnan(hi):
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
         return f"{point * scale:.{digits}f}"
-    return f"{point * scale:.{digits}f} [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]"
+    bounds = digits if bound_digits is None else bound_digits
+    return f"{point * scale:.{digits}f} [{lo * scale:.{bounds}f}, {hi * scale:.{bounds}f}]"
 
 
 def _share(value: float) -> str:
@@ -160,10 +163,10 @@ def _rows_table(rows: Sequence[Row]) -> list[str]:
              "|---:|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in ranked(rows):
         lines.append(
-            f"| {r.epoch} | {r.estimator} | {_ci(r.kendall_tau_mean, r.kendall_tau_lo, r.kendall_tau_hi)} | "
-            f"{_MARKS[r.kendall_tau_verdict]} | {_ci(r.mae_mean, r.mae_lo, r.mae_hi, 100, 2)} | "
-            f"{_MARKS[r.mae_verdict]} | {_ci(r.spearman_rho_mean, r.spearman_rho_lo, r.spearman_rho_hi)} | "
-            f"{_ci(r.top10_precision_mean, r.top10_precision_lo, r.top10_precision_hi, digits=2)} | "
+            f"| {r.epoch} | {r.estimator} | {interval_text(r.kendall_tau_mean, r.kendall_tau_lo, r.kendall_tau_hi)} | "
+            f"{_MARKS[r.kendall_tau_verdict]} | {interval_text(r.mae_mean, r.mae_lo, r.mae_hi, 100, 2)} | "
+            f"{_MARKS[r.mae_verdict]} | {interval_text(r.spearman_rho_mean, r.spearman_rho_lo, r.spearman_rho_hi)} | "
+            f"{interval_text(r.top10_precision_mean, r.top10_precision_lo, r.top10_precision_hi, digits=2)} | "
             f"{_pm(r.overhead_s_mean, r.overhead_s_std, digits=3)} | "
             f"{_pm(r.overhead_epochs_mean, r.overhead_epochs_std, digits=3)} | "
             f"{_pm(r.overhead_ref_mean, r.overhead_ref_std, digits=3)} | {r.n_failed} | "

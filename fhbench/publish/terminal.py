@@ -6,17 +6,8 @@ from __future__ import annotations
 
 import math
 
-from fhbench.publish.estimation_board import group_failures
+from fhbench.publish.estimation_board import group_failures, interval_text
 from fhbench.runtime.progress import format_table
-
-
-def interval(point: float, lo: float, hi: float, scale: float = 1.0, digits: int = 3, bound_digits: int = 2) -> str:
-    """"0.577 [0.38, 0.75]": a point and its 95% interval; the point alone where the board has none."""
-    if point is None or not math.isfinite(point):
-        return "n/a"
-    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
-        return f"{point * scale:.{digits}f}"
-    return f"{point * scale:.{digits}f} [{lo * scale:.{bound_digits}f}, {hi * scale:.{bound_digits}f}]"
 
 
 def plus_minus(mean: float, std: float, scale: float = 1.0, digits: int = 2) -> str:
@@ -47,9 +38,9 @@ def estimation_table(rows, repeats: int | None = None, width: int = 80) -> str:
 
     def cells(r) -> list[str]:
         return ([str(r.budget)] if budgets else []) + [
-            str(r.epoch), r.estimator, interval(r.kendall_tau_mean, r.kendall_tau_lo, r.kendall_tau_hi),
+            str(r.epoch), r.estimator, interval_text(r.kendall_tau_mean, r.kendall_tau_lo, r.kendall_tau_hi, bound_digits=2),
             r.kendall_tau_verdict if r.kendall_tau_verdict != "behind" else "",
-            interval(r.mae_mean, r.mae_lo, r.mae_hi, 100, 2, 1), number(r.overhead_epochs_mean, 2), str(r.n_failed)]
+            interval_text(r.mae_mean, r.mae_lo, r.mae_hi, 100, 2, 1), number(r.overhead_epochs_mean, 2), str(r.n_failed)]
 
     headers = (["budget"] if budgets else []) + ["epoch", "estimator", "tau [95% CI]", "", "MAE pp [95% CI]",
                                                    "ovh ep", "failed"]
@@ -90,7 +81,7 @@ def failure_lines(failures: list[dict], totals: dict[str, int]) -> list[str]:
 def search_table(rows) -> str:
     """The table `search` prints: readable at 80 columns."""
     body = [[r.algorithm, r.estimator, plus_minus(r.true_acc_mean, r.true_acc_std, 100),
-             interval(r.regret_mean, r.regret_lo, r.regret_hi, 100, 2, 2), f"{r.simulated_time_s_mean:.0f}",
+             interval_text(r.regret_mean, r.regret_lo, r.regret_hi, 100, 2, 2), f"{r.simulated_time_s_mean:.0f}",
              f"{r.configs_evaluated_mean:.1f}", str(r.n_failed)] for r in rows]
     table = format_table(["algorithm", "estimator", "true acc %", "regret pp [95% CI]", "sim s", "configs", "failed"],
                          body, left=(0, 1))
@@ -123,5 +114,5 @@ def winner_lines(winner, run, estimator: str) -> list[str]:
     return lines
 
 
-__all__ = ["estimation_table", "failure_lines", "interval", "lost_line", "number", "plus_minus", "search_table",
+__all__ = ["estimation_table", "failure_lines", "lost_line", "number", "plus_minus", "search_table",
            "winner_lines"]
