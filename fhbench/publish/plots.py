@@ -247,9 +247,9 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
         bars = f"bars: \u00b11 std {over} (a board published before intervals: a spread, not an uncertainty)"
     else:
         bars = "no bars: fewer than 10 cells per repeat, too few for an interval"
-    caption = f"Points: mean {over}; {bars}; series spread {step:.2g} epochs apart.\n{second}"
+    caption = f"Points: mean {over}; series spread {step:.2g} epochs apart.\n{bars}.\n{second}"
     fig.text(0.5, 0.012, caption, ha="center", va="bottom", fontsize=8, linespacing=1.4)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.tight_layout(rect=(0, 0.03 + 0.035 * (caption.count("\n") + 1), 1, 1))
     save_png(fig, Path(path))
 
 
