@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -281,3 +282,68 @@ def test_a_share_no_node_can_give_is_refused_before_it_waits_forever():
         check_resources(Execution(workers=1), 0.0)
     finally:
         ray.shutdown()
+
+
+_DRIVER = """
+import sys, time
+from fhbench.runtime.ray import Execution, start_ray_session
+started, session = start_ray_session(Execution(workers=1), gpus_wanted=False)
+print(session, flush=True)
+if sys.argv[1] == "shutdown":
+    import ray
+    ray.shutdown()
+    print("shut", flush=True)
+time.sleep(600)
+"""
+
+
+def _watchdogs(session: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"fhbench.runtime.ray_watchdog" in cmdline and session.encode() in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _wait_until(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+@pytest.mark.slow
+@pytest.mark.serial  # starts Ray
+@pytest.mark.parametrize("ending", ["kill -9", "shutdown"])
+def test_a_driver_killed_with_sigkill_leaves_no_ray_process_and_a_live_one_no_watchdog(ray_tmpdir, ending):
+    """kill -9 of a driver: its watchdog stops the local Ray instance at once, not at the next run. A
+    driver that shut Ray down and goes on: its watchdog has exited, nothing left behind to collect."""
+    from fhbench.runtime.ray import session_processes, stop_session_processes
+
+    driver = subprocess.Popen([sys.executable, "-c", _DRIVER, "shutdown" if ending == "shutdown" else "keep"],
+                              stdout=subprocess.PIPE, text=True, env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+    session = ""
+    try:
+        session = driver.stdout.readline().strip()
+        assert session.startswith(str(ray_tmpdir)), session
+        if ending == "kill -9":
+            assert session_processes(session), "Ray's processes were expected to run before the kill"
+            assert _watchdogs(session), "no watchdog was started with the instance"
+            driver.kill()
+            driver.wait(timeout=30)
+            assert _wait_until(lambda: not session_processes(session), 30), session_processes(session)
+        else:
+            assert driver.stdout.readline().strip() == "shut"
+            assert driver.poll() is None  # the driver goes on
+        assert _wait_until(lambda: not _watchdogs(session), 15), "the watchdog outlived its instance"
+    finally:
+        driver.kill()
+        driver.wait(timeout=30)
+        if session:
+            stop_session_processes(session)

@@ -28,7 +28,8 @@ starts and again before it publishes its trial, so a worker left over from a kil
 nothing once another run has taken the store. The run that next takes the store's lock and finds that
 record (`stop_dead_run`) withdraws the token, stops every process of the dead run's local Ray instance
 still alive on this machine (its servers and agents outlive a killed driver), and removes its
-unfinished trials, all before any training. Ray is imported only here, and only when asked for.
+unfinished trials, all before any training. Those processes do not wait for the next run: a watchdog
+process (`fhbench.runtime.ray_watchdog`) started with the instance stops them as soon as the driver dies. Ray is imported only here, and only when asked for.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -195,7 +197,28 @@ def start_ray_session(execution: Execution, *, gpus_wanted: bool) -> tuple[bool,
     # address="local": always a fresh instance of our own, never someone else's cluster on this machine
     context = ray.init(address="local", num_cpus=execution.workers * execution.cpus_per_trial, num_gpus=num_gpus,
                        include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    return True, (getattr(context, "address_info", None) or {}).get("session_dir")
+    session_dir = (getattr(context, "address_info", None) or {}).get("session_dir")
+    if session_dir:
+        _start_watchdog(session_dir)
+    return True, session_dir
+
+
+def _start_watchdog(session_dir: str) -> None:
+    """A process that stops this Ray instance if the driver dies without shutting it down (kill -9):
+    `fhbench.runtime.ray_watchdog`. Started in a session of its own, so that a signal to the driver's
+    process group (Ctrl-C in a terminal) does not reach it first."""
+    stat = _proc_stat(os.getpid())
+    if stat is None:  # no /proc: the next run's stop_dead_run is the only cleanup
+        return
+    subprocess.Popen([sys.executable, "-m", "fhbench.runtime.ray_watchdog", str(os.getpid()), str(stat[1]),
+                      session_dir], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+
+
+def driver_alive(pid: int, start_ticks: int) -> bool:
+    """Whether process `pid` is alive and is the one that started at `start_ticks` (not a reused pid)."""
+    stat = _proc_stat(pid)
+    return stat is not None and stat[1] == start_ticks and stat[0] != "Z"
 
 
 def _alive_nodes() -> list[dict]:
@@ -387,5 +410,5 @@ def stop_session_processes(session_dir: str, wait_s: float = 10.0) -> tuple[list
 
 
 __all__ = ["DEFAULT_GPUS_PER_TRIAL", "Execution", "MAX_RETRIES", "check_execution", "check_resources", "check_store_on_nodes",
-           "gpus_per_trial", "ray_error_line", "start_ray", "start_ray_session",
+           "driver_alive", "gpus_per_trial", "ray_error_line", "start_ray", "start_ray_session",
            "session_processes", "stop_dead_run", "stop_session_processes"]
