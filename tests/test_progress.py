@@ -135,6 +135,7 @@ def test_recording_through_the_pipeline(monkeypatch, tmp_path):
         return "complete"
 
     monkeypatch.setattr(fhbench.engine.pipeline, "record_trial", record_trial)
+    monkeypatch.setattr(fhbench.engine.pipeline, "forecast", lambda *args, **kwargs: None)  # it would train
     console = _console()
     with RecordingProgress(console, images_per_epoch=suite.data.train_size) as progress:
         done = fhbench.engine.pipeline.record_suite(suite, TraceStore(tmp_path / "traces"), data_dir=None, device=None,

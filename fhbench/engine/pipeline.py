@@ -25,6 +25,7 @@ from fhbench.publish.estimation_board import publish
 from fhbench.score.per_network import applies as per_network_applies, per_network, trial_curves
 from fhbench.publish.provenance import ESTIMATION_METRICS, environment, published_number, results_header
 from fhbench.record.size import FULL_SCALE_IMAGE_EPOCHS, gigabytes, image_epochs, planned_bytes
+from fhbench.record.forecast import forecast
 from fhbench.record.train import Trial, check_prediction_classes, plan_trials, record_trial, recording_conditions
 from fhbench.score.metrics import reference_cpu_s, score_board
 from fhbench.publish.seen_plots import seen_files
@@ -137,7 +138,8 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
     """Records every planned trial that the store lacks; returns the trials it recorded.
 
     Before any training, the traces the trials to record need are set against the store's free disk
-    (refused unless `force`), and a full-scale suite started on a CPU is said to be one.
+    (refused unless `force`), a full-scale suite started on a CPU is said to be one, and the wall time
+    the recording will take here is predicted from a few timed training steps (`fhbench.record.forecast`).
     A store never mixes copies of a dataset: where its finished trials were read from another copy than
     this run would read (`Splits.source`), nothing is recorded and a DataError says which. With `strict`
     a suite that says "cifar10" must find the official release (see `load_splits`).
@@ -188,6 +190,10 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
                         f"(--data-dir) or record into another trace store (--traces)")
     if suite.record.predictions:  # before any trial starts, here or on Ray
         check_prediction_classes(suite, splits.num_classes)
+    predicted = forecast(todo, suite, space, splits, device,
+                         workers=(execution.workers or 1) if execution is not None else 1)
+    if predicted is not None:
+        report(predicted.describe(device))
     if execution is not None:
         return _record_on_ray(suite, store, todo, splits, execution, device, report, progress)
     overall = progress.add_task("trials", total=len(todo)) if progress else None

@@ -134,11 +134,13 @@ def _copy_to_host(tensor: torch.Tensor, stream) -> _HostCopy:
 
 
 def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch.device, *,
-                capture: bool = True, on_epoch: Callable[[int, float], None] | None = None):
+                capture: bool = True, on_epoch: Callable[[int, float], None] | None = None,
+                on_step: Callable[[int], None] | None = None):
     """Trains one trial. Yields per-epoch records; with `capture` they hold the features to keep.
 
     A generator so that the caller writes each epoch's features as soon as they exist: memory stays
-    at one epoch's features whatever the budget.
+    at one epoch's features whatever the budget. `on_step(step)` is called after each optimizer step
+    (`fhbench.record.forecast` times the first few and stops the trial by raising).
     """
     keep_predictions = capture and suite.record.predictions
     if keep_predictions:
@@ -213,6 +215,8 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
             total_loss.backward()
             optimizer.step()
             step += 1
+            if on_step is not None:
+                on_step(step)
             with torch.no_grad():
                 if keep_features and n_keep == n:
                     train_features[index] = features
