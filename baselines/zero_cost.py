@@ -67,9 +67,12 @@ class _ZeroCostProxy:
     def estimate(self, trial) -> float:
         proxies = getattr(trial, "proxies", None)
         trial_id = getattr(trial, "trial_id", "?")
-        if not proxies or self.name not in proxies:
-            raise ValueError(f"trial {trial_id}: trace recorded without the zero-cost proxy "
-                             f"'{self.name}'; {RECORD_HINT}")
+        if not proxies:
+            raise ValueError(f"trial {trial_id}: trace recorded without the zero-cost proxy '{self.name}'; {RECORD_HINT}")
+        if self.name not in proxies:
+            raise ValueError(f"trial {trial_id}: trace recorded without the zero-cost proxy '{self.name}' (it holds "
+                             f"{', '.join(sorted(proxies))}: recorded before fhbench computed this one); record the "
+                             f"traces again into a new trace store (--traces DIR)")
         value = proxies[self.name]
         if value is None:
             why = (getattr(trial, "proxy_errors", None) or {}).get(self.name, "no reason recorded")
