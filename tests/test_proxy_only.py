@@ -9,14 +9,15 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO, assert_one_line_error, cli, run_cli
-from fhbench.core.errors import TraceError
+
+from fhbench.core.errors import SuiteError, TraceError
 from fhbench.inputs.suite import load_suite, parse_suite
 from fhbench.record.proxies import PROXIES
 from fhbench.record.trace import TrialTrace
@@ -102,16 +103,8 @@ def test_what_needs_training_is_refused_in_a_proxy_only_suite(change, key, fragm
            "train": {"epochs": 0}, "record": {"proxies": True}, "estimate": {"truth": "nb201-table"}}
     for section, values in change.items():
         raw[section] = {**raw.get(section, {}), **values}
-    from fhbench.core.errors import SuiteError
-
-    with pytest.raises(SuiteError, match=f"key '{key}': expected .*{_escaped(fragment)}"):
+    with pytest.raises(SuiteError, match=f"key '{key}': expected .*{re.escape(fragment)}"):
         parse_suite(raw, source="zc.toml")
-
-
-def _escaped(text: str) -> str:
-    import re
-
-    return re.escape(text)
 
 
 def test_a_bad_proxy_only_suite_is_one_line_on_the_command_line(tmp_path, capsys):
