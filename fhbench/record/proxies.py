@@ -136,6 +136,9 @@ _PASSES = {
     "params": (),
 }
 _PASS_ORDER = ("flops", "forward", "input-backward", "loss-backward", "hessian-gradient", "synflow")
+_PASS_DEPENDS = {"flops": (), "forward": (), "input-backward": ("forward",), "loss-backward": ("forward",),
+                 "hessian-gradient": ("loss-backward",), "synflow": ()}
+"""The passes each pass reads: one that failed fails those after it, with its reason."""
 NEEDS_LABELS = tuple(name for name, passes in _PASSES.items() if "loss-backward" in passes)
 
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
@@ -325,9 +328,6 @@ class _Passes:
     def _synflow(self) -> None:
         self.synflow = synflow_score(self.model, self.images)
 
-
-_PASS_DEPENDS = {"flops": (), "forward": (), "input-backward": ("forward",), "loss-backward": ("forward",),
-                 "hessian-gradient": ("loss-backward",), "synflow": ()}
 
 
 # -- each proxy's score from its passes ---------------------------------------------------------------
