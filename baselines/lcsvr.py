@@ -127,6 +127,9 @@ class LcSVR:
             raise ValueError(f"lcsvr: the population must share one epoch and one budget, got epochs "
                              f"{sorted(epochs)} and budgets {sorted(budgets)}")
         epoch, budget = epochs.pop(), budgets.pop()
+        if epoch < 1:
+            raise ValueError(f"lcsvr reads learning curves and the views are at epoch {epoch}: never trained "
+                             f"(proxy-only traces hold zero-cost proxies only)")
         tau = training_prefix(epoch, budget, self.min_prefix)
         rows, targets = [], []
         # In trial order, not the order handed in: the cross-validation folds follow the rows, and a

@@ -1,16 +1,19 @@
-"""Zero-cost proxies as rank-only estimators: synflow, snip, grad-norm and naswot.
+"""Zero-cost proxies as rank-only estimators: synflow, snip, grad-norm, naswot, jacob-cov, fisher, grasp,
+plain, l2-norm, and the two baselines every zero-cost paper compares against, params and flops.
 
 Each reads one score that the recorder computed from the untrained network and one minibatch
 (``fhbench.record.proxies``, where the definitions and papers are) and stored in the trace; the view exposes
 them as ``trial.proxies`` (name -> value, or None where the proxy failed) and the reasons for failures
 as ``trial.proxy_errors``. The score is the same at every checkpoint: it never sees training.
 
-**They rank, they do not predict an accuracy** (higher score = better architecture, in all four
-papers), so they declare ``rank_only = True``: Kendall tau and Spearman rho apply, MAE does not. The
-harness needs a number in [0, 1], so the score is mapped by a strictly increasing function into (0, 1):
+**They rank, they do not predict an accuracy** (higher score = better architecture, as the papers and
+Abdelfattah et al.'s code orient them: grasp and jacob-cov are already negated there), so they declare
+``rank_only = True``: Kendall tau and Spearman rho apply, MAE does not. The harness needs a number in
+[0, 1], so the score is mapped by a strictly increasing function into (0, 1):
 
-    x = log(score) for synflow, snip and grad-norm (non-negative sums spanning hundreds of orders of
-        magnitude); x = score for naswot (already a log-determinant);
+    x = log(score) for the non-negative ones (synflow, snip, grad-norm, fisher, l2-norm, params, flops:
+        sums and counts spanning many orders of magnitude); x = score for the signed ones (naswot, a
+        log-determinant; jacob-cov, a sum of logarithms; grasp and plain, signed sums);
     estimate = atan2(1, -x) / pi, which is 1/2 + atan(x)/pi written without cancellation for x < 0.
 
 Why this map: it is strictly increasing over all reals and stays distinguishable in float64 where a
@@ -64,9 +67,12 @@ class _ZeroCostProxy:
     def estimate(self, trial) -> float:
         proxies = getattr(trial, "proxies", None)
         trial_id = getattr(trial, "trial_id", "?")
-        if not proxies or self.name not in proxies:
-            raise ValueError(f"trial {trial_id}: trace recorded without the zero-cost proxy "
-                             f"'{self.name}'; {RECORD_HINT}")
+        if not proxies:
+            raise ValueError(f"trial {trial_id}: trace recorded without the zero-cost proxy '{self.name}'; {RECORD_HINT}")
+        if self.name not in proxies:
+            raise ValueError(f"trial {trial_id}: trace recorded without the zero-cost proxy '{self.name}' (it holds "
+                             f"{', '.join(sorted(proxies))}: recorded before fhbench computed this one); record the "
+                             f"traces again into a new trace store (--traces DIR)")
         value = proxies[self.name]
         if value is None:
             why = (getattr(trial, "proxy_errors", None) or {}).get(self.name, "no reason recorded")
@@ -100,3 +106,49 @@ class Naswot(_ZeroCostProxy):
 
     name = "naswot"
     log_scale = False
+
+
+class JacobCov(_ZeroCostProxy):
+    """Correlation of the images' input Jacobians (Mellor et al. 2021, arXiv v1; as NASLib computes it)."""
+
+    name = "jacob-cov"
+    log_scale = False
+
+
+class Fisher(_ZeroCostProxy):
+    """Channel saliency 1/2 mean (sum a * dL/da)**2 (Turner et al. 2020), summed as Abdelfattah et al. 2021's
+    code sums it."""
+
+    name = "fisher"
+
+
+class Grasp(_ZeroCostProxy):
+    """-w * Hg summed (Wang et al. 2020; negated as in Abdelfattah et al. 2021's code)."""
+
+    name = "grasp"
+    log_scale = False
+
+
+class Plain(_ZeroCostProxy):
+    """w * dL/dw summed, signed (Abdelfattah et al. 2021)."""
+
+    name = "plain"
+    log_scale = False
+
+
+class L2Norm(_ZeroCostProxy):
+    """Summed Frobenius norms of the weights at initialisation (Abdelfattah et al. 2021)."""
+
+    name = "l2-norm"
+
+
+class Params(_ZeroCostProxy):
+    """The number of learnable parameters: the baseline of every zero-cost paper."""
+
+    name = "params"
+
+
+class Flops(_ZeroCostProxy):
+    """Multiply-accumulates of one image's forward pass: the other baseline of every zero-cost paper."""
+
+    name = "flops"

@@ -62,6 +62,20 @@ def test_recording_counts_rate_and_eta():
     assert first.startswith("trials 1/32 done, 31 left \u00b7 ETA 20:26 \u00b7 2,000 img/s")
 
 
+def test_recording_trials_of_no_epochs_takes_the_eta_from_the_trials_done():
+    clock = Clock()
+    progress = RecordingProgress(_console(), images_per_epoch=4000, live=False, clock=clock)
+    overall = progress.add_task("trials", total=10)
+    assert progress.eta() != progress.eta()  # NaN: nothing done yet
+    for index in range(4):  # proxy-only trials: 1.5 s each, no epoch
+        task = progress.add_task(f"  r0-{index:03d} {CELL}", total=0)
+        clock.now += 1.5
+        progress.remove_task(task)
+        progress.advance(overall)
+    assert progress.eta() == pytest.approx(6 * 1.5)
+    assert "ETA 0:09" in progress.lines(80)[0]
+
+
 @pytest.mark.parametrize("width", [40, 60, 80])
 def test_recording_counters_are_not_cut_at_narrow_widths(width):
     clock = Clock()

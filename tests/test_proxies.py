@@ -13,9 +13,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fhbench.record.proxies import PROXIES, ProxyError, ProxyResult, compute_proxies, grad_norm, naswot, snip, synflow
+from fhbench.record.proxies import PROXIES, ProxyError, ProxyResult, compute_proxies, fisher_sum, proxy
 from fhbench.spaces.nb201 import Nb201Cell, Nb201Space
 from fhbench_baselines.zero_cost import GradNorm, Naswot, Snip, Synflow, proxy_to_unit
+
+
+
+def grad_norm(model, images, labels):
+    return proxy("grad-norm", model, images, labels)
+
+
+def snip(model, images, labels):
+    return proxy("snip", model, images, labels)
+
+
+def synflow(model, images):
+    return proxy("synflow", model, images)
+
+
+def naswot(model, images):
+    return proxy("naswot", model, images)
+
 
 CELL = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|skip_connect~2|"
 ESTIMATORS = (Synflow, Snip, GradNorm, Naswot)
@@ -339,3 +357,164 @@ def test_estimators_report_why_a_proxy_failed_and_refuse_bad_values():
             Snip().estimate(trial(snip=value))
     assert Naswot().estimate(trial(naswot=-3.0)) < 0.5 < Naswot().estimate(trial(naswot=3.0))
     assert 0.0 < Synflow().estimate(trial(synflow=0.0)) < Synflow().estimate(trial(synflow=1e-300))
+
+
+# -- the field's proxies, against values computed by hand ----------------------------------------------
+
+def by_hand(model: TwoLayer, x, y):
+    """Forward and backward of TwoLayer (no batch norm) in float64 numpy: (z1, h, z2, dz1, dz2, dw1, dw2)."""
+    w1, b1, w2, b2 = numpy_params(model)
+    xs, n = x.double().numpy(), len(y)
+    z1 = xs @ w1.T + b1
+    h = np.maximum(z1, 0)
+    z2 = h @ w2.T + b2
+    p = np.exp(z2 - z2.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    dz2 = (p - np.eye(2)[y.numpy()]) / n
+    dz1 = (dz2 @ w2) * (z1 > 0)
+    return z1, h, z2, dz1, dz2, dz1.T @ xs, dz2.T @ h
+
+
+def weight_gradients(model: TwoLayer, x, y, w1, w2):
+    """dL/dW1, dL/dW2 of TwoLayer at weights (w1, w2) and its own biases, in float64 numpy."""
+    probe = copy.deepcopy(model).double()  # before the copy: float32 would round the perturbation away
+    with torch.no_grad():
+        probe.fc1.weight.copy_(torch.from_numpy(w1))
+        probe.fc2.weight.copy_(torch.from_numpy(w2))
+    return by_hand(probe, x.double(), y)[5:]
+
+
+def test_plain_l2_norm_params_and_flops_match_their_definitions():
+    model = two_layer()
+    x, y = batch()
+    w1, _, w2, _ = numpy_params(model)
+    *_, dw1, dw2 = by_hand(model, x, y)
+    assert proxy("plain", model, x, y) == pytest.approx((w1 * dw1).sum() + (w2 * dw2).sum(), rel=1e-5)
+    assert proxy("l2-norm", model, x) == pytest.approx(np.linalg.norm(w1) + np.linalg.norm(w2), rel=1e-6)
+    assert proxy("params", model, x) == (3 * 4 + 4) + (4 * 2 + 2)
+    assert proxy("params", two_layer(batch_norm=True), x) == 26 + 2 * 4  # batch norm's scales and shifts count
+    assert proxy("flops", model, x) == 3 * 4 + 4 * 2  # one sample's multiply-accumulates
+    conv = nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 5 * 5, 4))
+    assert proxy("flops", conv, torch.randn(6, 3, 5, 5)) == 2 * 5 * 5 * (3 * 3 * 3) + 50 * 4
+
+
+def test_fisher_is_the_channel_saliency_summed_once_per_weight_of_its_channel():
+    model = two_layer()
+    x, y = batch()
+    z1, _, z2, dz1, dz2, *_ = by_hand(model, x, y)
+    # Delta_k = 1/2 mean_n (a * dL/da)**2 for each output unit k of each linear layer (no positions to sum)
+    delta1, delta2 = 0.5 * ((z1 * dz1) ** 2).mean(0), 0.5 * ((z2 * dz2) ** 2).mean(0)
+    # Abdelfattah et al.'s code counts each unit's value once per weight feeding it: 3 inputs, then 4
+    assert proxy("fisher", model, x, y) == pytest.approx(3 * delta1.sum() + 4 * delta2.sum(), rel=1e-5)
+
+
+def test_fisher_sums_positions_before_squaring_and_can_sum_plain_channels():
+    layer = nn.Conv2d(1, 2, 2)  # 4 weights per output channel
+    a = torch.tensor([[[[1.0, 2.0]], [[0.5, 0.0]]], [[[-1.0, 1.0]], [[2.0, 2.0]]]])  # (2 images, 2 channels, 1x2)
+    g = torch.tensor([[[[3.0, 1.0]], [[4.0, 4.0]]], [[[1.0, 1.0]], [[0.5, -1.0]]]])
+    # per image and channel: sum over positions of a * g -> image 0: 5, 2; image 1: 0, -1
+    delta = [0.5 * (5 ** 2 + 0 ** 2) / 2, 0.5 * (2 ** 2 + 1 ** 2) / 2]
+    assert fisher_sum([(layer, a)], [g], per_weight=False) == pytest.approx(sum(delta), rel=1e-12)
+    assert fisher_sum([(layer, a)], [g]) == pytest.approx(4 * sum(delta), rel=1e-12)
+
+
+def test_grasp_is_minus_the_weights_times_the_hessian_gradient_product():
+    model = two_layer()
+    x, y = batch()
+    w1, _, w2, _ = numpy_params(model)
+    g1, g2 = weight_gradients(model, x, y, w1, w2)
+    # H g by central differences of the gradient along g (the weights' block, biases held), in float64
+    eps = 1e-6
+    up = weight_gradients(model, x, y, w1 + eps * g1, w2 + eps * g2)
+    down = weight_gradients(model, x, y, w1 - eps * g1, w2 - eps * g2)
+    hg1, hg2 = ((a - b) / (2 * eps) for a, b in zip(up, down))
+    expected = -((w1 * hg1).sum() + (w2 * hg2).sum())
+    assert abs(expected) > 1e-4  # a value the test can tell from zero
+    assert proxy("grasp", model, x, y) == pytest.approx(expected, rel=1e-4)
+
+
+def jacob_cov_by_hand(jacobians: np.ndarray, k: float = 1e-5) -> float:
+    eigenvalues = np.linalg.eigvalsh(np.corrcoef(jacobians))
+    return float(-np.sum(np.log(eigenvalues + k) + 1.0 / (eigenvalues + k)))
+
+
+def test_jacob_cov_of_a_linear_network_has_its_closed_form():
+    # Without a nonlinearity every image has the same input gradient W1^T W2^T 1: the correlation matrix is
+    # all ones, with eigenvalues n and 0 (n - 1 times).
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    n, k = 5, 1e-5
+    expected = -(math.log(n + k) + 1 / (n + k)) - (n - 1) * (math.log(k) + 1 / k)
+    assert proxy("jacob-cov", model, torch.randn(n, 3)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_jacob_cov_matches_the_input_gradients_derived_by_hand():
+    model = two_layer()
+    x, _ = batch(n=6)
+    w1, _, w2, _ = numpy_params(model)
+    z1 = by_hand(model, x, torch.zeros(6, dtype=torch.long))[0]
+    jacobians = ((z1 > 0) * w2.sum(0)) @ w1  # d(sum of logits)/dx per image, through the active units
+    assert len({tuple(row) for row in jacobians.round(6)}) > 2  # the images differ: a real correlation matrix
+    assert proxy("jacob-cov", model, x) == pytest.approx(jacob_cov_by_hand(jacobians), rel=1e-5)
+
+
+def test_jacob_cov_of_a_network_that_ignores_its_input_is_a_failure():
+    result = compute_proxies(tiny_nb201("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"), *image_batch())
+    assert result.values["jacob-cov"] is None and "constant input gradient" in result.errors["jacob-cov"]
+
+
+# -- shared passes give what each proxy gives alone ----------------------------------------------------
+
+def alone(name: str, model: nn.Module, x, y) -> float:
+    """Each proxy the way Abdelfattah et al.'s code computes it: a fresh copy, its own passes."""
+    net = copy.deepcopy(model).train()
+    weights = [m.weight for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    if name == "jacob-cov":
+        x = x.clone().requires_grad_(True)
+        net(x)[1].sum().backward()
+        return jacob_cov_by_hand(x.grad.reshape(len(x), -1).double().numpy())
+    if name == "fisher":
+        kept = []
+        hooks = [m.register_forward_hook(lambda m, i, o: kept.append((m, o))) for m in net.modules()
+                 if isinstance(m, (nn.Conv2d, nn.Linear))]
+        loss = F.cross_entropy(net(x)[1], y)
+        grads = torch.autograd.grad(loss, [o for _, o in kept], allow_unused=True)
+        for hook in hooks:
+            hook.remove()
+        return sum(0.5 * ((o * g).sum((2, 3)) if o.dim() == 4 else o * g).double().pow(2).mean(0).sum().item()
+                   * m.weight[0].numel() for (m, o), g in zip(kept, grads) if g is not None)
+    if name == "grasp":  # two forwards, as the GraSP code does: g held fixed from the first
+        first = torch.autograd.grad(F.cross_entropy(net(x)[1], y), weights, allow_unused=True)
+        second = torch.autograd.grad(F.cross_entropy(net(x)[1], y), weights, create_graph=True, allow_unused=True)
+        z = sum((a.detach() * b).sum() for a, b in zip(first, second) if a is not None)
+        hg = torch.autograd.grad(z, weights, allow_unused=True)
+        return -sum((w.double() * h.double()).sum().item() for w, h in zip(weights, hg) if h is not None)
+    loss = F.cross_entropy(net(x)[1], y)
+    grads = torch.autograd.grad(loss, weights, allow_unused=True)
+    terms = {"grad-norm": lambda w, g: g.norm(), "snip": lambda w, g: (w * g).abs().sum(),
+             "plain": lambda w, g: (w * g).sum()}[name]
+    return sum(terms(w.double(), g.double()).item() for w, g in zip(weights, grads) if g is not None)
+
+
+def test_shared_passes_give_each_proxy_its_value_computed_alone():
+    model, (x, y) = tiny_nb201(), image_batch()
+    shared = compute_proxies(model, x, y)
+    assert not shared.errors
+    for name in ("grad-norm", "snip", "plain", "fisher", "grasp", "jacob-cov"):
+        assert shared.values[name] == pytest.approx(alone(name, model, x, y), rel=1e-5, abs=1e-9), name
+    # and through this module one proxy at a time (only its own passes run): the same numbers exactly,
+    # grasp's graph-keeping backward included (within float rounding of the create_graph kernels)
+    for name in PROXIES:
+        one = proxy(name, model, x, y)
+        if name == "grasp":
+            assert shared.values[name] == pytest.approx(one, rel=1e-6), name
+        else:
+            assert shared.values[name] == one, name
+
+
+def test_shared_passes_are_timed_per_proxy_and_together():
+    result = compute_proxies(tiny_nb201(), *image_batch())
+    # each proxy is charged its passes in full: grasp's include the cross-entropy backward grad-norm uses
+    assert result.seconds["grasp"] > result.seconds["grad-norm"] > 0
+    assert result.seconds["params"] < result.seconds["grad-norm"]
+    assert max(result.seconds.values()) <= result.total_s < sum(result.seconds.values())

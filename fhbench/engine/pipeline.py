@@ -274,9 +274,9 @@ def verify_suite(suite: Suite, store: TraceStore) -> list[str]:
 
 def _overhead_epoch_times(traces: list[TrialTrace], device: torch.device) -> dict[str, float]:
     """Each trial's mean training epoch, where it was recorded on the scoring device's kind; NaN elsewhere
-    (a CPU estimate divided by a GPU epoch is no overhead ratio)."""
-    return {t.trial_id: float(np.mean(t.curve("epoch_time"))) if t.conditions.get("device") == device.type
-            else math.nan for t in traces}
+    (a CPU estimate divided by a GPU epoch is no overhead ratio) and for a proxy-only trial (no epochs)."""
+    return {t.trial_id: float(np.mean(t.curve("epoch_time")))
+            if t.conditions.get("device") == device.type and t.epochs_completed else math.nan for t in traces}
 
 
 def as_published(record: EstimateRecord) -> EstimateRecord:

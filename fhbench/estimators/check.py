@@ -72,7 +72,9 @@ def _synthetic_proxies(quality: float) -> dict:
     """Zero-cost proxy values for a synthetic trial (as `fhbench.record.proxies.ProxyResult.to_dict` stores
     them), rising with its quality like its validation accuracy."""
     values = {"synflow": 10.0 ** (20 * quality), "snip": 50.0 * quality, "grad-norm": 5.0 * quality,
-              "naswot": 100.0 + 10.0 * quality}
+              "naswot": 100.0 + 10.0 * quality, "jacob-cov": -500.0 + 100.0 * quality, "fisher": 0.1 * quality,
+              "grasp": 20.0 * quality - 5.0, "plain": quality - 0.5, "l2-norm": 100.0 + 50.0 * quality,
+              "params": 1e5 * (1 + quality), "flops": 1e7 * (1 + quality)}
     return {"values": values, "errors": {}, "seconds": {name: 0.01 for name in values}}
 
 

@@ -12,6 +12,9 @@ from fhbench.estimators.probes import ProbeSettings, ensemble_probabilities, tra
 
 def window_epochs(trial, window: int) -> list[int]:
     """The epochs of the `window` most recent ones whose features the view holds (A.1's K)."""
+    if trial.epoch < 1:
+        raise ValueError(f"no features at epoch {trial.epoch}: the trial was never trained (a proxy-only trace "
+                         f"holds the zero-cost proxies of its network at initialisation and nothing else)")
     first = trial.epoch - window + 1
     epochs = [e for e in trial.kept_epochs if e >= first]
     if not epochs:

@@ -120,6 +120,8 @@ class EstimateSettings:
     def epochs(self, budget: int) -> tuple[int, ...]:
         if self.checkpoints:
             return self.checkpoints
+        if budget == 0:  # proxy-only trials: estimated once, at initialisation
+            return (0,)
         return tuple(range(self.every, budget + 1, self.every))
 
 
@@ -465,7 +467,6 @@ def _validate(suite: Suite, fail) -> list[str]:
         "space.num_samples": suite.space.num_samples,
         "data.train_size": suite.data.train_size,
         "data.val_size": suite.data.val_size,
-        "train.epochs": suite.train.epochs,
         "train.batch_size": suite.train.batch_size,
         "record.window": suite.record.window,
         "estimate.every": suite.estimate.every,
@@ -474,6 +475,9 @@ def _validate(suite: Suite, fail) -> list[str]:
     for key, value in positive.items():
         if value < 1:
             raise fail(key, f"a positive integer, got {value}")
+    if suite.train.epochs < 0 or (suite.train.epochs == 0 and not suite.record.proxies):
+        raise fail("train.epochs", f"a positive integer, or 0 for proxy-only trials (with record.proxies = true), "
+                                   f"got {suite.train.epochs}")
     for key, value in {"space.sample_seed": suite.space.sample_seed, "data.split_seed": suite.data.split_seed,
                        "train.seed": suite.train.seed}.items():
         if value < 0:
@@ -516,7 +520,9 @@ def _validate(suite: Suite, fail) -> list[str]:
     checkpoints = suite.checkpoints
     if not checkpoints:
         raise fail("estimate.every", f"at most train.epochs ({budget}) so that there is a checkpoint")
-    if any(not 1 <= c <= budget for c in checkpoints) or list(checkpoints) != sorted(set(checkpoints)):
+    if budget == 0:
+        _validate_proxy_only(suite, fail)
+    elif any(not 1 <= c <= budget for c in checkpoints) or list(checkpoints) != sorted(set(checkpoints)):
         raise fail("estimate.checkpoints", f"increasing distinct epochs within 1..{budget}")
     if not suite.estimate.estimators:
         raise fail("estimate.estimators", "at least one estimator name")
@@ -538,6 +544,37 @@ def _validate(suite: Suite, fail) -> list[str]:
     if suite.search is not None:
         return warnings + _validate_search(suite, fail)
     return warnings
+
+
+PROXY_ONLY_UNSET = ("lr", "momentum", "weight_decay", "lr_schedule")
+"""Training settings a proxy-only suite leaves out: nothing is trained."""
+
+
+def _validate_proxy_only(suite: Suite, fail) -> None:
+    """train.epochs = 0: each trial builds its network, computes the zero-cost proxies on the first
+    train.batch_size images and records nothing else (`fhbench.record.train.record_trial`). What needs
+    a trained network, or would mean nothing, is refused."""
+    what = "for proxy-only trials (train.epochs = 0)"
+    if suite.estimate.checkpoints not in ((), (0,)):
+        raise fail("estimate.checkpoints", f"[0] (at initialisation) or the key left out {what}, "
+                                           f"got {list(suite.estimate.checkpoints)}")
+    from fhbench.inputs.truth import parse_truth  # imports no torch
+
+    if parse_truth(suite.estimate.truth).own_run:
+        raise fail("estimate.truth", f"a table truth (nb201-table, nb201-api or csv:<path>) {what}: they are never "
+                                     f"trained, so they have no accuracy of their own; got '{suite.estimate.truth}'")
+    for key in PROXY_ONLY_UNSET:
+        if getattr(suite.train, key) != getattr(TrainSettings, key):
+            raise fail(f"train.{key}", f"the key left out {what}: nothing is trained, got {getattr(suite.train, key)!r}")
+    if suite.train.budgets:
+        raise fail("train.budgets", f"none {what}")
+    if suite.record.predictions:
+        raise fail("record.predictions", f"false {what}: there are no epochs to predict after")
+    if suite.search is not None:
+        raise fail("search", f"no [search] table {what}: a search trains what it picks")
+    if suite.space.name == "randaugment":
+        raise fail("space.name", f"a space of architectures {what}: randaugment's configs differ only in their "
+                                 f"augmentation, which the proxies (on un-augmented images) never see")
 
 
 def _validate_budgets(suite: Suite, fail) -> list[str]:

@@ -24,7 +24,8 @@ live search stopped training it before its budget: epochs 1..epochs_completed < 
 and usable for views, the rest were never trained; `fhbench.search.backends.live`) or "lost" (no result: a
 parallel run could not record it, its worker died on every try or its recording raised; the
 manifest's `failure` says why). A lost trial holds no epochs; it is scored as a failed trial and
-recorded again by the next `fhbench record`/`run`.
+recorded again by the next `fhbench record`/`run`. A proxy-only trial (train.epochs = 0) is "complete"
+with budget 0 and no epochs: the manifest's `proxies` is all it holds (its other files hold empty arrays).
 
 Replacing a published trial (`TraceStore.publish`) never shows a reader half a trial, nor no trial
 where there was one: under the store's publish lock (``.publish.lock``) the new folder and

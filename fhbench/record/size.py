@@ -21,7 +21,7 @@ def trial_bytes(suite, epochs: int, feature_dim: int) -> int:
     kept = len([e for e in suite.kept_epochs() if e <= epochs])
     train = suite.record.kept_train_images(data.train_size)
     features = kept * (train + data.val_size) * feature_dim
-    labels = 8 * (2 * train + data.val_size)  # train labels and their indices, val labels: int64
+    labels = 8 * (2 * train + data.val_size) if epochs else 0  # int64 train labels, indices, val labels; proxy-only: none
     files = FILE_OVERHEAD * (kept + 7)  # the npz files' own headers, and the manifest
     return (features * BYTES_PER_VALUE[suite.record.precision] + epochs * ((feature_dim + 1) * classes * 4 + 16 * 8)
             + labels + files)

@@ -223,8 +223,10 @@ class TrialTrace:
         return torch.from_numpy(arrays["W"][epoch - 1].copy()), torch.from_numpy(arrays["b"][epoch - 1].copy())
 
     def view(self, epoch: int) -> TraceView:
-        if not 1 <= epoch <= self.epochs_completed:
-            raise ValueError(f"trace {self.name}: no epoch {epoch} (it has 1..{self.epochs_completed})")
+        """The trial cut at `epoch`; a proxy-only trial (budget 0) has one view, at epoch 0: its proxies."""
+        first = 0 if self.budget == 0 else 1
+        if not first <= epoch <= self.epochs_completed:
+            raise ValueError(f"trace {self.name}: no epoch {epoch} (it has {first}..{self.epochs_completed})")
         classifier = self._classifier_arrays()
         labels = self._labels_arrays()
         return TraceView(trial_id=self.trial_id, config=self.config, config_vector=self.config_vector,

@@ -24,7 +24,7 @@ from fhbench.core.errors import SuiteError
 from fhbench.inputs.augment import augment
 from fhbench.inputs.data import Splits, normalize
 from fhbench.inputs.suite import DECLARED_SPACES, Suite, budget_suffix
-from fhbench.record.proxies import compute_proxies
+from fhbench.record.proxies import ProxyResult, compute_proxies
 from fhbench.record.format import CURVES, MAX_PREDICTION_CLASSES, TEST_CURVES, TIMINGS
 from fhbench.record.store import TraceStore
 
@@ -133,6 +133,27 @@ def _copy_to_host(tensor: torch.Tensor, stream) -> _HostCopy:
     return _HostCopy(host, event)
 
 
+def initial_model(trial: Trial, space, splits: Splits, device: torch.device):
+    """The trial's network as training starts: built under the trial's seed. DARTS networks raise path
+    dropout over training; it is 0 until the first epoch, so that the proxies see a network without
+    randomness (fhbench.spaces.darts)."""
+    torch.manual_seed(trial.seed)
+    model = space.build(space.parse(trial.config), splits.num_classes,
+                        in_channels=splits.train.images.shape[1]).to(device)
+    drop_path_schedule = getattr(model, "schedule_drop_path", None)
+    if drop_path_schedule is not None:
+        drop_path_schedule(0.0)
+    return model
+
+
+def initial_proxies(model, suite: Suite, splits: Splits, device: torch.device) -> ProxyResult:
+    """The zero-cost proxies of the untrained `model` on the first train.batch_size images of the train
+    split, un-augmented and unshuffled (the same batch for every trial), normalised as training does."""
+    batch = suite.train.batch_size
+    images = normalize(splits.train.images[:batch].to(device), splits.mean, splits.std)
+    return compute_proxies(model, images, splits.train.labels[:batch].to(device))
+
+
 def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch.device, *,
                 capture: bool = True, on_epoch: Callable[[int, float], None] | None = None,
                 on_step: Callable[[int], None] | None = None):
@@ -145,15 +166,10 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
     keep_predictions = capture and suite.record.predictions
     if keep_predictions:
         check_prediction_classes(suite, splits.num_classes)
-    torch.manual_seed(trial.seed)
+    model = initial_model(trial, space, splits, device)
     generator = torch.Generator().manual_seed(trial.seed)
     config = space.parse(trial.config)
-    model = space.build(config, splits.num_classes, in_channels=splits.train.images.shape[1]).to(device)
-    # DARTS networks raise path dropout over training; at 0 until the first epoch, so that the proxies
-    # below see a network without randomness (fhbench.spaces.darts).
     drop_path_schedule = getattr(model, "schedule_drop_path", None)
-    if drop_path_schedule is not None:
-        drop_path_schedule(0.0)
     base_lr = suite.train.lr_for(trial.config)  # per model in space cnn (A.2), else train.lr
     optimizer = torch.optim.SGD(model.parameters(), lr=base_lr, momentum=suite.train.momentum,
                                 weight_decay=suite.train.weight_decay)
@@ -179,11 +195,8 @@ def train_trial(trial: Trial, suite: Suite, space, splits: Splits, device: torch
             space.augmentation(config) if hasattr(space, "augmentation")
             else (suite.data.randaugment_n, suite.data.randaugment_m))
 
-    # Zero-cost proxies of the untrained network on the first minibatch of the split, un-augmented and
-    # unshuffled: computed on a copy under their own seed, so training below is bitwise unchanged.
-    proxies = None
-    if capture and suite.record.proxies:
-        proxies = compute_proxies(model, normalize(train_x[:batch_size], mean, std), train_y[:batch_size])
+    # computed on a copy under their own seed, so training below is bitwise unchanged
+    proxies = initial_proxies(model, suite, splits, device) if capture and suite.record.proxies else None
 
     copy_stream = torch.cuda.Stream(device) if device.type == "cuda" and capture else None
     step = 0
@@ -318,6 +331,8 @@ def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: Trace
     the store (`TraceStore.begin_run`), else `RunSupersededError` is raised and nothing is published.
     """
     check_prediction_classes(suite, splits.num_classes)  # before the writer: nothing half-written
+    if trial.epochs(suite) == 0:
+        return _record_proxies_only(trial, suite, space, splits, store, device, run_token)
     n_keep = suite.record.kept_train_images(len(splits.train.labels))
     writer = store.writer(trial.trial_id, trial_meta(trial, suite, space, splits, recording_conditions(device)),
                           run_token=run_token)
@@ -354,24 +369,40 @@ def record_trial(trial: Trial, suite: Suite, space, splits: Splits, store: Trace
     return status
 
 
+def _record_proxies_only(trial: Trial, suite: Suite, space, splits: Splits, store: TraceStore,
+                         device: torch.device, run_token: str | None) -> str:
+    """A proxy-only trial (train.epochs = 0): its network built as for training, its zero-cost proxies
+    (`initial_proxies`, the same values a trained trial of the same seed records), and no epochs."""
+    meta = trial_meta(trial, suite, space, splits, recording_conditions(device))
+    writer = store.writer(trial.trial_id, meta, run_token=run_token)
+    try:
+        proxies = initial_proxies(initial_model(trial, space, splits, device), suite, splits, device)
+        writer.finish(status="complete", **_no_epochs(splits.num_classes, meta["feature_dim"]),
+                      proxies=proxies.to_dict())
+    finally:
+        writer.close()
+    return "complete"
+
+
+def _no_epochs(num_classes: int, feature_dim: int) -> dict:
+    """The arrays of a trace that holds no epochs (a proxy-only or a lost trial), for `TrialWriter.finish`."""
+    empty = np.zeros(0, dtype=np.float64)
+    no_labels = np.zeros(0, dtype=np.int64)
+    return {"curves": {name: empty for name in CURVES + TIMINGS + TEST_CURVES},
+            "labels": {"train": no_labels, "train_index": no_labels, "val": no_labels},
+            "classifier_w": np.zeros((0, num_classes, feature_dim), dtype=np.float32),
+            "classifier_b": np.zeros((0, num_classes), dtype=np.float32)}
+
+
 def record_lost_trial(trial: Trial, suite: Suite, space, splits: Splits, store: TraceStore, *, failure: str,
                       conditions: dict) -> None:
     """Writes a trial that a parallel run could not record as a "lost" trace: no epochs, `failure`
     saying why, and `conditions` the ones it was to be recorded under. It is scored as a failed trial,
     and the next `fhbench record`/`run` records it again (a dead worker can be a passing cause: memory,
     a node going away)."""
-    writer = store.writer(trial.trial_id, trial_meta(trial, suite, space, splits, conditions))
-    empty = np.zeros(0, dtype=np.float64)
-    no_labels = np.zeros(0, dtype=np.int64)
+    meta = trial_meta(trial, suite, space, splits, conditions)
+    writer = store.writer(trial.trial_id, meta)
     try:
-        writer.finish(
-            status="lost",
-            curves={name: empty for name in CURVES + TIMINGS + TEST_CURVES},
-            labels={"train": no_labels, "train_index": no_labels, "val": no_labels},
-            classifier_w=np.zeros((0, splits.num_classes, space.feature_dim_of(space.parse(trial.config))),
-                                  dtype=np.float32),
-            classifier_b=np.zeros((0, splits.num_classes), dtype=np.float32),
-            failure=failure,
-        )
+        writer.finish(status="lost", **_no_epochs(splits.num_classes, meta["feature_dim"]), failure=failure)
     finally:
         writer.close()

@@ -12,6 +12,10 @@ from fhbench.core.seal import TruthAccessError
 from fhbench.record.format import SPLITS, VIEW_CURVES, read_npz
 from fhbench.record.proxies import ProxyResult
 
+UNTRAINED = ("a proxy-only trial (train.epochs = 0) is never trained: it holds the zero-cost proxies of its "
+             "network at initialisation and nothing else")
+"""Why a view at epoch 0 has no curves, features, classifiers or predictions."""
+
 
 class FeatureFiles:
     """Reads feature files of one trial up to an epoch: paths and checksums only, no other trace state."""
@@ -122,6 +126,8 @@ class TraceView:
         return (_rebuild_view, (state,))
 
     def _check(self, epoch: int) -> None:
+        if self.epoch == 0:
+            raise KeyError(f"trace {self.trial_id}: nothing at epoch {epoch}: {UNTRAINED}")
         if epoch > self.epoch:
             raise LookAheadError(f"trace {self.trial_id}: epoch {epoch} is after the view's epoch {self.epoch}")
         if epoch < 1:
@@ -131,6 +137,8 @@ class TraceView:
         if name.startswith("test"):
             raise TruthAccessError(f"trace {self.trial_id}: '{name}' is test-split data, which estimators "
                                    f"may not see (the truth is measured there)")
+        if self.epoch == 0 and name in self._curves:
+            raise KeyError(f"trace {self.trial_id}: no curve '{name}' at epoch 0: {UNTRAINED}")
         if name not in self._curves:
             raise KeyError(f"trace {self.trial_id}: no curve '{name}' (a view has {', '.join(self._curves)})")
         return self._curves[name].copy()

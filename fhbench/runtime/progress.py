@@ -208,10 +208,15 @@ class RecordingProgress(_Shown):
         return f"{self.rate:,.0f} img/s" if math.isfinite(self.rate) else "? img/s"
 
     def eta(self, now: float | None = None) -> float:
-        """Seconds left: the epochs left times the wall seconds per epoch so far (NaN before the first)."""
+        """Seconds left: the epochs left times the wall seconds per epoch so far (NaN before the first);
+        for trials that train no epochs (proxy-only), the trials left times the wall seconds per trial."""
         now = self.clock() if now is None else now
-        if self.epochs_done == 0 or math.isnan(self.started):
+        if math.isnan(self.started):
             return math.nan
+        if self.epochs_done == 0:
+            if self.trials_done == 0:
+                return math.nan
+            return (now - self.started) / self.trials_done * max(self.trials_total - self.trials_done, 0)
         per_epoch = (now - self.started) / self.epochs_done
         in_progress = 1 if self.trial_label else 0
         untouched = max(self.trials_total - self.trials_done - in_progress, 0)

@@ -273,7 +273,8 @@ def _row(estimator: str, epoch: int, budget: int, row_budget: int | None, by_rep
     made = [r.estimate for records in by_repeat.values() for r in records if r.estimate is not None]
     at_bound = sum(e in (0.0, 1.0) for e in made) / len(made) if made else math.nan
     top = verdicts.intervals.get((estimator, "top10_precision"))
-    return Row(estimator, epoch, epoch / budget, *_mean_std(per_repeat["mae"]),
+    return Row(estimator, epoch, epoch / budget if budget else 0.0,  # proxy-only: epoch 0 of 0
+               *_mean_std(per_repeat["mae"]),
                *_mean_std(per_repeat["tau"]), *_mean_std(per_repeat["rho"]),
                *_mean_std(per_repeat["sec"]), *_mean_std(per_repeat["ep"]), n_all - n_failed, n_failed,
                (n_all - n_failed) / n_all, *_mean_std(per_repeat["cpu"]), *_mean_std(per_repeat["ref"]),

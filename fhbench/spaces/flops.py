@@ -43,18 +43,25 @@ def count_macs(model, input_shape) -> int:
     one-image batch with a 1x1 map, which training-mode batch norm refuses, is counted too).
     """
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
     shape = _input_shape(input_shape)
     tensor = next(iter(model.parameters()), None)
     device = tensor.device if tensor is not None else torch.device("cpu")
-    image = torch.zeros((1, *shape), device=device)
+    return count_macs_on(model, torch.zeros((1, *shape), device=device))
+
+
+def count_macs_on(model, example) -> int:
+    """`count_macs` on the batch `example` (of one input, for one input's MACs), of any shape the model
+    takes: the count does not depend on the values."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
     counter = FlopCounterMode(display=False)
     training = model.training
     model.eval()
     try:
         with counter, torch.no_grad():
-            model(image)
+            model(example)
     finally:
         model.train(training)
     # every op the counter knows is a product-sum, counted as 2 FLOPs per MAC, so the total is even
