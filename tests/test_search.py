@@ -133,6 +133,32 @@ def test_the_search_leaderboard_reproduces_from_its_published_files(recorded):
     assert same.returncode == 0, same.stdout
 
 
+@pytest.mark.slow
+def test_an_estimator_that_never_returns_fails_its_jobs_and_the_searches_end(recorded):
+    """Replay and live searches run the estimator in a worker process under the suite's timeout_s, as
+    scoring does: a fit that sleeps for ever is a failed estimate saying so, and the search goes on."""
+    import dataclasses
+    import time
+
+    from misbehaving_estimators import Sleeper
+
+    _, suite, store = recorded
+    suite = dataclasses.replace(suite, estimate=dataclasses.replace(suite.estimate, timeout_s=2, isolate=True))
+    space = suite_space(suite)
+    pool = search_pool(suite, space)
+    traces = pool.match(load_traces(suite, store))
+    started = time.perf_counter()
+    table = estimate_table("sleeper", Sleeper(), traces, search_budgets(suite), isolate=True, timeout_s=2)
+    assert time.perf_counter() - started < 120
+    assert table.failures and all("fit: timed out after 2 s" in error for _, _, error in table.failures)
+    assert len(table.failures) == sum(t.epochs_completed >= b for t in traces for b in search_budgets(suite))
+
+    with LiveBackend(suite, space, load_suite_splits(suite, None), pool, torch.device("cpu"), "sleeper",
+                     Sleeper()) as backend:
+        live = live_search(make_algorithm("random", pool.configs, suite, seed=1, max_iterations=1), backend, seed=1)
+    assert live.jobs and all(job["score"] is None for job in live.jobs)
+
+
 def test_a_pool_too_small_for_hyperband_is_one_line(tmp_path):
     pool = ConfigPool(torch.zeros((5, 6), dtype=torch.int64).numpy(), (5,) * 6)
     suite = load_suite(write(tmp_path, num_samples=10))

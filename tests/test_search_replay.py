@@ -291,44 +291,52 @@ def write_pool(root, suite, diverged=()):
 
 
 class Counting:
-    """The `original` estimator, counting its estimates."""
+    """The `original` estimator, counting its estimates in the class: the harness estimates with fresh
+    copies of the instance it is given, never with the instance itself."""
 
     name = "counting"
+    estimates = 0
 
     def __init__(self, version="1"):
         self.version = version
-        self.calls = 0
 
     def fit(self, population):
         pass
 
     def estimate(self, view):
-        self.calls += 1
+        type(self).estimates += 1
         return float(view.curve("val_acc")[-1])
 
 
+def counted_table(*args, **kwargs):
+    """(the table, estimates made) of one cached_estimate_table call, in this process."""
+    from fhbench.search.run import cached_estimate_table
+
+    before = Counting.estimates
+    table = cached_estimate_table(*args, **kwargs)
+    return table, Counting.estimates - before
+
+
 def test_the_estimate_cache_is_used_only_when_it_checks_out(tmp_path):
-    from fhbench.search.run import cache_path, cached_estimate_table, estimate_cache_key
+    from fhbench.search.run import cache_path, estimate_cache_key
 
     suite = make_suite(tmp_path)
     traces = write_pool(tmp_path / "traces", suite)
     cache, budgets = tmp_path / "estimates", (1, 2, 4)
     notes = []
-    first = Counting()
-    table = cached_estimate_table(cache, "counting", first, {}, traces, budgets, on_note=notes.append)
-    assert first.calls == 12 * 3
+    table, calls = counted_table(cache, "counting", Counting(), {}, traces, budgets, on_note=notes.append)
+    assert calls == 12 * 3
     again = Counting()
-    same = cached_estimate_table(cache, "counting", again, {}, traces, budgets, on_note=notes.append)
-    assert again.calls == 0 and np.array_equal(same.values, table.values)
+    same, calls = counted_table(cache, "counting", again, {}, traces, budgets, on_note=notes.append)
+    assert calls == 0 and np.array_equal(same.values, table.values)
     assert not [n for n in notes if "not used" in n]
 
     path = cache_path(cache, estimate_cache_key("counting", again, {}, traces, budgets))
     data = json.loads(path.read_text())
     data["table"]["values"][3][1] = 0.999  # an edited estimate, the stored sha256 left as it was
     path.write_text(json.dumps(data))
-    fresh = Counting()
-    recomputed = cached_estimate_table(cache, "counting", fresh, {}, traces, budgets, on_note=notes.append)
-    assert fresh.calls == 36 and recomputed.values[3, 1] == table.values[3, 1] != 0.999
+    recomputed, calls = counted_table(cache, "counting", Counting(), {}, traces, budgets, on_note=notes.append)
+    assert calls == 36 and recomputed.values[3, 1] == table.values[3, 1] != 0.999
     assert any("sha256" in n for n in notes)
 
     from fhbench.search.run import _digest
@@ -338,9 +346,8 @@ def test_the_estimate_cache_is_used_only_when_it_checks_out(tmp_path):
     del data["table"]["overhead_s"][5]
     data["sha256"] = _digest(data["key"], data["table"])
     path.write_text(json.dumps(data))
-    fresh = Counting()
-    recomputed = cached_estimate_table(cache, "counting", fresh, {}, traces, budgets, on_note=notes.append)
-    assert fresh.calls == 36 and recomputed.values.shape == (12, 3)
+    recomputed, calls = counted_table(cache, "counting", Counting(), {}, traces, budgets, on_note=notes.append)
+    assert calls == 36 and recomputed.values.shape == (12, 3)
     assert any("wrong shape" in n for n in notes)
 
 

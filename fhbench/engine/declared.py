@@ -179,8 +179,7 @@ def run_live_search(suite, planned: PlannedSearch, space, *, splits, store, devi
     pool = DeclaredTrials(declared, suite)
     started = time.perf_counter()
     if execution is None:  # one process; the driver's clock schedules `workers` from the measured costs
-        backend = contextlib.nullcontext(LiveBackend(suite, space, splits, pool, device, planned.estimator,
-                                                     estimator, store=store))
+        backend = LiveBackend(suite, space, splits, pool, device, planned.estimator, estimator, store=store)
     else:
         from fhbench.search.backends.ray import RayLiveBackend
 

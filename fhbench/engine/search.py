@@ -4,7 +4,6 @@ publish its result). The searching is `fhbench.search`'s; the boards are `fhbenc
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -79,8 +78,7 @@ def live_search_and_publish(suite, *, splits, device: torch.device, algorithm: s
     truth_spec = parse_truth(suite.search.truth)  # its files are sealed from the estimator, as in replay
     truth_files = () if truth_spec.own_run else load_truth(truth_spec, nb201_file=nb201_file).files
     if execution is None:
-        backend = contextlib.nullcontext(LiveBackend(suite, space, splits, pool, device, estimator, instance,
-                                                     sealed_paths=truth_files))
+        backend = LiveBackend(suite, space, splits, pool, device, estimator, instance, sealed_paths=truth_files)
         workers = 1
     else:
         workers = execution.workers if execution.workers is not None else spec.workers

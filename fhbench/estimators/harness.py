@@ -209,99 +209,145 @@ def run_estimators(estimators: dict, trials: Sequence[TrialTrace], checkpoints: 
     train.budgets are separate experiments (appendix A.2), each fit and ranked on its own trials.
     `on_step(name, repeat, checkpoint)` is called before each step starts, so a progress display
     names the work in progress. Before each (population, checkpoint) the reference workload is timed
-    (`reference_cpu_s`). Each step fits a fresh copy of the estimator (`fresh_estimator`) on views of
-    its own. With `isolate` (what suites do: [estimate] isolate) each estimator runs in a worker process of its own
-    (`fhbench.estimators.worker`) under `timeout_s` per call, at `threads` torch threads; with
-    `fail_fast` the first failed estimate raises (see `fit_and_estimate`), in this process.
+    (`reference_cpu_s`). Each step fits a fresh copy of the estimator on views of its own, through the
+    estimator's `EstimatorRunner` (with `isolate`, what suites do, in a worker process of its own under
+    `timeout_s` per call; with `fail_fast` the first failed estimate raises, in this process).
     """
     longest = max((t.budget for t in trials), default=0)
     late = [c for c in checkpoints if c > longest]
     if trials and late:
         raise ValueError(f"checkpoint {late[0]} is past every trial's budget (the longest is {longest})")
-    if not (timeout_s > 0):
-        raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s}")
+    check_timeout(timeout_s)
     # every sealed file of the traces' stores, by identity: another name for one (a hard link) stays sealed
     sealed_files = sealed_files_under(sorted({str(Path(t.path).parent) for t in trials if getattr(t, "path", None)}))
-    workers: dict[str, EstimatorWorker | str] = {}
-    if isolate and not fail_fast:
-        for name, prototype in estimators.items():
-            try:
-                workers[name] = EstimatorWorker(name, prototype, timeout_s=timeout_s, sealed_paths=sealed_paths,
-                                                sealed_files=sealed_files, threads=threads,
-                                                device=None if device is None else str(device))
-            except Exception as err:  # noqa: BLE001 - an estimator that cannot be sent to a worker fails alone
-                workers[name] = f"fit: cannot be sent to its worker process: {describe(err)}"
+    runners = {}
     records: list[EstimateRecord] = []
     try:
+        for name, prototype in estimators.items():
+            runners[name] = EstimatorRunner(name, prototype, isolate=isolate, timeout_s=timeout_s, threads=threads,
+                                            device=device, sealed_paths=sealed_paths, sealed_files=sealed_files,
+                                            fail_fast=fail_fast)
         for repeat, budget in sorted({(t.repeat, t.budget) for t in trials}):
             population = [t for t in trials if t.repeat == repeat and t.budget == budget]
             for checkpoint in (c for c in checkpoints if c <= budget):
                 reference = reference_cpu_s()
-                for name, prototype in estimators.items():
+                for name, runner in runners.items():
                     if on_step:
                         on_step(name, repeat, checkpoint)
                     views = [t.view(checkpoint) for t in population]  # its own: what it does to them stays
-                    worker = workers.get(name)
-                    if isinstance(worker, str):
-                        records += _failed(name, views, worker, repeat, checkpoint, reference, budget)
-                    elif worker is not None:
-                        records += _step_in_worker(worker, name, views, repeat, checkpoint, reference, budget)
-                    else:
-                        records += _step_in_process(name, prototype, views, repeat, checkpoint, reference, budget,
-                                                    device, sealed_paths, fail_fast, sealed_files)
+                    records += runner.step(views, repeat=repeat, checkpoint=checkpoint, reference=reference,
+                                           budget=budget)
     finally:
-        for worker in workers.values():
-            if isinstance(worker, EstimatorWorker):
-                worker.close()
+        for runner in runners.values():
+            runner.close()
     return records
 
 
+def check_timeout(timeout_s: float) -> None:
+    if not (timeout_s > 0):
+        raise ValueError(f"timeout_s must be a positive number of seconds, got {timeout_s}")
+
+
+class EstimatorRunner:
+    """Runs one estimator's steps, each on a fresh copy of `prototype` (`fresh_estimator`): fit on a
+    population, then estimate the targets, every outcome a record. With `isolate` (and not `fail_fast`)
+    the estimator lives in a persistent worker process of its own (`fhbench.estimators.worker`), each
+    call under `timeout_s`, at `threads` torch threads; otherwise in this process, where `fail_fast`
+    raises the first failure. Used by the estimation harness and by the search backends alike, so a
+    search is as safe from a plugin that hangs or crashes as a board is. Close it (or use `with`)."""
+
+    def __init__(self, name: str, prototype, *, isolate: bool = False,
+                 timeout_s: float = DEFAULT_ESTIMATE_TIMEOUT_S, threads: int | None = None, device=None,
+                 sealed_paths: Sequence = (), sealed_files: frozenset = frozenset(), fail_fast: bool = False):
+        check_timeout(timeout_s)
+        self.name, self.prototype, self.device, self.fail_fast = name, prototype, device, fail_fast
+        self.sealed_paths, self.sealed_files = tuple(sealed_paths), sealed_files
+        self._worker: EstimatorWorker | None = None
+        self._unusable: str | None = None  # why every step fails (the estimator cannot reach its worker)
+        if isolate and not fail_fast:
+            try:
+                self._worker = EstimatorWorker(name, prototype, timeout_s=timeout_s, sealed_paths=sealed_paths,
+                                               sealed_files=sealed_files, threads=threads,
+                                               device=None if device is None else str(device))
+            except Exception as err:  # noqa: BLE001 - an estimator that cannot be sent to a worker fails alone
+                self._unusable = f"fit: cannot be sent to its worker process: {describe(err)}"
+
+    def step(self, population: Sequence, targets: Sequence | None = None, *, repeat: int, checkpoint: int,
+             reference: float = math.nan, budget: int | None = None) -> list[EstimateRecord]:
+        """Fits a fresh copy on `population` and estimates each of `targets` (default: the population)."""
+        targets = population if targets is None else targets
+        if self._unusable is not None:  # nothing ran: it cost nothing
+            return _failed(self.name, targets, self._unusable, repeat, checkpoint, reference, budget, 0.0, 0.0)
+        if self._worker is not None:
+            return _step_in_worker(self._worker, self.name, population, targets, repeat, checkpoint, reference,
+                                   budget)
+        return _step_in_process(self.name, self.prototype, population, targets, repeat, checkpoint, reference,
+                                budget, self.device, self.sealed_paths, self.fail_fast, self.sealed_files)
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    def __enter__(self) -> EstimatorRunner:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def _failed(name: str, views: Sequence, error: str, repeat: int, checkpoint: int, reference: float,
-            budget: int, wall: float = math.nan, cpu: float = math.nan) -> list[EstimateRecord]:
+            budget: int | None, wall: float = math.nan, cpu: float = math.nan) -> list[EstimateRecord]:
     return [EstimateRecord(name, repeat, checkpoint, view.trial_id, None, wall, error, cpu, reference, budget)
             for view in views]
 
 
-def _step_in_process(name, prototype, views, repeat, checkpoint, reference, budget, device, sealed_paths,
-                     fail_fast, sealed_files) -> list[EstimateRecord]:
+def _step_in_process(name, prototype, population, targets, repeat, checkpoint, reference, budget, device,
+                     sealed_paths, fail_fast, sealed_files) -> list[EstimateRecord]:
     try:
         estimator = fresh_estimator(prototype)
     except Exception as err:  # noqa: BLE001 - an estimator that cannot be copied fails alone
         if fail_fast:
             raise
-        return _failed(name, views, f"fit: cannot make a fresh copy of the estimator: {describe(err)}", repeat,
+        return _failed(name, targets, f"fit: cannot make a fresh copy of the estimator: {describe(err)}", repeat,
                        checkpoint, reference, budget, 0.0, 0.0)
-    return fit_and_estimate(name, estimator, views, views, repeat=repeat, checkpoint=checkpoint, device=device,
-                            sealed_paths=sealed_paths, fail_fast=fail_fast, reference_cpu_s=reference, budget=budget,
-                            sealed_files=sealed_files)
+    return fit_and_estimate(name, estimator, population, targets, repeat=repeat, checkpoint=checkpoint,
+                            device=device, sealed_paths=sealed_paths, fail_fast=fail_fast, reference_cpu_s=reference,
+                            budget=budget, sealed_files=sealed_files)
 
 
-def _step_in_worker(worker: EstimatorWorker, name: str, views: Sequence, repeat: int, checkpoint: int,
-                    reference: float, budget: int) -> list[EstimateRecord]:
-    """One (repeat, checkpoint) in the estimator's worker: a fresh copy, fit, then each estimate, the
-    overheads as the worker measured them (the fit shared equally over the population)."""
+def _step_in_worker(worker: EstimatorWorker, name: str, population: Sequence, targets: Sequence, repeat: int,
+                    checkpoint: int, reference: float, budget: int | None) -> list[EstimateRecord]:
+    """One step in the estimator's worker: a fresh copy, fit on the population, then each target's
+    estimate, the overheads as the worker measured them (the fit shared equally over the population).
+    A call that timed out or whose worker died costs the wall time waited for it (its CPU time unknown):
+    a search charges that much for it; an estimate never attempted costs nothing."""
+    share = max(len(population), 1)
+    started = time.perf_counter()
     try:
         worker.call(("fresh",))
-        reply = _unless_corrupt(worker.call(("fit", views)))
+        reply = _unless_corrupt(worker.call(("fit", population)))
     except WorkerLost as lost:
-        return _failed(name, views, f"fit: {lost}", repeat, checkpoint, reference, budget)
-    share = max(len(views), 1)
+        return _failed(name, targets, f"fit: {lost}", repeat, checkpoint, reference, budget,
+                       (time.perf_counter() - started) / share)
     fit_wall, fit_cpu = reply[-2] / share, reply[-1] / share
     if reply[0] == "error":
-        return _failed(name, views, f"fit: {reply[1]}", repeat, checkpoint, reference, budget, fit_wall, fit_cpu)
+        return _failed(name, targets, f"fit: {reply[1]}", repeat, checkpoint, reference, budget, fit_wall, fit_cpu)
     records = []
     lost_here = None
-    for view in views:
+    for view in targets:
         if lost_here is not None:
-            records.append(EstimateRecord(name, repeat, checkpoint, view.trial_id, None, math.nan,
-                                          f"not estimated: {lost_here}", math.nan, reference, budget))
+            records.append(EstimateRecord(name, repeat, checkpoint, view.trial_id, None, 0.0,
+                                          f"not estimated: {lost_here}", 0.0, reference, budget))
             continue
+        started = time.perf_counter()
         try:
             kind, payload, wall, cpu, cost = _unless_corrupt(worker.call(("estimate", view)))
         except WorkerLost as lost:
             lost_here = f"the worker was lost earlier in this step ({lost})"
-            records.append(EstimateRecord(name, repeat, checkpoint, view.trial_id, None, math.nan, str(lost),
-                                          math.nan, reference, budget))
+            records.append(EstimateRecord(name, repeat, checkpoint, view.trial_id, None,
+                                          fit_wall + time.perf_counter() - started, str(lost), math.nan,
+                                          reference, budget))
             continue
         value, error = (None, payload) if kind == "error" else checked_estimate(payload)
         wall, cpu = fit_wall + wall, fit_cpu + cpu

@@ -178,7 +178,9 @@ def write_cached_table(path: Path, key: dict, table: EstimateTable) -> None:
 
 def cached_estimate_table(cache_dir: Path, name: str, estimator, settings: dict, traces: Sequence,
                           budgets: Sequence[int], *, device=None,
-                          on_note: Callable[[str], None] | None = None, sealed_paths: Sequence = ()) -> EstimateTable:
+                          on_note: Callable[[str], None] | None = None, sealed_paths: Sequence = (),
+                          isolate: bool = False, timeout_s: float | None = None,
+                          threads: int | None = None) -> EstimateTable:
     """The estimate table of `estimator` on `traces`, from the cache when a sound entry exists, else
     computed through the harness and cached (see the module docstring)."""
     key = estimate_cache_key(name, estimator, settings, traces, budgets, device)
@@ -189,7 +191,7 @@ def cached_estimate_table(cache_dir: Path, name: str, estimator, settings: dict,
     if problem and on_note:
         on_note(f"cached estimates {path} not used: {problem}; recomputing them")
     table = estimate_table(name, estimator, traces, budgets, device=device, on_step=on_note,
-                           sealed_paths=sealed_paths)
+                           sealed_paths=sealed_paths, isolate=isolate, timeout_s=timeout_s, threads=threads)
     write_cached_table(path, key, table)
     return table
 
@@ -360,6 +362,8 @@ def search_suite(suite, traces: Sequence, space, *, store_root: Path, truth, on_
                  device=None) -> SearchOutcome:
     """Every algorithm with every estimator over every seed, on the suite's pool (`search_pool`), whose
     traces are `traces` (all planned trials, diverged ones included); `truth` is a `fhbench.inputs.truth.Truth`."""
+    import torch
+
     from fhbench.estimators import available_estimators, create_estimator
     from fhbench.estimators.registry import describe_estimators, effective_settings
     from fhbench.search.pool import search_pool
@@ -388,7 +392,9 @@ def search_suite(suite, traces: Sequence, space, *, store_root: Path, truth, on_
         estimators[name] = create_estimator(name, settings, registry=registry, device=device)
         tables[name] = cached_estimate_table(Path(store_root) / "estimates", name, estimators[name],
                                              effective_settings(name, settings, registry), traces, budgets,
-                                             device=device, on_note=step, sealed_paths=truth.files)
+                                             device=device, on_note=step, sealed_paths=truth.files,
+                                             isolate=suite.estimate.isolate, timeout_s=suite.estimate.timeout_s,
+                                             threads=torch.get_num_threads())
         step(f"estimates: {name}")
     time_budget = spec.time_budget_s or default_time_budget(spec, pool.configs, tables, times)
     runs = replay_all(spec, pool.configs, tables, times, time_budget, on_step=step)

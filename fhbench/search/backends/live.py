@@ -5,7 +5,10 @@ promoted configuration continues the very run its parent job stopped (model, opt
 order kept in memory), with the learning-rate schedule fixed to the maximal budget as in replay.
 Pool config i is the suite's planned trial i (`fhbench.search.pool.search_pool`, which replay uses
 too), trained with the seed its recorded trace has, and every estimate goes through the estimation
-harness (`fhbench.estimators.harness.fit_and_estimate`) as in replay. Jobs are charged by the same cost model
+harness's runner (`fhbench.estimators.harness.EstimatorRunner`) as in replay and scoring: a fresh copy of
+the estimator per estimate, in a worker process of its own under the suite's `[estimate] timeout_s`
+where `[estimate] isolate` (the default), so a plugin that hangs or crashes fails its jobs, not the
+search. Close the backend (or use `with`) to stop that process. Jobs are charged by the same cost model
 (`fhbench.search.cost`), from the times measured while training, on the driver's clock.
 
 So a live search and a replay of the same pool with the same seed see the same numbers and make the
@@ -40,7 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from fhbench.estimators.harness import fit_and_estimate
+from fhbench.estimators.harness import EstimatorRunner
 from fhbench.record.train import Trial, trial_meta, recording_conditions, train_trial
 from fhbench.search.algorithms import Job, SearchAlgorithm
 from fhbench.search.cost import job_cost
@@ -153,7 +156,9 @@ class LiveBackend:
         self.store = store
         self.traces_written = 0  # traces published (each write of a run that grew counts)
         self.estimator = estimator_name
-        self._estimator = estimator
+        self._runner = EstimatorRunner(estimator_name, estimator, isolate=suite.estimate.isolate,
+                                       timeout_s=suite.estimate.timeout_s, threads=torch.get_num_threads(),
+                                       device=device, sealed_paths=sealed_paths)
         n_keep = suite.record.kept_train_images(len(splits.train.labels))
         self.labels_train = splits.train.labels[:n_keep].numpy()
         self.labels_val = splits.val.labels.numpy()
@@ -161,6 +166,16 @@ class LiveBackend:
         self._by_job: dict[int, LiveTrace] = {}  # the run each finished job left, for its promotions
         self.sealed_paths = tuple(sealed_paths)
         self.epochs_trained = 0
+
+    def close(self) -> None:
+        """Stops the estimator's worker process."""
+        self._runner.close()
+
+    def __enter__(self) -> LiveBackend:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def _new_run(self, trial: Trial) -> LiveTrace:
         run = LiveTrace(trial, self.space.encode(self.space.parse(trial.config)), self.suite.train.epochs,
@@ -207,8 +222,7 @@ class LiveBackend:
             if other.epochs_completed >= job.budget and other.trial_id not in seen:
                 seen.add(other.trial_id)
                 population.append(other.view(job.budget))
-        record = fit_and_estimate(self.estimator, self._estimator, population, population[:1], repeat=0,
-                                  checkpoint=job.budget, device=self.device, sealed_paths=self.sealed_paths)[0]
+        record = self._runner.step(population, population[:1], repeat=0, checkpoint=job.budget)[0]
         yield JobOutcome(record.estimate, job_cost(epoch_time, val_time, first, stop, record.overhead_s),
                          record.overhead_s, stop, record.error)
 

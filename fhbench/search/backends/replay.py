@@ -32,9 +32,13 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
+from pathlib import Path
+
 import numpy as np
 
 from fhbench.core.errors import FhbenchError
+from fhbench.core.seal import sealed_files_under
+from fhbench.inputs.suite import DEFAULT_ESTIMATE_TIMEOUT_S
 from fhbench.search.algorithms import Job, SearchAlgorithm
 from fhbench.search.cost import job_cost
 from fhbench.search.driver import NOT_RECORDED, JobOutcome, SearchRun, run_search
@@ -158,33 +162,40 @@ class EpochTimes:
 
 
 def estimate_table(name: str, estimator, traces: Sequence, budgets: Sequence[int], *, device=None,
-                   on_step: Callable[[str], None] | None = None, sealed_paths: Sequence = ()) -> EstimateTable:
-    """Runs `estimator` on every pool trace cut at every budget through the harness
-    (`fhbench.estimators.harness.fit_and_estimate`), which times it and turns its failures into records.
+                   on_step: Callable[[str], None] | None = None, sealed_paths: Sequence = (),
+                   isolate: bool = False, timeout_s: float | None = None, threads: int | None = None) -> EstimateTable:
+    """Runs `estimator` on every pool trace cut at every budget through the harness's runner
+    (`fhbench.estimators.harness.EstimatorRunner`: a fresh copy per budget; with `isolate`, in a worker
+    process of its own under `timeout_s` per call, as a suite's scoring does), which times it and turns
+    its failures, time-outs included, into records.
 
     `fit` sees every pool trace that reached the budget, cut there: a simplification for
     population-level estimators (LCNet), which in a real search would see only the curves observed so
     far (the live backend fits on those). A trial that did not reach a budget has no estimate there.
     """
-    from fhbench.estimators.harness import fit_and_estimate
+    from fhbench.estimators.harness import EstimatorRunner
 
     budgets = tuple(int(b) for b in budgets)
     row = {trace.trial_id: i for i, trace in enumerate(traces)}
     values = np.full((len(traces), len(budgets)), np.nan)
     overhead = np.zeros_like(values)
     failures = []
-    for column, budget in enumerate(budgets):
-        if on_step:
-            on_step(f"estimates: {name} at budget {budget}")
-        views = [trace.view(budget) for trace in traces if trace.epochs_completed >= budget]
-        for record in fit_and_estimate(name, estimator, views, views, repeat=0, checkpoint=budget, device=device,
-                                       sealed_paths=sealed_paths):
-            config = row[record.trial_id]
-            overhead[config, column] = record.overhead_s
-            if record.error is None:
-                values[config, column] = record.estimate
-            else:
-                failures.append((config, budget, record.error))
+    # every sealed file of the pool's store, by identity (a hard link to one stays sealed), as in scoring
+    sealed_files = sealed_files_under(sorted({str(Path(t.path).parent) for t in traces if getattr(t, "path", None)}))
+    with EstimatorRunner(name, estimator, isolate=isolate, timeout_s=timeout_s or DEFAULT_ESTIMATE_TIMEOUT_S,
+                         threads=threads, device=device, sealed_paths=sealed_paths,
+                         sealed_files=sealed_files) as runner:
+        for column, budget in enumerate(budgets):
+            if on_step:
+                on_step(f"estimates: {name} at budget {budget}")
+            views = [trace.view(budget) for trace in traces if trace.epochs_completed >= budget]
+            for record in runner.step(views, repeat=0, checkpoint=budget):
+                config = row[record.trial_id]
+                overhead[config, column] = record.overhead_s
+                if record.error is None:
+                    values[config, column] = record.estimate
+                else:
+                    failures.append((config, budget, record.error))
     return EstimateTable(name, budgets, values, overhead, tuple(failures))
 
 
