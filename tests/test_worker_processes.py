@@ -49,3 +49,44 @@ def test_in_process_and_in_a_worker_give_the_same_estimates(tmp_path):
     assert [(r.estimator, r.trial_id, r.estimate) for r in here] == [(r.estimator, r.trial_id, r.estimate)
                                                                       for r in there]
     assert all(r.overhead_cpu_s > 0 for r in there if r.estimator == "fh-ensemble")  # measured in the worker
+
+
+def test_a_run_with_misbehaving_plugins_ends_and_the_others_rows_are_unchanged(tmp_path, capsys, monkeypatch):
+    """`fhbench run` end to end with plugins that sleep for ever, mutate their views and return a string:
+    the command ends on its own, and `original`'s estimates equal those of a run without the plugins."""
+    import json
+    import types
+
+    import fhbench.engine.pipeline
+    import fhbench.estimators
+    import fhbench.estimators.registry
+    from conftest import cli, write_suite
+    from fhbench.publish.board_files import read_results
+
+    real = fhbench.estimators.available_estimators()
+    plugins = {name: types.SimpleNamespace(name=name, package="misbehaving", package_version="1",
+                                           target=f"misbehaving_estimators:{cls.__name__}", load=lambda cls=cls: cls)
+               for name, cls in (("sleeper", Sleeper), ("vandal", Vandal), ("stringy", Stringy))}
+    registry = {**real, **plugins}
+    for module in (fhbench.estimators, fhbench.estimators.registry, fhbench.engine.pipeline):
+        monkeypatch.setattr(module, "available_estimators", lambda: registry)
+    monkeypatch.chdir(tmp_path)
+
+    def original_rows(name, estimators):
+        suite = write_suite(tmp_path, name, num_samples=3, epochs=3, estimators=estimators)
+        suite.write_text(suite.read_text().replace("[estimate]", "[estimate]\ntimeout_s = 2"))
+        started = time.perf_counter()
+        code, out, err = cli(capsys, "run", str(suite), "--threads", "1", "--traces", "traces")
+        assert code == 0, err
+        board = read_results(next((tmp_path / "runs" / name).iterdir()))
+        return ([(e["trial_id"], e["checkpoint"], e["estimate"]) for e in board["estimates"]
+                 if e["estimator"] == "original"], board, time.perf_counter() - started)
+
+    alone, _, _ = original_rows("alone", ("original",))
+    beside, board, seconds = original_rows("beside", ("sleeper", "vandal", "original", "stringy"))
+    assert beside == alone and len(alone) == 3
+    assert seconds < 120  # three fits of 2 s time out; nothing waits for ever
+    failures = {e["estimator"]: e for e in board["estimates"] if e["estimator"] != "original"}
+    assert set(failures) == {"sleeper", "vandal", "stringy"}
+    assert all(e["estimate"] is None for e in board["estimates"] if e["estimator"] != "original")
+    assert "timed out after 2 s" in json.dumps(board["failures"])
