@@ -88,6 +88,18 @@ def record_traces(suite, root: Path, data_dir=None):
     return store
 
 
+def load_benchmark(name: str):
+    """A script of benchmarks/ as a module (benchmarks/ is no package): registered in sys.modules first, as
+    dataclasses need to find the module of the classes it defines."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "fhbench.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
