@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from fhbench.score.stats import (HIGHER_IS_BETTER, METRICS, adjacent_power, anytime_regret,
+from fhbench.score.stats import (DEFAULT_RESAMPLES, HIGHER_IS_BETTER, METRICS, adjacent_power, anytime_regret,
                                  anytime_regret_over_seeds, bootstrap_board, cells_needed,
                                  cells_to_detect, difference_p_value, final_regrets, friedman_nemenyi, holm, nemenyi_q, over_seeds,
                                  pairwise_differences, resample_weights, table_from_records, tied_with_best,
@@ -136,7 +136,7 @@ def test_seeded():
     first = bootstrap_board(table, truths, repeats, ["a", "b"], seed=0)
     again = bootstrap_board(table, truths, repeats, ["a", "b"], seed=0)
     other = bootstrap_board(table, truths, repeats, ["a", "b"], seed=1)
-    assert first.settings() == {"method": first.method, "n_resamples": 1000, "seed": 0, "confidence": 0.95}
+    assert first.settings() == {"method": first.method, "n_resamples": DEFAULT_RESAMPLES, "seed": 0, "confidence": 0.95}
     for metric in METRICS:
         assert np.array_equal(first.samples[metric], again.samples[metric])
         for name in ("a", "b"):

@@ -46,7 +46,7 @@ def _tables(header: dict, checkpoint: int, trials: list[str], source: str):
 
 
 def paired_changes(old: dict, new: dict, *, old_source: str, new_source: str, rank_only: set[str] = frozenset(),
-                   n_resamples: int = 1000, seed: int = 0) -> list[PairedChange]:
+                   n_resamples: int = stats.DEFAULT_RESAMPLES, seed: int = 0) -> list[PairedChange]:
     """Every (estimator, checkpoint, gated metric) both estimation boards have, with its paired interval.
     `old` and `new` are the boards' results.json; `rank_only` estimators have no MAE."""
     for header, source in ((old, old_source), (new, new_source)):

@@ -4,8 +4,9 @@ against their own final accuracy (at the end of that budget), and rank them amon
 
 Each metric is computed within a repeat (one population of sampled architectures) and then
 summarised as the mean over the suite's repeats, with a 95% interval from a paired bootstrap over cells
-stratified by repeat (`fhbench.score.stats`: the same resampled cells for every estimator, B = 1,000,
-seed 0 by default) and, beside it, the population standard deviation (ddof=0) over repeats, which is a
+stratified by repeat (`fhbench.score.stats`: the same resampled cells for every estimator, B = 4,000,
+seed 0 by default; boards published before that say B = 1,000 in their results.json) and, beside it,
+the population standard deviation (ddof=0) over repeats, which is a
 spread, not an uncertainty. A board with fewer than `MIN_CELLS_FOR_INTERVALS` cells per repeat gets no
 intervals (NaN, "n/a" with that reason): a bootstrap over so few cells says nothing.
 
@@ -67,7 +68,7 @@ MIN_CELLS_FOR_INTERVALS = 10
 class BootstrapSettings:
     """How the intervals are drawn; written into results.json beside them."""
 
-    n_resamples: int = 1000
+    n_resamples: int = stats.DEFAULT_RESAMPLES
     seed: int = 0
     confidence: float = 0.95
     alpha: float = 0.05  # ties: Holm-adjusted p >= alpha against the leader
