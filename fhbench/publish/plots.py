@@ -123,9 +123,12 @@ def _dwarfed(values: Sequence[float]) -> bool:
 # ---------------------------------------------------------------------------------------------- estimation
 
 _METRICS = {
-    "mae": ("mean absolute error", "absolute error (pp)", 100.0),
-    "kendall_tau": ("Kendall tau", "Kendall tau", 1.0),
+    "mae": ("MAE in percentage points", "MAE (percentage points)", 100.0),
+    "kendall_tau": ("Kendall tau", "Kendall tau (higher ranks architectures better)", 1.0),
 }
+
+_LEADS = ("best", "tied")
+_FADED_ALPHA = 0.28
 
 
 def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], path: str | Path, *,
@@ -156,6 +159,9 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
                          _get(r, "overhead_epochs_mean") if shift_by_overhead else 0.0) for r in mine]
     intervals = any(math.isfinite(_get(r, f"{metric}_lo")) for r in rows)
     spread = not intervals and any(bar != (0.0, 0.0) for points in series.values() for _, _, bar, _ in points)
+    # the board's verdicts: who leads at each checkpoint and who is tied with it, drawn strong
+    leads = {(_row_name(r), int(_get(r, "epoch"))) for r in rows if _verdict(r, metric) in _LEADS}
+    strong = {name for name, _ in leads}
 
     values = [m for points in series.values() for _, m, _, _ in points if math.isfinite(m)]
     lows = [m - bar[0] for points in series.values() for _, m, bar, _ in points if math.isfinite(m)]
@@ -195,8 +201,21 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
                      if [round(m, 9) for _, m, _, _ in pts] == [round(m, 9) for _, m, _, _ in points]
                      and [e for e, *_ in pts] == [e for e, *_ in points]), None)
         label = f"{name} (= {same})" if same else name
-        ax.errorbar(xs, ys, yerr=[lower, upper], color=colour, marker=marker, markersize=6, capsize=3,
-                    linewidth=1.5, label=label, fillstyle="none" if same else "full")
+        if intervals and strong:  # per checkpoint: the leader and those tied with it strong, the rest faded
+            ax.plot(xs, ys, color=colour, linewidth=1.2, alpha=_FADED_ALPHA, zorder=1)
+            for leading in (False, True):
+                at = [i for i, (epoch, *_rest) in enumerate(points) if ((name, epoch) in leads) == leading]
+                if at:
+                    ax.errorbar([xs[i] for i in at], [ys[i] for i in at],
+                                yerr=[[lower[i] for i in at], [upper[i] for i in at]], color=colour, marker=marker,
+                                linestyle="none", markersize=7 if leading else 5, capsize=3 if leading else 2,
+                                elinewidth=1.8 if leading else 1.0, fillstyle="full" if leading else "none",
+                                alpha=1.0 if leading else _FADED_ALPHA, zorder=3 if leading else 2,
+                                label=label if leading or not any((name, e) in leads for e, *_ in points)
+                                else "_nolegend_")
+        else:
+            ax.errorbar(xs, ys, yerr=[lower, upper], color=colour, marker=marker, markersize=6, capsize=3,
+                        linewidth=1.5, label=label, fillstyle="none" if same else "full")
         drawn[name] = points
         if clip_top is not None:
             for x, (_, mean, _, _) in zip(xs, points):
@@ -241,7 +260,11 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
                   f"measured wall time.")
     else:
         second = "mae_overhead.png shifts each point right by its estimator's overhead (thesis Fig. 4.3)."
-    if intervals:
+    if intervals and strong:
+        bars = ("bars: 95% interval, paired bootstrap over cells stratified by repeat.\n"
+                "Strong, filled: the leader at that checkpoint and those tied with it (not significantly behind, "
+                "Holm-corrected); faded, hollow: behind")
+    elif intervals:
         bars = "bars: 95% interval, paired bootstrap over cells stratified by repeat"
     elif spread:
         bars = f"bars: \u00b11 std {over} (a board published before intervals: a spread, not an uncertainty)"
@@ -265,6 +288,11 @@ def _bar(row: Any, metric: str, scale: float) -> tuple[float, float]:
     if not published_with_intervals and math.isfinite(std):
         return std * scale, std * scale
     return 0.0, 0.0
+
+
+def _verdict(row: Any, metric: str) -> str:
+    value = row.get(f"{metric}_verdict") if isinstance(row, Mapping) else getattr(row, f"{metric}_verdict", "")
+    return value if isinstance(value, str) else ""
 
 
 def _row_name(row: Any) -> str:
