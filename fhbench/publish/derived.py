@@ -141,18 +141,18 @@ def _run_regrets(meta: Mapping[str, Any], run: Mapping[str, Any]) -> tuple[float
 
 def search_intervals(meta: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, Triple]]:
     """Per (algorithm, estimator) of a search board: {"regret": ..., "anytime_regret": ...}, each
-    (mean, lo, hi) over seeds. The rows' own values where they carry them (results schema 3), else derived
-    from `runs`; empty where neither is there."""
+    (mean, lo, hi) over seeds. The rows' own values where they carry intervals (results schema 3), else
+    derived from `runs`; empty where neither is there."""
     rows = [r for r in meta.get("rows") or [] if isinstance(r, Mapping)]
     out: dict[tuple[str, str], dict[str, Triple]] = {}
-    if rows and all("regret_lo" in r and "anytime_regret_mean" in r for r in rows):
+    runs = meta.get("runs")
+    if rows and (any(finite(r.get("regret_lo")) for r in rows) or not isinstance(runs, Sequence)):
         for r in rows:
             out[(str(r.get("algorithm")), str(r.get("estimator")))] = {
                 metric: tuple(float(r[f"{metric}_{part}"]) if finite(r.get(f"{metric}_{part}")) else math.nan
                               for part in ("mean", "lo", "hi"))
                 for metric in ("regret", "anytime_regret")}
         return out
-    runs = meta.get("runs")
     if not isinstance(runs, Sequence) or not isinstance(meta.get("regret"), Mapping):
         return out
     per_key: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)

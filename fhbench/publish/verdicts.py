@@ -212,7 +212,7 @@ def search_summary(header: Mapping[str, Any], rows: Sequence[Mapping[str, Any]])
     different algorithms share no cells to pair)."""
     rows = [r for r in rows if isinstance(r, Mapping)]
     intervals = search_intervals({**header, "rows": rows})
-    derived = bool(intervals) and not all("regret_lo" in r for r in rows)
+    derived = bool(intervals) and not any(finite(r.get("regret_lo")) for r in rows)
     entries = []
     for row in rows:
         key = (str(row.get("algorithm")), str(row.get("estimator")))
