@@ -537,3 +537,27 @@ def test_a_search_board_names_its_winners_with_intervals_after_its_regret_plot(c
         assert cells[4][0] == ("lowest" if key == expected[0] else "tied" if overlaps else "")
         assert INTERVAL.match(cells[5][0])  # any-time regret, with its interval
     assert "Lowest final regret: <b>hyperband</b> with" in html
+
+
+def test_a_declared_search_board_ranks_each_targets_searches_by_the_accuracy_of_their_choice(committed_site):
+    data = read_results(LEADERBOARD / "randaugment-cpu" / "1")
+    html = _page(committed_site, "randaugment-cpu", "1")
+    tables = Tables(html)
+    assert tables.order[0] == "ranking-0" and 'src="figures/search.png"' in html
+    for index, target in enumerate(t["label"] for t in data["targets"]):
+        accs: dict = {}
+        for record in data["searches"]:
+            if record["target"] == target and record["true_acc"] is not None:
+                accs.setdefault((record["algorithm"], record["estimator"], record["source"]), []).append(
+                    record["true_acc"])
+        shown = tables.tables[f"ranking-{index}"]
+        assert len(shown) == len(accs)
+        points = []
+        for cells in shown:
+            algorithm = {"HyperBand": "hyperband", "BOHB": "bohb", "random search": "random"}[cells[1][0]]
+            seeds = over_seeds(accs[(algorithm, cells[2][0], cells[3][0])])
+            assert cells[4][0] == _ci(seeds.mean, seeds.lo, seeds.hi, 100)  # percent, t-interval over seeds
+            points.append(seeds.mean)
+        assert points == sorted(points, reverse=True)
+    full = Tables(html).tables["results"]
+    assert all(re.search(r"\d \[-?\d", " ".join(c[0] for c in cells)) for cells in full)  # accuracy with interval

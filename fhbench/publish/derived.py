@@ -8,6 +8,9 @@
   finite values averaged over repeats, which is how `fhbench.score.metrics` computes the row's mean (the
   point is that mean, and a test checks it). A checkpoint whose statistics give no interval (too few
   cells) gets none here either.
+- **Accuracy of the choice** on a declared-search board: each row gives mean ± std over seeds; each search's
+  record (`searches`) gives its own chosen configuration's accuracy, summarised here by the same t-interval
+  over seeds as search boards' regret.
 - **Regret** of a search board published before intervals (results schema 2): each run's final regret and
   any-time regret from its incumbent trajectory (the rules of `fhbench.search.run`, written into newer
   boards as `anytime_regret_rule`), summarised by the t-interval over seeds that newer boards carry
@@ -28,7 +31,7 @@ import numpy as np
 from fhbench.publish.numbers import finite
 from fhbench.score.stats import anytime_regret, over_seeds, resample_weights
 
-__all__ = ["OVERHEADS", "Triple", "overhead_intervals", "search_intervals"]
+__all__ = ["OVERHEADS", "Triple", "declared_intervals", "overhead_intervals", "search_intervals"]
 
 OVERHEADS = ("overhead_s", "overhead_epochs", "overhead_ref")
 
@@ -169,4 +172,19 @@ def search_intervals(meta: Mapping[str, Any]) -> dict[tuple[str, str], dict[str,
             else:
                 summary[metric] = _NONE
         out[key] = summary
+    return out
+
+
+def declared_intervals(meta: Mapping[str, Any]) -> dict[tuple[str, str, str, str], Triple]:
+    """Per (target, algorithm, estimator, source) of a declared-search board: the chosen configurations'
+    true accuracy over the seeds that have one, (mean, lo, hi) with the t-interval over seeds."""
+    per_key: dict[tuple[str, str, str, str], list[float]] = defaultdict(list)
+    for record in meta.get("searches") or []:
+        if isinstance(record, Mapping) and finite(record.get("true_acc")):
+            key = tuple(str(record.get(k)) for k in ("target", "algorithm", "estimator", "source"))
+            per_key[key].append(float(record["true_acc"]))
+    out = {}
+    for key, values in sorted(per_key.items()):
+        seeds = over_seeds(values)
+        out[key] = (seeds.mean, seeds.lo, seeds.hi)
     return out

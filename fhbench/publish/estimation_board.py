@@ -29,7 +29,7 @@ from fhbench.publish.plots import estimation_plots, per_network_plots
 from fhbench.publish.board_files import ESTIMATES_FILE, render_estimates_csv
 from fhbench.publish.derived import overhead_intervals
 from fhbench.publish.numbers import finite, interval_text
-from fhbench.publish.verdicts import at_quarter, estimation_checkpoints
+from fhbench.publish.verdicts import OVERHEAD_FLOOR, at_quarter, estimation_checkpoints
 from fhbench.publish.provenance import ESTIMATION_METRICS, results_json, write_directory
 from fhbench.score.metrics import Row
 from fhbench.publish.seen_plots import seen_markdown
@@ -145,10 +145,6 @@ def ranked(rows: Sequence[Row]) -> list[Row]:
                 row.estimator)
 
     return sorted(rows, key=key)
-
-
-OVERHEAD_FLOOR = 0.001
-"""An overhead whose interval lies under this (in epochs, or in seconds) is written "< 0.001"."""
 
 
 def _ci(point: float, lo: float, hi: float, scale: float = 1.0, below: float | None = None) -> str:

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from fhbench.publish.derived import declared_intervals
 from fhbench.publish.png import pyplot, save_png
 from fhbench.score.stats import over_seeds
 from fhbench.publish.seen_plots import plot_breakdown
@@ -676,10 +677,12 @@ if __name__ == "__main__":
 
 def plot_declared(meta: Mapping[str, Any], path: str | Path) -> None:
     """search.png of a declared search leaderboard (Tables 4.2 to 4.4): per target, the chosen
-    configurations' accuracy per algorithm and estimator, mean ± std over seeds; filled markers for the
-    live searches, hollow ones for their replays on the recorded traces."""
+    configurations' accuracy per algorithm and estimator, the mean over seeds with its 95% t-interval
+    (`fhbench.publish.derived.declared_intervals`); filled markers for the live searches, hollow ones for
+    their replays on the recorded traces."""
     plt = pyplot()
     rows = [r for r in meta["rows"] if r.get("true_acc_mean") is not None]
+    intervals = declared_intervals(meta)
     targets = [t["label"] for t in meta["targets"] if any(r["target"] == t["label"] for r in rows)] or ["?"]
     order = {name: i for i, name in enumerate(_ALGORITHM_TITLES)}
     algorithms = sorted({r["algorithm"] for r in rows}, key=lambda a: (order.get(a, len(order)), a))
@@ -689,6 +692,7 @@ def plot_declared(meta: Mapping[str, Any], path: str | Path) -> None:
     handles = {}
     width = 0.8 / max(len(estimators), 1)
     for ax, target in zip(axes[0], targets):
+        means = []
         for a, algorithm in enumerate(algorithms):
             for e, name in enumerate(estimators):
                 colour, marker = style(name)
@@ -698,10 +702,16 @@ def plot_declared(meta: Mapping[str, Any], path: str | Path) -> None:
                                 == (target, algorithm, name, source)), None)
                     if row is None:
                         continue
-                    point = ax.errorbar([x + offset * width], [100 * row["true_acc_mean"]],
-                                        yerr=[100 * (row["true_acc_std"] or 0.0)], color=colour, marker=marker,
+                    mean, lo, hi = intervals.get((target, algorithm, name, source),
+                                                 (row["true_acc_mean"], math.nan, math.nan))
+                    bar = [[100 * (mean - lo)], [100 * (hi - mean)]] if math.isfinite(lo) else [[0.0], [0.0]]
+                    point = ax.errorbar([x + offset * width], [100 * mean], yerr=bar, color=colour, marker=marker,
                                         markerfacecolor=face, markersize=7, capsize=3, linestyle="none")
                     handles.setdefault(name, point)
+                    means.append(100 * mean)
+        if means:  # the points decide the axis; an interval wider than it is cut at the edge (two seeds: wide)
+            pad = max(2.0, 0.6 * (max(means) - min(means)))
+            ax.set_ylim(max(0.0, min(means) - pad), min(100.0, max(means) + pad))
         ax.set_xticks(range(len(algorithms)))
         ax.set_xticklabels([_ALGORITHM_TITLES.get(a, a) for a in algorithms], fontsize=9)
         ax.set_xlim(-0.6, len(algorithms) - 0.4)
@@ -715,6 +725,6 @@ def plot_declared(meta: Mapping[str, Any], path: str | Path) -> None:
     fig.legend([handles[n] for n in estimators if n in handles], [n for n in estimators if n in handles],
                loc="lower center", ncol=min(len(handles), 4), fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.07))
     fig.text(0.5, 0.01, "Filled: live searches; hollow: their replays on the traces the live searches wrote; "
-             "bars: ±1 std over seeds.", ha="center", fontsize=8)
+             "bars: 95% t-interval over seeds (cut at the axis where wider).", ha="center", fontsize=8)
     fig.tight_layout(rect=(0, 0.14, 1, 0.93))
     save_png(fig, Path(path))

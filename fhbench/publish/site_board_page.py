@@ -17,34 +17,16 @@ from typing import Any
 from urllib.parse import quote
 
 from fhbench.publish.compare import KEY_FIELDS
-from fhbench.publish.derived import overhead_intervals
-from fhbench.publish.estimation_board import OVERHEAD_FLOOR
+from fhbench.publish.derived import declared_intervals, overhead_intervals
 from fhbench.publish.numbers import finite, interval_text, significant_text
 from fhbench.publish.site_boards import Board
 from fhbench.publish.site_figures import Figure, board_figures
-from fhbench.publish.site_html import (
-    LEAD,
-    as_dict,
-    esc,
-    estimator_link,
-    fmt,
-    page,
-    short,
-    sort_value,
-    table,
-    td,
-    value_html,
-)
-from fhbench.publish.verdicts import (
-    Checkpoint,
-    Estimate,
-    SearchSummary,
-    at_quarter,
-    estimation_checkpoints,
-    search_summary,
-)
+from fhbench.publish.site_html import (LEAD, as_dict, esc, estimator_link, fmt, page, short, sort_value, table, td,
+                                       value_html)
+from fhbench.publish.verdicts import (OVERHEAD_FLOOR, Checkpoint, Estimate, SearchSummary, at_quarter,
+                                      declared_targets, estimation_checkpoints, search_summary)
 
-__all__ = ["LABELS", "board_page", "estimate_html", "overhead_html", "size_text"]
+__all__ = ["ALGORITHMS", "LABELS", "board_page", "estimate_html", "overhead_html", "size_text"]
 
 HIDDEN_HEADER = {"rows", "estimates"}  # results.json keys never printed in the header table
 
@@ -230,6 +212,47 @@ def _search_answer(board: Board) -> tuple[str, str]:
             + table(headers, body, "ranking-0", sortable=False, caption="Searches ranked by final regret"))
 
 
+# ---------------------------------------------------------------------------------------------- declared answer
+
+ALGORITHMS = {"random": "random search", "hyperband": "HyperBand", "bohb": "BOHB"}
+"""How a search algorithm is named to a reader."""
+
+
+def _declared_answer(board: Board) -> tuple[str, str]:
+    targets = declared_targets(board.header, board.rows)
+    if not targets:
+        return "", ""
+    best, tables = [], []
+    for index, (target, choices) in enumerate(targets.items()):
+        if not choices:
+            continue
+        top = choices[0]
+        best.append(f"<li><b>{esc(target)}</b>: {esc(ALGORITHMS.get(top.algorithm, top.algorithm))} with "
+                    f"{estimator_link(top.estimator, board.depth)} ({esc(top.source)}), "
+                    f"{estimate_html(top.accuracy_pct, '%')}; tied (overlapping intervals): "
+                    f"{sum(c.tied or c.best for c in choices) - 1} of {len(choices) - 1} others</li>")
+        body = []
+        for c in choices:
+            verdict = "best" if c.best else "tied" if c.tied else ""
+            body.append(f'<tr{LEAD if verdict else ""}><td class="rank">{c.rank}</td>'
+                        f'<td class="name">{esc(ALGORITHMS.get(c.algorithm, c.algorithm))}</td>'
+                        f'<td class="name">{estimator_link(c.estimator, board.depth)}</td><td>{esc(c.source)}</td>'
+                        f'<td class="num">{estimate_html(c.accuracy_pct)}</td><td>{_mark(verdict, "highest")}</td>'
+                        f'<td class="num">{c.seeds}</td></tr>')
+        headers = [("#", None), ("algorithm", None), ("estimator", None), ("source", None),
+                   ("accuracy of the choice, % (95% CI)", None), ("verdict", None), ("seeds", None)]
+        tables.append(f"<h3>{esc(target)}</h3>" + table(headers, body, f"ranking-{index}", sortable=False,
+                                                       caption=f"Searches for {target} ranked by the accuracy of their choice"))
+    headline = ('<div class="headline"><p>The highest accuracy of the chosen configuration, per target (95% '
+                "t-interval over seeds):</p><ul class=\"compact\">" + "".join(best) + "</ul></div>")
+    note = ('<p class="muted">Each search\'s choice is trained at the suite\'s full budget and scored on its own '
+            "test accuracy; live: the search ran for real; replayed: the same search replayed on the traces the live "
+            "searches wrote. 95% t-intervals over the seeds with a truth (with two seeds the interval is wide); "
+            '<span class="mark best">highest</span> <span class="mark tied">tied</span>: an interval that overlaps '
+            "the highest one's (overlap, not a paired test).</p>")
+    return headline, '<h2 id="ranking">Searches ranked per target</h2>' + note + "".join(tables)
+
+
 # ---------------------------------------------------------------------------------------------- all rows
 
 
@@ -273,18 +296,22 @@ def display_columns(board: Board) -> list[tuple[str, str, tuple[str, ...] | None
 
 
 def _label(stem: str) -> str:
+    if stem not in LABELS and stem.endswith("_mean") and stem[:-5] in LABELS:
+        return LABELS[stem[:-5]] + ", mean"
     return LABELS.get(stem, stem.replace("_", " "))
 
 
 def _cell(row: dict, stem: str, name: str, spread: tuple[str, ...] | None,
-          overheads: dict[str, tuple[float, float, float]]) -> str:
+          derived: dict[str, tuple[float, float, float]]) -> str:
+    """A number with its interval: the row's own, else one `fhbench.publish.derived` drew (`derived`, by
+    stem), else the row's spread; in the unit of SCALES."""
     value = row.get(name)
     scale = SCALES.get(stem, 1.0)
     if not finite(value):
         return td(value)
-    if stem in overheads and finite(overheads[stem][0]):
-        point, lo, hi = overheads[stem]
-        return td(value, interval_text(point, lo, hi, significant=3))
+    if stem in derived and finite(derived[stem][0]):
+        point, lo, hi = derived[stem]
+        return td(value, interval_text(point, lo, hi, scale, significant=3))
     if spread and spread[0] == "interval":
         return td(value, interval_text(value, row.get(spread[1]), row.get(spread[2]), scale, significant=3))
     if spread and spread[0] == "std" and finite(row.get(spread[1])):
@@ -329,11 +356,17 @@ def _rows_table(board: Board) -> str:
         return "<p>No rows.</p>"
     metrics = board.results.metrics
     cols = display_columns(board)
-    derived = overhead_intervals({**board.header, "rows": board.rows}) if board.kind == "estimation" else {}
+    if board.kind == "estimation":
+        derived = overhead_intervals({**board.header, "rows": board.rows})
+    elif board.kind == "declared-search":
+        derived = {(k[1], k[2], k[3], k[0]): {"true_acc": v} for k, v in declared_intervals(board.header).items()}
+    else:
+        derived = {}
     headers = []
     for stem, name, spread in cols:
         direction = metrics.get(name)
-        interval = spread is not None and (spread[0] == "interval" or (derived and stem.startswith("overhead")))
+        interval = spread is not None and (spread[0] == "interval" or (
+            derived and (stem.startswith("overhead") or stem == "true_acc")))
         tip = (f"{name}: {direction} is better" if direction else name) + \
             (" (mean [95% interval])" if interval else " (mean ± std)" if spread else "")
         headers.append((_label(stem) + {"lower": " ↓", "higher": " ↑"}.get(direction or "", ""), tip))
@@ -342,7 +375,9 @@ def _rows_table(board: Board) -> str:
     headers.insert(at, ("provenance", None))
     body = []
     for row in board.rows:
-        mine = derived.get((str(row.get("estimator")), row.get("budget"), row.get("epoch")), {})
+        key = ((str(row.get("algorithm")), str(row.get("estimator")), str(row.get("source")), str(row.get("target")))
+               if board.kind == "declared-search" else (str(row.get("estimator")), row.get("budget"), row.get("epoch")))
+        mine = derived.get(key, {})
         mine = {k: v for k, v in mine.items() if finite(v[1])}
         cells = []
         for stem, name, spread in cols:
@@ -600,6 +635,8 @@ def board_page(board: Board) -> str:
         headline, ranking = _estimation_answer(board)
     elif board.kind == "search":
         headline, ranking = _search_answer(board)
+    elif board.kind == "declared-search":
+        headline, ranking = _declared_answer(board)
     else:
         headline, ranking = "", ""
     rows = (f'<h2 id="rows">Every metric ({len(board.rows)} rows)</h2>'

@@ -1,11 +1,12 @@
 """The plots a board's page shows, in reading order, each with its alt text and a caption that says what the
 bars are and in which unit.
 
-A board with intervals (results schema 3) and a search board get their plots drawn again for the page from
-their results.json by `fhbench.publish.plots` (into ``figures/`` beside the page), so that every page
-shows the current way of drawing a verdict (the leader and those tied with it strong, the rest faded;
-95% intervals as bars) whatever fhbench version published the board; the board's own PNGs are still
-copied beside the page unchanged. Older boards show their own plots, captioned for what their bars are.
+An estimation board with intervals (results schema 3), a search board and a declared-search board get their
+verdict plots drawn again for the page from their results.json by `fhbench.publish.plots` (into ``figures/``
+beside the page), so that every page shows the current way of drawing a verdict (95% intervals as bars; the
+leader and those tied with it strong, the rest faded) whatever fhbench version published the board; the
+board's own PNGs are still copied beside the page unchanged. Older estimation boards show their own plots,
+captioned for what their bars are.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fhbench.publish.plots import estimation_plots, plot_regret
+from fhbench.publish.plots import estimation_plots, plot_declared, plot_regret
 from fhbench.publish.site_boards import Board
 
 __all__ = ["FIGURES_DIR", "Figure", "board_figures"]
@@ -83,6 +84,16 @@ def _search_figure(board: Board) -> Figure:
                   lambda path: plot_regret(meta, path), True)
 
 
+def _declared_figure(board: Board) -> Figure:
+    meta = {**board.header, "rows": board.rows}
+    return Figure(f"{FIGURES_DIR}/search.png",
+                  "Plot of the accuracy of each search's chosen configuration, per target, algorithm and estimator; "
+                  "the tables below give every value.",
+                  "Accuracy in percent of the configurations each search chose, per target: filled, the live "
+                  "searches; hollow, their replays. Bars: the 95% t-interval over seeds (cut at the axis where "
+                  "wider).", lambda path: plot_declared(meta, path), True)
+
+
 def board_figures(board: Board) -> list[Figure]:
     """The figures of a board's page in reading order: its verdict plots (drawn for the page where
     `draw` is set), then its other PNGs as they are."""
@@ -92,6 +103,9 @@ def board_figures(board: Board) -> list[Figure]:
     if board.kind == "search" and "runs" in board.header and "regret" in board.header:
         figures.append(_search_figure(board))
         shown.add("regret.png")
+    elif board.kind == "declared-search" and "search.png" in pngs and board.header.get("targets"):
+        figures.append(_declared_figure(board))
+        shown.add("search.png")
     elif board.kind == "estimation" and board.rows:
         bars = _bars(board)
         drawn = estimation_plots(board.rows, board.header) if isinstance(board.header.get("statistics"), dict) else {}

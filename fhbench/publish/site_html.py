@@ -157,7 +157,7 @@ figure img{max-width:100%;height:auto;border:1px solid #ddd}figcaption{font-size
 td.prov .pop{background:#fff;border:1px solid #bbb;padding:.4em;max-width:min(640px,80vw);white-space:normal}
 ul.compact{padding-left:1.2em}ul.compact li{margin:.15em 0}
 @media (max-width:600px){body{font-size:15px;padding:.5em .6em 2em}th,td{padding:.25em .35em}
-td .ci{display:block}h1{font-size:1.4em}}
+td .ci{display:block}h1{font-size:1.4em}table.data{font-size:.8em}td.name{white-space:normal}}
 """
 
 # Sortable tables: a click (or Enter) on a header sorts the body by that column, ascending, then descending.

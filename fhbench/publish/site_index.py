@@ -9,10 +9,10 @@ from collections.abc import Sequence
 
 from fhbench.publish.critical_difference import RankSummary, summary_lines
 from fhbench.publish.numbers import finite
-from fhbench.publish.site_board_page import estimate_html, size_text
+from fhbench.publish.site_board_page import ALGORITHMS, estimate_html, size_text
 from fhbench.publish.site_boards import Board, latest
 from fhbench.publish.site_html import esc, estimator_link, page, table, td
-from fhbench.publish.verdicts import at_quarter, estimation_checkpoints, search_summary
+from fhbench.publish.verdicts import at_quarter, declared_targets, estimation_checkpoints, search_summary
 
 __all__ = ["CD_FILE", "index_page"]
 
@@ -57,6 +57,17 @@ def _answer(board: Board) -> tuple[str, str]:
         tied = [line for line in summary.lines if line.tied]
         return leader, (", ".join(f"{esc(line.algorithm)} with {estimator_link(line.estimator, 0)}" for line in tied)
                         or "none") + ' <span class="muted">(overlapping 95% intervals)</span>'
+    if board.kind == "declared-search":
+        targets = declared_targets(board.header, board.rows)
+        best = [(target, choices[0]) for target, choices in targets.items() if choices]
+        if not best:
+            return "–", "–"
+        leader = "<br>".join(
+            f"{esc(target)}: {esc(ALGORITHMS.get(c.algorithm, c.algorithm))} with {estimator_link(c.estimator, 0)} "
+            f"({esc(c.source)}), {estimate_html(c.accuracy_pct, '%')}" for target, c in best)
+        tied = "<br>".join(f"{esc(target)}: {sum(c.tied or c.best for c in choices) - 1} of {len(choices) - 1} others"
+                           for target, choices in targets.items() if choices)
+        return leader, tied + ' <span class="muted">(overlapping 95% intervals)</span>'
     return '<span class="muted">see the board</span>', "–"
 
 
@@ -68,7 +79,8 @@ def _latest_table(boards: Sequence[Board]) -> str:
                     f'<td><a href="{esc(board.href)}">{esc(board.name)}</a></td>{td(board.kind)}'
                     f"{td(size_text(board))}<td>{leader}</td><td>{tied}</td><td>{_older(board)}</td></tr>")
     headers = [("suite", None), ("version", None), ("kind", None), ("size", None),
-               ("leader at ¼ of the budget (95% CI)", None), ("tied with it", None), ("older versions", None)]
+               ("leader at ¼ of the budget, or best search (95% CI)", None), ("tied with it", None),
+               ("older versions", None)]
     return table(headers, body, "latest", sortable=False, caption="The latest version of each suite")
 
 

@@ -1,7 +1,8 @@
 """What a board concludes, in a reader's terms, for every writer (the site, leaderboard.md): per checkpoint
 of an estimation board the estimators ranked by Kendall tau with their 95% intervals, the leader and those
 tied with it, MAE in percentage points and overhead in epochs; per search board the (algorithm, estimator)
-pairs ranked by final regret with the winners named.
+pairs ranked by final regret with the winners named; per target of a declared-search board the searches
+ranked by the accuracy of what they chose.
 
 Only reads: the verdicts are the board's own (`kendall_tau_verdict`, `mae_verdict`: the Holm-corrected
 paired bootstrap of `fhbench.score.stats`), the intervals its rows' `_lo`/`_hi`, and where a board lacks
@@ -16,15 +17,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fhbench.publish.derived import Triple, overhead_intervals, search_intervals
+from fhbench.publish.derived import Triple, declared_intervals, overhead_intervals, search_intervals
 from fhbench.publish.numbers import finite
 
-__all__ = ["BEFORE_INTERVALS", "Checkpoint", "Estimate", "SearchLine", "SearchSummary", "Standing",
-           "at_quarter", "estimation_checkpoints", "search_summary"]
+__all__ = ["BEFORE_INTERVALS", "OVERHEAD_FLOOR", "Checkpoint", "Choice", "Estimate", "SearchLine", "SearchSummary", "Standing",
+           "at_quarter", "declared_targets", "estimation_checkpoints", "search_summary"]
 
 BEFORE_INTERVALS = ("published before intervals (results schema 2): its ± values are a spread over repeats, "
                     "not an uncertainty, and it draws no verdict")
 _NO_PAIRING = "no intervals at this checkpoint"
+OVERHEAD_FLOOR = 0.001
+"""An overhead whose whole interval lies under this (in epochs, or seconds) is written "< 0.001": too small to
+matter, and no longer a row of zeros."""
 
 
 @dataclass(frozen=True)
@@ -235,3 +239,47 @@ def search_summary(header: Mapping[str, Any], rows: Sequence[Mapping[str, Any]])
     reason = "" if any(line.final_pp.has_interval for line in lines) else \
         "a single seed per search: no interval over seeds"
     return SearchSummary(tuple(lines), anytime_best, derived, reason)
+
+
+# ---------------------------------------------------------------------------------------------- declared search
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One search of a declared-search board's target: the accuracy (%) of the configurations it chose."""
+
+    algorithm: str
+    estimator: str
+    source: str  # "live" or "replayed"
+    rank: int  # by mean accuracy, 1 = highest
+    accuracy_pct: Estimate
+    seeds: int
+    best: bool
+    tied: bool  # its interval overlaps the best's
+
+
+def declared_targets(header: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> dict[str, tuple[Choice, ...]]:
+    """Per target (in the board's order), its searches ranked by the mean true accuracy of their choices,
+    with 95% t-intervals over seeds; "tied" where an interval overlaps the best's."""
+    intervals = declared_intervals(header)
+    out: dict[str, tuple[Choice, ...]] = {}
+    for row in rows:
+        if isinstance(row, Mapping):
+            out.setdefault(str(row.get("target")), ())
+    for target in out:
+        entries = []
+        for row in (r for r in rows if isinstance(r, Mapping) and str(r.get("target")) == target):
+            key = (target, str(row.get("algorithm")), str(row.get("estimator")), str(row.get("source")))
+            triple = intervals.get(key) or (_number(row, "true_acc_mean"), math.nan, math.nan)
+            entries.append((key, Estimate.of(triple, 100.0), int(row.get("seeds_with_truth") or 0)))
+        entries.sort(key=lambda e: (0, -e[1].point, e[0]) if finite(e[1].point) else (1, 0.0, e[0]))
+        best = entries[0][1] if entries else None
+        choices, rank, previous = [], 0, None
+        for index, (key, accuracy, seeds) in enumerate(entries):
+            if accuracy.point != previous:
+                rank, previous = index + 1, accuracy.point
+            is_best = best is not None and accuracy.point == best.point
+            choices.append(Choice(key[1], key[2], key[3], rank, accuracy, seeds, is_best,
+                                  not is_best and best is not None and accuracy.overlaps(best)))
+        out[target] = tuple(choices)
+    return out
