@@ -61,7 +61,7 @@ def estimate_html(estimate: Estimate | None, unit: str = "", none_text: str = "n
         return esc(none_text)
     text = interval_text(estimate.point, estimate.lo, estimate.hi, significant=3)
     point, _, bounds = text.partition(" ")
-    return f"{esc(point)} <span class=\"ci\">{esc(bounds) if bounds else '[n/a]'}</span>{esc(unit)}"
+    return f"{esc(point)} <span class=\"ci\">{esc(bounds) if bounds else '[n/a]'}{esc(unit)}</span>"
 
 
 def overhead_html(estimate: Estimate) -> str:

@@ -103,13 +103,14 @@ def estimator_link(name: str, depth: int) -> str:
 
 
 def table(headers: Iterable[tuple[str, str | None]], rows: Iterable[str], table_id: str, *, sortable: bool = True,
-          caption: str = "") -> str:
+          caption: str = "", cards: bool = False) -> str:
     """A table: `headers` are (text, title) pairs (a title of None: a column that does not sort), `rows` its
-    body's <tr> elements, already escaped; `caption` (escaped here) names it for screen readers."""
+    body's <tr> elements, already escaped; `caption` (escaped here) names it for screen readers. `cards`: on a
+    narrow screen each row becomes a card, each cell under its column's name (its `data-label`)."""
     heads = "".join("<th"
                     + (' data-nosort=""' if tip is None else (f' title="{esc(tip)}"' if tip else ""))
                     + f' scope="col">{esc(text)}</th>' for text, tip in headers)
-    klass = "data sortable" if sortable else "data"
+    klass = ("data sortable" if sortable else "data") + (" cards" if cards else "")
     cap = f'<caption class="sr">{esc(caption)}</caption>' if caption else ""
     return scroll(f'<table class="{klass}" id="{esc(table_id)}">{cap}<thead><tr>{heads}</tr></thead>'
                   f"<tbody>{''.join(rows)}</tbody></table>", caption or table_id)
@@ -157,7 +158,12 @@ figure img{max-width:100%;height:auto;border:1px solid #ddd}figcaption{font-size
 td.prov .pop{background:#fff;border:1px solid #bbb;padding:.4em;max-width:min(640px,80vw);white-space:normal}
 ul.compact{padding-left:1.2em}ul.compact li{margin:.15em 0}
 @media (max-width:600px){body{font-size:15px;padding:.5em .6em 2em}th,td{padding:.25em .35em}
-td .ci{display:block}h1{font-size:1.4em}table.data{font-size:.8em}td.name{white-space:normal}}
+td .ci{display:block}h1{font-size:1.4em}table.data{font-size:.8em}td.name{white-space:normal}
+table.cards,table.cards tbody,table.cards tr,table.cards td{display:block}table.cards{font-size:.95em}
+table.cards thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
+table.cards tr{border-bottom:2px solid #ccc;padding:.4em 0}table.cards td{border:0;padding:.1em .2em}
+table.cards td.name{font-weight:600;font-size:1.08em}table.cards td[data-label]::before{content:attr(data-label) ": ";font-weight:600;color:#4d4d4d}
+table.cards td .ci{display:inline}}
 """
 
 # Sortable tables: a click (or Enter) on a header sorts the body by that column, ascending, then descending.

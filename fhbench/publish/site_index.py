@@ -76,12 +76,14 @@ def _latest_table(boards: Sequence[Board]) -> str:
     for board in latest(list(boards)):
         leader, tied = _answer(board)
         body.append(f'<tr><td class="name"><a href="{esc(board.href)}">{esc(board.suite)}</a></td>'
-                    f'<td><a href="{esc(board.href)}">{esc(board.name)}</a></td>{td(board.kind)}'
-                    f"{td(size_text(board))}<td>{leader}</td><td>{tied}</td><td>{_older(board)}</td></tr>")
+                    f'<td data-label="version"><a href="{esc(board.href)}">{esc(board.name)}</a></td>'
+                    f'<td data-label="kind">{esc(board.kind)}</td><td data-label="size">{esc(size_text(board))}</td>'
+                    f'<td data-label="leader">{leader}</td><td data-label="tied">{tied}</td>'
+                    f'<td data-label="older">{_older(board)}</td></tr>')
     headers = [("suite", None), ("version", None), ("kind", None), ("size", None),
                ("leader at ¼ of the budget, or best search (95% CI)", None), ("tied with it", None),
                ("older versions", None)]
-    return table(headers, body, "latest", sortable=False, caption="The latest version of each suite")
+    return table(headers, body, "latest", sortable=False, caption="The latest version of each suite", cards=True)
 
 
 def _across_boards(summary: RankSummary) -> str:
