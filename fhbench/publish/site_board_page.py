@@ -143,7 +143,9 @@ def _method_note(board: Board) -> str:
             "leader (paired difference, Holm-corrected). MAE in percentage points (pp) for estimators that estimate "
             "an accuracy; rank-only ones order architectures without one. Overhead: the estimator's time per "
             "trial in epochs of that trial's training (95% interval over cells, from the board's estimates). "
-            "The checkpoints share their cells, so their verdicts are not independent.</p>")
+            "The checkpoints share their cells, so their verdicts are not independent. Across boards: the "
+            'average ranks and the critical-difference diagram on <a href="../../index.html#across">the index</a>.'
+            "</p>")
 
 
 def _estimation_answer(board: Board) -> tuple[str, str]:
