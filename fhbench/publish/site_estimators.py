@@ -41,15 +41,24 @@ def _verdict_text(verdict: str, best: str = "leader") -> str:
     return {"best": f'<span class="mark best">{best}</span>', "tied": '<span class="mark tied">tied</span>'}.get(verdict, "")
 
 
-def _estimation_section(seen: _Seen, name: str) -> tuple[str, list[str], list[str]]:
-    """(html, the checkpoints where it leads, those where it is tied with the leader)"""
-    body, leads, tied = [], [], []
+Where = dict[str, list[str]]
+"""What it won where, in the order a summary says it: {"leads": [checkpoints], "tied with the leader": [...],
+"lowest MAE": [...], "tied on MAE": [...]} (or the algorithms of a search board)."""
+
+
+def _estimation_section(seen: _Seen, name: str) -> tuple[str, Where]:
+    """(html, where it leads or is tied, by Kendall tau and by MAE)"""
+    body: list[str] = []
+    won: Where = {"leads": [], "tied with the leader": [], "lowest MAE": [], "tied on MAE": []}
     for c in seen.checkpoints:
         mine = next((s for s in c.standings if s.estimator == name), None)
         if mine is None:
             continue
         where = str(c.epoch) if c.budget is None else f"{c.epoch} of budget {c.budget}"
-        (leads if mine.verdict == "best" else tied if mine.verdict == "tied" else []).append(where)
+        for verdict, best, tied in ((mine.verdict, "leads", "tied with the leader"),
+                                    (mine.mae_verdict, "lowest MAE", "tied on MAE")):
+            if verdict in ("best", "tied"):
+                won[best if verdict == "best" else tied].append(where)
         mae = "rank only" if mine.mae_pp is None else estimate_html(mine.mae_pp)
         if mine.mae_verdict in ("best", "tied"):
             mae += " " + _verdict_text(mine.mae_verdict, "lowest")
@@ -58,7 +67,7 @@ def _estimation_section(seen: _Seen, name: str) -> tuple[str, list[str], list[st
                     f'<td class="num">{estimate_html(mine.tau)}</td><td>{_verdict_text(mine.verdict)}</td>'
                     f'<td class="num">{mae}</td><td class="num">{overhead_html(mine.overhead_epochs)}</td></tr>')
     if not body:
-        return "", [], []
+        return "", {}
     reasons = sorted({c.no_interval for c in seen.checkpoints if c.no_interval})
     note = f'<p class="muted">Intervals n/a: {esc("; ".join(reasons))}.</p>' if reasons else ""
     headers = [("checkpoint", None), ("rank", None), ("Kendall tau (95% CI)", None), ("verdict", None),
@@ -66,21 +75,20 @@ def _estimation_section(seen: _Seen, name: str) -> tuple[str, list[str], list[st
     html = (f"<h3>{_board_link(seen.board)}{_status(seen.board)}</h3>{note}"
             + table(headers, body, f"{seen.board.suite}-{seen.board.name}", sortable=False,
                     caption=f"{name} on {seen.board.title}"))
-    return html, leads, tied
+    return html, won
 
 
-def _search_section(seen: _Seen, name: str) -> tuple[str, list[str], list[str]]:
+def _search_section(seen: _Seen, name: str) -> tuple[str, Where]:
     summary = seen.search
-    if summary is None:
-        return "", [], []
-    mine = [line for line in summary.lines if line.estimator == name]
+    mine = [line for line in summary.lines if line.estimator == name] if summary is not None else []
     if not mine:
-        return "", [], []
-    body, leads, tied = [], [], []
+        return "", {}
+    body: list[str] = []
+    won: Where = {"lowest final regret": [], "tied with the lowest": []}
     for line in mine:
-        where = line.algorithm
         verdict = "best" if line.best else "tied" if line.tied else ""
-        (leads if line.best else tied if line.tied else []).append(where)
+        if verdict:
+            won["lowest final regret" if line.best else "tied with the lowest"].append(line.algorithm)
         body.append(f'<tr{LEAD if verdict else ""}><td class="name">{esc(line.algorithm)}</td>'
                     f'<td class="num">{line.rank} of {len(summary.lines)}</td>'
                     f'<td class="num">{estimate_html(line.final_pp)}</td><td>{_verdict_text(verdict, "lowest")}</td>'
@@ -90,19 +98,18 @@ def _search_section(seen: _Seen, name: str) -> tuple[str, list[str], list[str]]:
     html = (f"<h3>{_board_link(seen.board)}{_status(seen.board)}</h3>"
             + table(headers, body, f"{seen.board.suite}-{seen.board.name}", sortable=False,
                     caption=f"{name}'s searches on {seen.board.title}"))
-    return html, leads, tied
+    return html, won
 
 
-def _standing_text(board: Board, leads: list[str], tied: list[str]) -> str:
-    """"nb201-cpu 3: leads at epochs 5, 10; tied with the leader at epoch 2", or with algorithms on a
-    search board."""
+def _standing_text(board: Board, won: Where) -> str:
+    """"nb201-cpu 3: leads at epochs 5, 10; tied with the leader at epoch 2; lowest MAE at epoch 2", or with
+    algorithms on a search board."""
     def where(items: list[str]) -> str:
         if board.kind != "estimation":
             return "with " + ", ".join(items)
         return ("at epochs " if len(items) > 1 else "at epoch ") + ", ".join(items)
 
-    lead = "lowest final regret" if board.kind == "search" else "leads"
-    parts = ([f"{lead} {where(leads)}"] if leads else []) + ([f"tied with the leader {where(tied)}"] if tied else [])
+    parts = [f"{what} {where(items)}" for what, items in won.items() if items]
     return f"{board.suite} {board.name}: " + ("; ".join(parts) if parts else "behind everywhere, or no verdict")
 
 
@@ -120,17 +127,17 @@ def _page(name: str, seen: Sequence[_Seen]) -> str:
             continue
         spec = spec or as_dict(as_dict(board.header.get("estimators")).get(name))
         if board.kind == "estimation":
-            html, lead, tie = _estimation_section(item, name)
+            html, won = _estimation_section(item, name)
         elif board.kind == "search":
-            html, lead, tie = _search_section(item, name)
+            html, won = _search_section(item, name)
         else:
-            html, lead, tie = "", [], []
+            html, won = "", {}
         if not html:
             other.append(board)
             continue
         if board.superseded_by is None:
             latest_parts.append(html)
-            standing.append(_standing_text(board, lead, tie))
+            standing.append(_standing_text(board, won))
         else:
             older_parts.append(html)
     described = ""
