@@ -383,9 +383,8 @@ def _rows_table(board: Board) -> str:
         mine = {k: v for k, v in mine.items() if finite(v[1])}
         cells = []
         for stem, name, spread in cols:
-            if stem == "estimator" and isinstance(row.get(name), str):
-                cells.append(f'<td data-sort="{esc(row[name])}" class="name">'
-                             f"{estimator_link(row[name], board.depth)}</td>")
+            if stem == "estimator":
+                cells.append(_key_cell(row, name, board.depth))
             else:
                 cells.append(_cell(row, stem, name, spread, mine))
             if name == keys[-1]:
@@ -472,6 +471,14 @@ def _estimators_table(board: Board) -> str:
                     body, "estimators", caption="Estimators and their effective settings"))
 
 
+def _key_cell(row: dict, field: str, depth: int) -> str:
+    """A row's identity cell; an estimator's name links to its page."""
+    value = row.get(field)
+    if field == "estimator" and isinstance(value, str):
+        return f'<td data-sort="{esc(value)}" class="name">{estimator_link(value, depth)}</td>'
+    return td(value)
+
+
 def _diff(board: Board) -> str:
     """The difference from the suite's previous version, by `fhbench compare`'s rules: one row per row key,
     one column per metric with the change (new - old, in the unit the tables use; old and new in the
@@ -494,7 +501,7 @@ def _diff(board: Board) -> str:
     body = []
     for key in list(old) + [k for k in new if k not in old]:
         a, b = old.get(key), new.get(key)
-        cells = "".join(td((a or b).get(k)) for k in fields)
+        cells = "".join(_key_cell(a or b, k, board.depth) for k in fields)
         if a is None or b is None:
             status, cls = ((f"missing from version {board.name}", "bad") if b is None else ("new row", "better"))
             body.append(f"<tr>{cells}{''.join(td(None) for _ in metrics)}{td(status, cls=cls)}</tr>")
