@@ -13,7 +13,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from chromium import AXE, AXE_MISSING, CHROMIUM, CHROMIUM_MISSING, Browser, axe_violations
+from chromium import (
+    AXE,
+    AXE_MISSING,
+    CHROMIUM,
+    CHROMIUM_MISSING,
+    Browser,
+    axe_violations,
+)
 
 from fhbench.publish.board_files import read_results
 from fhbench.publish.site import build_site

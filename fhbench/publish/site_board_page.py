@@ -21,10 +21,29 @@ from fhbench.publish.derived import declared_intervals, overhead_intervals
 from fhbench.publish.numbers import finite, interval_text, significant_text
 from fhbench.publish.site_boards import Board
 from fhbench.publish.site_figures import Figure, board_figures
-from fhbench.publish.site_html import (LEAD, as_dict, esc, estimator_link, fmt, page, short, sort_value, table, td,
-                                       value_html)
-from fhbench.publish.verdicts import (OVERHEAD_FLOOR, Checkpoint, Estimate, SearchSummary, at_quarter,
-                                      declared_targets, estimation_checkpoints, search_summary)
+from fhbench.publish.site_html import (
+    LEAD,
+    as_dict,
+    esc,
+    estimator_link,
+    fmt,
+    page,
+    short,
+    sort_value,
+    table,
+    td,
+    value_html,
+)
+from fhbench.publish.verdicts import (
+    OVERHEAD_FLOOR,
+    Checkpoint,
+    Estimate,
+    SearchSummary,
+    at_quarter,
+    declared_targets,
+    estimation_checkpoints,
+    search_summary,
+)
 
 __all__ = ["ALGORITHMS", "LABELS", "board_page", "estimate_html", "overhead_html", "size_text"]
 

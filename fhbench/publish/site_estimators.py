@@ -10,8 +10,21 @@ from dataclasses import dataclass
 
 from fhbench.publish.site_board_page import estimate_html, overhead_html
 from fhbench.publish.site_boards import Board
-from fhbench.publish.site_html import LEAD, as_dict, esc, estimator_file, estimator_link, page, table
-from fhbench.publish.verdicts import Checkpoint, SearchSummary, estimation_checkpoints, search_summary
+from fhbench.publish.site_html import (
+    LEAD,
+    as_dict,
+    esc,
+    estimator_file,
+    estimator_link,
+    page,
+    table,
+)
+from fhbench.publish.verdicts import (
+    Checkpoint,
+    SearchSummary,
+    estimation_checkpoints,
+    search_summary,
+)
 
 __all__ = ["estimator_pages"]
 

@@ -12,7 +12,12 @@ from fhbench.publish.numbers import finite
 from fhbench.publish.site_board_page import ALGORITHMS, estimate_html, size_text
 from fhbench.publish.site_boards import Board, latest
 from fhbench.publish.site_html import esc, estimator_link, page, table, td
-from fhbench.publish.verdicts import at_quarter, declared_targets, estimation_checkpoints, search_summary
+from fhbench.publish.verdicts import (
+    at_quarter,
+    declared_targets,
+    estimation_checkpoints,
+    search_summary,
+)
 
 __all__ = ["CD_FILE", "index_page"]
 

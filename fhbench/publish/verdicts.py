@@ -17,7 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fhbench.publish.derived import Triple, declared_intervals, overhead_intervals, search_intervals
+from fhbench.publish.derived import (
+    Triple,
+    declared_intervals,
+    overhead_intervals,
+    search_intervals,
+)
 from fhbench.publish.numbers import finite
 
 __all__ = ["BEFORE_INTERVALS", "OVERHEAD_FLOOR", "Checkpoint", "Choice", "Estimate", "SearchLine", "SearchSummary", "Standing",
