@@ -83,7 +83,8 @@ def _winners_markdown(summary) -> list[str]:
     if summary.anytime_best:
         first = summary.anytime_best[0]
         text += (f" Lowest any-time regret: {first.algorithm} with {first.estimator}, "
-                 f"{interval_text(first.anytime_pp.point, first.anytime_pp.lo, first.anytime_pp.hi, significant=3)} pp.")
+                 f"{interval_text(first.anytime_pp.point, first.anytime_pp.lo, first.anytime_pp.hi, significant=3)}"
+                 " pp.")
     return ["", text]
 
 

@@ -45,7 +45,7 @@ from fhbench.publish.verdicts import (
     search_summary,
 )
 
-__all__ = ["ALGORITHMS", "LABELS", "board_page", "estimate_html", "overhead_html", "size_text"]
+__all__ = ["ALGORITHMS", "LABELS", "algorithm_name", "board_page", "estimate_html", "overhead_html", "size_text"]
 
 HIDDEN_HEADER = {"rows", "estimates"}  # results.json keys never printed in the header table
 
@@ -185,19 +185,22 @@ def _search_headline(summary: SearchSummary, depth: int) -> str:
     if not summary.lines:
         return ""
     best = summary.lines[0]
-    text = (f"Lowest final regret: <b>{esc(best.algorithm)}</b> with {estimator_link(best.estimator, depth)}, "
+    text = (f"Lowest final regret: <b>{esc(algorithm_name(best.algorithm))}</b> with "
+            f"{estimator_link(best.estimator, depth)}, "
             f"{estimate_html(best.final_pp, ' pp')} over {best.seeds} seed{'s' if best.seeds != 1 else ''}. ")
     tied = [line for line in summary.lines if line.tied]
     if summary.no_interval:
         text += f"Intervals n/a: {esc(summary.no_interval)}."
     elif tied:
         text += ("Its interval overlaps (tied): " + ", ".join(
-            f"{esc(line.algorithm)} with {estimator_link(line.estimator, depth)}" for line in tied) + ".")
+            f"{esc(algorithm_name(line.algorithm))} with {estimator_link(line.estimator, depth)}"
+            for line in tied) + ".")
     else:
         text += "No other search's interval overlaps it."
     if summary.anytime_best:
         first = summary.anytime_best[0]
-        text += (f" Lowest any-time regret: {esc(first.algorithm)} with {estimator_link(first.estimator, depth)}, "
+        text += (f" Lowest any-time regret: {esc(algorithm_name(first.algorithm))} with "
+                 f"{estimator_link(first.estimator, depth)}, "
                  f"{estimate_html(first.anytime_pp, ' pp')}"
                  + (f", tied with {len(summary.anytime_best) - 1} more." if len(summary.anytime_best) > 1 else "."))
     return f'<p class="headline">{text}</p>'
@@ -211,7 +214,7 @@ def _search_answer(board: Board) -> tuple[str, str]:
     for line in summary.lines:
         verdict = "best" if line.best else "tied" if line.tied else ""
         body.append(f'<tr{LEAD if verdict else ""}><td class="rank">{line.rank}</td>'
-                    f'<td class="name">{esc(line.algorithm)}</td>'
+                    f'<td class="name">{esc(algorithm_name(line.algorithm))}</td>'
                     f'<td class="name">{estimator_link(line.estimator, board.depth)}</td>'
                     f'<td class="num">{estimate_html(line.final_pp)}</td><td>{_mark(verdict, "lowest")}</td>'
                     f'<td class="num">{estimate_html(line.anytime_pp)}</td><td class="num">{line.seeds}</td></tr>')
@@ -221,7 +224,8 @@ def _search_answer(board: Board) -> tuple[str, str]:
     rule = header.get("anytime_regret_rule") or ("any-time regret: the mean of the incumbent's regret over the "
                                                  "search's time budget (before its first result: the pool's worst "
                                                  "configuration's)")
-    note = (f'<p class="muted">Regret in percentage points (pp) against the {esc(as_dict(header.get("regret")).get("against", "reference"))}: '
+    against = as_dict(header.get("regret")).get("against", "reference")
+    note = (f'<p class="muted">Regret in percentage points (pp) against the {esc(against)}: '
             "final regret is the chosen configuration's, "
             f"{esc(rule)}. 95% t-intervals over seeds; <span class=\"mark best\">lowest</span> "
             '<span class="mark tied">tied</span>: its final-regret interval overlaps the lowest one\'s (overlap, '
@@ -239,6 +243,10 @@ ALGORITHMS = {"random": "random search", "hyperband": "HyperBand", "bohb": "BOHB
 """How a search algorithm is named to a reader."""
 
 
+def algorithm_name(algorithm: str) -> str:
+    return ALGORITHMS.get(algorithm, algorithm)
+
+
 def _declared_answer(board: Board) -> tuple[str, str]:
     targets = declared_targets(board.header, board.rows)
     if not targets:
@@ -248,7 +256,7 @@ def _declared_answer(board: Board) -> tuple[str, str]:
         if not choices:
             continue
         top = choices[0]
-        best.append(f"<li><b>{esc(target)}</b>: {esc(ALGORITHMS.get(top.algorithm, top.algorithm))} with "
+        best.append(f"<li><b>{esc(target)}</b>: {esc(algorithm_name(top.algorithm))} with "
                     f"{estimator_link(top.estimator, board.depth)} ({esc(top.source)}), "
                     f"{estimate_html(top.accuracy_pct, '%')}; tied (overlapping intervals): "
                     f"{sum(c.tied or c.best for c in choices) - 1} of {len(choices) - 1} others</li>")
@@ -256,14 +264,15 @@ def _declared_answer(board: Board) -> tuple[str, str]:
         for c in choices:
             verdict = "best" if c.best else "tied" if c.tied else ""
             body.append(f'<tr{LEAD if verdict else ""}><td class="rank">{c.rank}</td>'
-                        f'<td class="name">{esc(ALGORITHMS.get(c.algorithm, c.algorithm))}</td>'
+                        f'<td class="name">{esc(algorithm_name(c.algorithm))}</td>'
                         f'<td class="name">{estimator_link(c.estimator, board.depth)}</td><td>{esc(c.source)}</td>'
                         f'<td class="num">{estimate_html(c.accuracy_pct)}</td><td>{_mark(verdict, "highest")}</td>'
                         f'<td class="num">{c.seeds}</td></tr>')
         headers = [("#", None), ("algorithm", None), ("estimator", None), ("source", None),
                    ("accuracy of the choice, % (95% CI)", None), ("verdict", None), ("seeds", None)]
-        tables.append(f"<h3>{esc(target)}</h3>" + table(headers, body, f"ranking-{index}", sortable=False,
-                                                       caption=f"Searches for {target} ranked by the accuracy of their choice"))
+        tables.append(f"<h3>{esc(target)}</h3>" + table(
+            headers, body, f"ranking-{index}", sortable=False,
+            caption=f"Searches for {target} ranked by the accuracy of their choice"))
     headline = ('<div class="headline"><p>The highest accuracy of the chosen configuration, per target (95% '
                 "t-interval over seeds):</p><ul class=\"compact\">" + "".join(best) + "</ul></div>")
     note = ('<p class="muted">Each search\'s choice is trained at the suite\'s full budget and scored on its own '
@@ -482,7 +491,8 @@ def _estimators_table(board: Board) -> str:
     for name, spec in estimators.items():
         spec = as_dict(spec)
         body.append(f'<tr id="estimator-{esc(name)}"><td class="name">{estimator_link(name, board.depth)}</td>'
-                    + td(spec.get("version")) + td(f"{spec.get('package', '')} {spec.get('package_version', '')}".strip())
+                    + td(spec.get("version"))
+                    + td(f"{spec.get('package', '')} {spec.get('package_version', '')}".strip())
                     + f"<td><code>{esc(spec.get('target', ''))}</code></td>"
                     + f"<td>{value_html(spec.get('settings', {}))}</td></tr>")
     return ("<h3>Estimators (effective settings)</h3>"
@@ -554,7 +564,8 @@ def _diff(board: Board) -> str:
          for m in metrics] + [("status", "regressions beyond fhbench compare's tolerances")]
     gated = ", ".join(f"{m} {t.describe()}" for m, t in comparison.tolerances.items() if m in comparison.directions)
     parts = [title,
-             (f"<p>{len(old)} row(s) compared, <b>{len(comparison.regressions)}</b> regression(s) beyond the tolerances "
+             (f"<p>{len(old)} row(s) compared, <b>{len(comparison.regressions)}</b> regression(s) beyond the "
+              "tolerances "
               f"of <code>fhbench compare</code> (gated, on the fractions results.json holds: {esc(gated)}). Each cell "
               f"is version {esc(board.name)} minus version {esc(prev.name)}, MAE and regret in pp; hover for both "
               'values. <span class="better">better ✓</span>, <span class="worse">worse within tolerance (or not '
@@ -581,7 +592,8 @@ def _facts(board: Board) -> str:
         "suite hash": suite.get("hash"),
         "record hash": suite.get("record_hash"),
         "fhbench": header.get("fhbench_version"),
-        "git commit": (f"{git.get('commit')}" + (" (dirty)" if git.get("dirty") else "")) if git.get("commit") else None,
+        "git commit": ((f"{git.get('commit')}" + (" (dirty)" if git.get("dirty") else ""))
+                       if git.get("commit") else None),
         "truth": truth_text,
     }
     return value_html({k: v for k, v in facts.items() if v is not None})
@@ -621,7 +633,8 @@ def _lede(board: Board) -> str:
     if suite.get("name") not in (None, board.suite):
         parts.append(f'<p class="warn">This folder is {esc(board.suite)} but its results.json names suite '
                      f'{esc(suite.get("name"))}.</p>')
-    facts = [f"{esc(board.kind)} board", esc(size_text(board))] + ([f"truth <code>{esc(spec)}</code>"] if spec else []) \
+    facts = [f"{esc(board.kind)} board", esc(size_text(board))] \
+        + ([f"truth <code>{esc(spec)}</code>"] if spec else []) \
         + ([esc(header.get("date"))] if header.get("date") else [])
     parts.append(f'<p class="lede">{esc(suite.get("description") or "")} <span class="muted">'
                  + " · ".join(facts) + "</span></p>")
@@ -672,7 +685,8 @@ def board_page(board: Board) -> str:
             "95% interval; ± std: a spread over repeats or seeds, where the board gives no interval. MAE and regret "
             "in percentage points, accuracies in percent. Provenance: open a row's cell.</p>" + _rows_table(board))
     if ranking:
-        rows = f'<details id="all-rows"><summary>Every metric, every row ({len(board.rows)} rows)</summary>{rows}</details>'
+        rows = (f'<details id="all-rows"><summary>Every metric, every row ({len(board.rows)} rows)</summary>'
+                f"{rows}</details>")
     plots, more_plots = _figures(board)
     body = (f"<h1>{esc(board.suite)} <span class=\"muted\">version {esc(board.name)}</span></h1>"
             + _superseded(board) + _lede(board) + headline + plots + ranking + more_plots + rows

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fhbench.publish.site_board_page import estimate_html, overhead_html
+from fhbench.publish.site_board_page import algorithm_name, estimate_html, overhead_html
 from fhbench.publish.site_boards import Board
 from fhbench.publish.site_html import (
     LEAD,
@@ -51,7 +51,8 @@ def _status(board: Board) -> str:
 
 
 def _verdict_text(verdict: str, best: str = "leader") -> str:
-    return {"best": f'<span class="mark best">{best}</span>', "tied": '<span class="mark tied">tied</span>'}.get(verdict, "")
+    marks = {"best": f'<span class="mark best">{best}</span>', "tied": '<span class="mark tied">tied</span>'}
+    return marks.get(verdict, "")
 
 
 Where = dict[str, list[str]]
@@ -101,8 +102,8 @@ def _search_section(seen: _Seen, name: str) -> tuple[str, Where]:
     for line in mine:
         verdict = "best" if line.best else "tied" if line.tied else ""
         if verdict:
-            won["lowest final regret" if line.best else "tied with the lowest"].append(line.algorithm)
-        body.append(f'<tr{LEAD if verdict else ""}><td class="name">{esc(line.algorithm)}</td>'
+            won["lowest final regret" if line.best else "tied with the lowest"].append(algorithm_name(line.algorithm))
+        body.append(f'<tr{LEAD if verdict else ""}><td class="name">{esc(algorithm_name(line.algorithm))}</td>'
                     f'<td class="num">{line.rank} of {len(summary.lines)}</td>'
                     f'<td class="num">{estimate_html(line.final_pp)}</td><td>{_verdict_text(verdict, "lowest")}</td>'
                     f'<td class="num">{estimate_html(line.anytime_pp)}</td></tr>')

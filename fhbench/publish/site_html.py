@@ -127,10 +127,12 @@ STYLE = """
 body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0 auto;max-width:1200px;padding:.8em 1.2em 3em;
 color:#1d1d1f;background:#fff}
 a{color:#0b57d0}h1{font-size:1.7em;margin:.2em 0 .3em;line-height:1.2}
-h2{font-size:1.3em;margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.1em}h3{font-size:1.05em;margin:1.2em 0 .3em}
+h2{font-size:1.3em;margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.1em}
+h3{font-size:1.05em;margin:1.2em 0 .3em}
 nav{font-size:.9em;color:#4d4d4d}nav a{margin-right:1em}
 code{font:.88em ui-monospace,monospace;background:#f3f3f3;padding:0 .2em;overflow-wrap:anywhere}
-p,li,figcaption,summary,h1,h2,h3{overflow-wrap:anywhere}p{max-width:62em}.lede{color:#333;margin-top:0}.muted,.sd{color:#595959}.sd{font-size:.85em}
+p,li,figcaption,summary,h1,h2,h3{overflow-wrap:anywhere}p{max-width:62em}.lede{color:#333;margin-top:0}
+.muted,.sd{color:#595959}.sd{font-size:.85em}
 .headline{font-size:1.12em;background:#f4f7fd;border-left:4px solid #0b57d0;padding:.5em .9em;max-width:62em}
 .warn{background:#fff4e5;border-left:4px solid #b36b00;padding:.4em .8em}
 table{border-collapse:collapse;margin:.4em 0}th,td{padding:.3em .6em;border-bottom:1px solid #e4e4e4;
@@ -162,7 +164,8 @@ td .ci{display:block}h1{font-size:1.4em}table.data{font-size:.8em}td.name{white-
 table.cards,table.cards tbody,table.cards tr,table.cards td{display:block}table.cards{font-size:.95em}
 table.cards thead{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0)}
 table.cards tr{border-bottom:2px solid #ccc;padding:.4em 0}table.cards td{border:0;padding:.1em .2em}
-table.cards td.name{font-weight:600;font-size:1.08em}table.cards td[data-label]::before{content:attr(data-label) ": ";font-weight:600;color:#4d4d4d}
+table.cards td.name{font-weight:600;font-size:1.08em}
+table.cards td[data-label]::before{content:attr(data-label) ": ";font-weight:600;color:#4d4d4d}
 table.cards td .ci{display:inline}}
 """
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from fhbench.publish.critical_difference import RankSummary, summary_lines
 from fhbench.publish.numbers import finite
-from fhbench.publish.site_board_page import ALGORITHMS, estimate_html, size_text
+from fhbench.publish.site_board_page import algorithm_name, estimate_html, size_text
 from fhbench.publish.site_boards import Board, latest
 from fhbench.publish.site_html import esc, estimator_link, page, table, td
 from fhbench.publish.verdicts import (
@@ -55,12 +55,13 @@ def _answer(board: Board) -> tuple[str, str]:
         if not summary.lines:
             return "–", "–"
         best = summary.lines[0]
-        leader = (f"{esc(best.algorithm)} with {estimator_link(best.estimator, 0)}: final regret "
+        leader = (f"{esc(algorithm_name(best.algorithm))} with {estimator_link(best.estimator, 0)}: final regret "
                   f"{estimate_html(best.final_pp, ' pp')}")
         if summary.no_interval:
             return leader, f'<span class="muted">n/a: {esc(summary.no_interval)}</span>'
         tied = [line for line in summary.lines if line.tied]
-        return leader, (", ".join(f"{esc(line.algorithm)} with {estimator_link(line.estimator, 0)}" for line in tied)
+        return leader, (", ".join(f"{esc(algorithm_name(line.algorithm))} with {estimator_link(line.estimator, 0)}"
+                                  for line in tied)
                         or "none") + ' <span class="muted">(overlapping 95% intervals)</span>'
     if board.kind == "declared-search":
         targets = declared_targets(board.header, board.rows)
@@ -68,7 +69,7 @@ def _answer(board: Board) -> tuple[str, str]:
         if not best:
             return "–", "–"
         leader = "<br>".join(
-            f"{esc(target)}: {esc(ALGORITHMS.get(c.algorithm, c.algorithm))} with {estimator_link(c.estimator, 0)} "
+            f"{esc(target)}: {esc(algorithm_name(c.algorithm))} with {estimator_link(c.estimator, 0)} "
             f"({esc(c.source)}), {estimate_html(c.accuracy_pct, '%')}" for target, c in best)
         tied = "<br>".join(f"{esc(target)}: {sum(c.tied or c.best for c in choices) - 1} of {len(choices) - 1} others"
                            for target, choices in targets.items() if choices)

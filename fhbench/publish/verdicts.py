@@ -25,7 +25,8 @@ from fhbench.publish.derived import (
 )
 from fhbench.publish.numbers import finite
 
-__all__ = ["BEFORE_INTERVALS", "OVERHEAD_FLOOR", "Checkpoint", "Choice", "Estimate", "SearchLine", "SearchSummary", "Standing",
+__all__ = ["BEFORE_INTERVALS", "OVERHEAD_FLOOR", "Checkpoint", "Choice", "Estimate", "SearchLine", "SearchSummary",
+           "Standing",
            "at_quarter", "declared_targets", "estimation_checkpoints", "search_summary"]
 
 BEFORE_INTERVALS = ("published before intervals (results schema 2): its ± values are a spread over repeats, "
@@ -238,7 +239,8 @@ def search_summary(header: Mapping[str, Any], rows: Sequence[Mapping[str, Any]])
         is_best = index == 0 or (best is not None and final.point == best.point)
         lines.append(SearchLine(key[0], key[1], rank, final, anytime, seeds, is_best,
                                 not is_best and best is not None and final.overlaps(best)))
-    by_anytime = sorted((line for line in lines if finite(line.anytime_pp.point)), key=lambda line: line.anytime_pp.point)
+    by_anytime = sorted((line for line in lines if finite(line.anytime_pp.point)),
+                        key=lambda line: line.anytime_pp.point)
     anytime_best = tuple(line for line in by_anytime
                          if line is by_anytime[0] or line.anytime_pp.overlaps(by_anytime[0].anytime_pp))
     reason = "" if any(line.final_pp.has_interval for line in lines) else \
