@@ -361,3 +361,25 @@ def test_per_network_plots_are_byte_stable_and_redraw_from_results_json(tmp_path
     plots.render_results(tmp_path / "results.json", tmp_path / "b")
     for name in names:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_the_leader_and_those_tied_with_it_are_drawn_strong_the_rest_faded(figures, tmp_path):
+    """At each checkpoint the board's verdict decides: the leader's and the tied estimators' points filled
+    and opaque with their 95% bars, the others hollow and faded; the caption says which is which."""
+    verdicts = {("fh-ensemble", 5): "tied", ("original", 5): "best", ("optimized", 5): "tied", ("lcnet", 5): "behind",
+                ("fh-ensemble", 10): "best", ("original", 10): "tied", ("optimized", 10): "tied", ("lcnet", 10): "behind"}
+    rows = [dataclasses.replace(r, kendall_tau_verdict=verdicts[(r.estimator, r.epoch)]) for r in ROWS]
+    plots.plot_estimation(rows, "kendall_tau", _meta(), tmp_path / "tau.png")
+    ax = figures[0].axes[0]
+    points = {}
+    for container in ax.containers:
+        line = container.lines[0]
+        for x in line.get_xdata():
+            epoch = round(x)
+            points[(line.get_color(), epoch)] = (line.get_alpha() or 1.0, line.get_fillstyle())
+    for (name, epoch), verdict in verdicts.items():
+        alpha, fill = points[(plots.style(name)[0], epoch)]
+        strong = verdict in ("best", "tied")
+        assert (alpha == 1.0 and fill == "full") if strong else (alpha < 0.5 and fill == "none"), (name, epoch)
+    assert "lcnet" in _legend_labels(ax)  # never leads: still named, faded
+    assert "Strong, filled: the leader at that checkpoint and those tied with it" in _texts(figures[0])

@@ -285,3 +285,33 @@ def test_a_checkout_is_dirty_for_changes_outside_the_output_folders(monkeypatch,
 
     monkeypatch.setattr(publish.subprocess, "run", fake_git)
     assert publish.git_state() == {"commit": "a" * 40, "dirty": dirty}
+
+
+def test_search_md_ranks_by_final_regret_with_intervals_and_names_the_winners():
+    """nb201-search-cpu/1 (published before intervals) rendered by this code: ranked by final regret, every
+    regret and accuracy with its 95% t-interval over seeds (derived from the board's runs), overlaps tied."""
+    import dataclasses
+
+    from fhbench.publish.search_board import render_markdown
+    from fhbench.score.stats import over_seeds
+    from fhbench.search.run import SearchRow
+
+    meta = json.loads((Path(__file__).resolve().parent.parent / "leaderboard" / "nb201-search-cpu" / "1" /
+                       "results.json").read_text())
+    names = {f.name for f in dataclasses.fields(SearchRow)}
+    rows = [SearchRow(**{k: v for k, v in r.items() if k in names}) for r in meta["rows"]]
+    markdown = render_markdown(rows, meta)
+    regrets: dict = {}
+    for run in meta["runs"]:
+        regrets.setdefault((run["algorithm"], run["estimator"]), []).append(run["regret"])
+    ranked = sorted(regrets, key=lambda k: sum(regrets[k]) / len(regrets[k]))
+    table = [line.split(" | ") for line in markdown.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [(cells[1], cells[2]) for cells in table] == ranked
+    best = over_seeds(regrets[ranked[0]])
+    for cells, key in zip(table, ranked):
+        final = over_seeds(regrets[key])
+        assert cells[3] == f"{100 * final.mean:.2f} [{100 * final.lo:.2f}, {100 * final.hi:.2f}]"
+        assert cells[4] == ("**lowest**" if key == ranked[0] else
+                            "*tied*" if final.lo <= best.hi and best.lo <= final.hi else "")
+        assert "[" in cells[5] and "[" in cells[6]  # any-time regret and accuracy, with their intervals
+    assert markdown.index("Lowest final regret: **hyperband** with **original**, 1.46 [") < markdown.index("| # |")

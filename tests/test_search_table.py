@@ -71,8 +71,12 @@ def test_markdown_has_one_table_per_target_and_the_winners():
                          "size": {"params": 1_500_000, "macs": 2_000_000_000}}]}
     text = render_markdown(meta)
     assert "## t" in text and "## u" in text
-    assert "| HyperBand + fh-ensemble | live | 80.00 ± 0.00 | 1/1 | 1.000 ± 0.000 | 2.0000 ± 0.0000 |" in text
-    assert "| 70.00 ± 0.00 |" in text
+    # one seed: no interval over seeds, said so
+    assert "| HyperBand + fh-ensemble | live | 80.0 [n/a] | 1/1 | 1.000 ± 0.000 | 2.0000 ± 0.0000 |" in text
+    assert "| 70.0 [n/a] |" in text
+    meta["searches"] = [{"target": "t", "algorithm": "hyperband", "estimator": "fh-ensemble", "source": "live",
+                         "true_acc": acc} for acc in (0.78, 0.80, 0.82)]
+    assert "| HyperBand + fh-ensemble | live | 80.0 [75.0, 85.0] | 1/1 |" in render_markdown(meta)
     assert "| `a` | 80.00 | 1.500 | 2.0000 |" in text
 
 

@@ -23,6 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fhbench.publish.derived import declared_intervals
+from fhbench.publish.numbers import interval_text
+
 ALGORITHM_NAMES = {"random": "Random search", "hyperband": "HyperBand", "bohb": "BOHB"}
 # Ranking by the current validation accuracy is the thesis's "without our method".
 BASELINE_ESTIMATOR = "original"
@@ -120,18 +123,22 @@ def render_markdown(meta: dict) -> str:
     unit = meta["device_days_unit"]
     lines = [f"# {suite['name']} {suite['version']}: search results", "", suite.get("description", ""), "",
              f"Truth: {meta['truth']['spec']} of the chosen configuration at the maximal budget "
-             f"({meta['suite_settings']['train']['epochs']} epochs). Mean ± std over seeds "
-             f"(`seeds` with a truth / run). Clock: the search's time for its workers on the driver's clock "
+             f"({meta['suite_settings']['train']['epochs']} epochs): the mean over seeds with its 95% t-interval "
+             f"over seeds (`seeds` with a truth / run; n/a with one). Params and MACs: the chosen configurations' "
+             f"sizes, mean ± std over seeds (a spread of the choices, not an uncertainty). Clock: the search's time for its workers on the driver's clock "
              f"(measured training, validation and estimator time); wall: the real time it ran; {unit}: "
              f"clock × workers / 86,400.", ""]
+    intervals = declared_intervals(meta)
     for target in meta["targets"]:
         rows = [r for r in meta["rows"] if r["target"] == target["label"]]
         lines += [f"## {target['label']}", "",
-                  f"| Method | Source | Accuracy (%) | Seeds | Params (M) | MACs (G) | Clock (s) | Wall (s) | {unit} "
+                  f"| Method | Source | Accuracy, % [95% CI] | Seeds | Params (M) | MACs (G) | Clock (s) | Wall (s) | {unit} "
                   f"| Jobs | Failed | Not recorded | Replay = live |", "|---" * 13 + "|"]
         for r in rows:
-            acc = (f"{_pct(r['true_acc_mean'])} ± {_pct(r['true_acc_std'])}"
-                   if r["seeds_with_truth"] else "n/a")
+            mean, lo, hi = intervals.get((r["target"], r["algorithm"], r["estimator"], r["source"]),
+                                         (r["true_acc_mean"], None, None))
+            acc = interval_text(mean, lo, hi, 100, significant=3) if r["seeds_with_truth"] else "n/a"
+            acc += " [n/a]" if r["seeds_with_truth"] and "[" not in acc else ""
             wall = "" if r["wall_s_mean"] is None else f"{r['wall_s_mean']:.0f}"
             lines.append(f"| {method_name(r['algorithm'], r['estimator'])} | {r['source']} | {acc} | "
                          f"{r['seeds_with_truth']}/{r['seeds']} | {_size(r, 'params', 1e6, 3)} | "

@@ -27,6 +27,9 @@ from typing import Any
 from fhbench.score.per_network import settle_text
 from fhbench.publish.plots import estimation_plots, per_network_plots
 from fhbench.publish.board_files import ESTIMATES_FILE, render_estimates_csv
+from fhbench.publish.derived import overhead_intervals
+from fhbench.publish.numbers import finite, interval_text
+from fhbench.publish.verdicts import OVERHEAD_FLOOR, at_quarter, estimation_checkpoints
 from fhbench.publish.provenance import ESTIMATION_METRICS, results_json, write_directory
 from fhbench.score.metrics import Row
 from fhbench.publish.seen_plots import seen_markdown
@@ -79,18 +82,6 @@ def _pm(mean: float, std: float, scale: float = 1.0, digits: int = 2) -> str:
     if math.isnan(mean):
         return "n/a"
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
-
-
-def interval_text(point: float, lo: float, hi: float, scale: float = 1.0, digits: int = 3,
-                  bound_digits: int | None = None) -> str:
-    """A point with its 95% interval, e.g. "0.577 [0.380, 0.747]" (the bounds at `bound_digits`, default
-    `digits`); the point alone where there is none; "n/a" for no point."""
-    if point is None or not math.isfinite(point):
-        return "n/a"
-    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
-        return f"{point * scale:.{digits}f}"
-    bounds = digits if bound_digits is None else bound_digits
-    return f"{point * scale:.{digits}f} [{lo * scale:.{bounds}f}, {hi * scale:.{bounds}f}]"
 
 
 def _share(value: float) -> str:
@@ -156,21 +147,85 @@ def ranked(rows: Sequence[Row]) -> list[Row]:
     return sorted(rows, key=key)
 
 
-def _rows_table(rows: Sequence[Row]) -> list[str]:
+def _ci(point: float, lo: float, hi: float, scale: float = 1.0, below: float | None = None) -> str:
+    return interval_text(point, lo, hi, scale, significant=3, below=below)
+
+
+def _overhead(row: Row, field: str, derived: dict) -> str:
+    """An overhead with its 95% interval over cells (`fhbench.publish.derived`), else mean ± std over repeats."""
+    found = derived.get((row.estimator, row.budget, row.epoch), {}).get(field)
+    if found is not None and math.isfinite(found[0]):
+        text = _ci(*found, below=OVERHEAD_FLOOR)
+        return text + ("" if math.isfinite(found[1]) or text.startswith("<") else " [n/a]")
+    return _pm(getattr(row, f"{field}_mean"), getattr(row, f"{field}_std"), digits=3)
+
+
+def _rows_table(rows: Sequence[Row], derived: dict) -> list[str]:
     lines = ["| epoch | estimator | Kendall tau [95% CI] | tau verdict | MAE, pp [95% CI] | MAE verdict "
-             "| Spearman rho [95% CI] | top-10% precision [95% CI] | overhead (s) | overhead (epochs) "
-             "| overhead (ref) | failed | at a bound | repeats scored |",
+             "| Spearman rho [95% CI] | top-10% precision [95% CI] | overhead, s [95% CI] | overhead, epochs [95% CI] "
+             "| overhead, ref [95% CI] | failed | at a bound | repeats scored |",
              "|---:|---|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in ranked(rows):
+        mae = "rank only" if r.rank_only else _ci(r.mae_mean, r.mae_lo, r.mae_hi, 100)
         lines.append(
-            f"| {r.epoch} | {r.estimator} | {interval_text(r.kendall_tau_mean, r.kendall_tau_lo, r.kendall_tau_hi)} | "
-            f"{_MARKS[r.kendall_tau_verdict]} | {interval_text(r.mae_mean, r.mae_lo, r.mae_hi, 100, 2)} | "
-            f"{_MARKS[r.mae_verdict]} | {interval_text(r.spearman_rho_mean, r.spearman_rho_lo, r.spearman_rho_hi)} | "
-            f"{interval_text(r.top10_precision_mean, r.top10_precision_lo, r.top10_precision_hi, digits=2)} | "
-            f"{_pm(r.overhead_s_mean, r.overhead_s_std, digits=3)} | "
-            f"{_pm(r.overhead_epochs_mean, r.overhead_epochs_std, digits=3)} | "
-            f"{_pm(r.overhead_ref_mean, r.overhead_ref_std, digits=3)} | {r.n_failed} | "
+            f"| {r.epoch} | {r.estimator} | {_ci(r.kendall_tau_mean, r.kendall_tau_lo, r.kendall_tau_hi)} | "
+            f"{_MARKS[r.kendall_tau_verdict]} | {mae} | {_MARKS[r.mae_verdict]} | "
+            f"{_ci(r.spearman_rho_mean, r.spearman_rho_lo, r.spearman_rho_hi)} | "
+            f"{_ci(r.top10_precision_mean, r.top10_precision_lo, r.top10_precision_hi)} | "
+            f"{_overhead(r, 'overhead_s', derived)} | {_overhead(r, 'overhead_epochs', derived)} | "
+            f"{_overhead(r, 'overhead_ref', derived)} | {r.n_failed} | "
             f"{_share(r.at_bound)} | {r.repeats_scored}/{r.repeats} |")
+    return lines
+
+
+def _answer_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> list[str]:
+    """The answer first: at a quarter of the budget who leads and who is tied, then per checkpoint the
+    estimators ranked by Kendall tau with 95% intervals, MAE in pp and overhead in epochs."""
+    checkpoints = estimation_checkpoints(meta, [r.as_dict() for r in rows])
+    if not checkpoints:
+        return []
+    lines = ["", "## Who ranks architectures best", ""]
+    quarter = at_quarter(checkpoints)
+    top = (quarter.leader or quarter.standings[0]) if quarter is not None and quarter.standings else None
+    if top is not None and math.isfinite(top.tau.point):
+        where = f"At {100 * quarter.share:.0f}% of the budget ({quarter.epochs})"
+        tau = _ci(top.tau.point, top.tau.lo, top.tau.hi)
+        if quarter.no_interval:
+            lines.append(f"{where}, {top.estimator} has the highest Kendall tau, {tau}; intervals n/a "
+                         f"({quarter.no_interval}), so no estimator is called ahead of another.")
+        else:
+            tied = [s.estimator for s in quarter.tied]
+            text = (f"{where}, **{top.estimator}** ranks architectures best: Kendall tau {tau}. "
+                    + (f"Tied with it (not significantly behind): {', '.join(tied)} ({len(tied) + 1} of "
+                       f"{len(quarter.standings)})." if tied else "No other estimator is tied with it."))
+            mae = next((s for s in quarter.standings if s.mae_verdict == "best" and s.mae_pp is not None), None)
+            if mae is not None:
+                text += f" Lowest MAE there: {mae.estimator}, {_ci(mae.mae_pp.point, mae.mae_pp.lo, mae.mae_pp.hi)} pp."
+            lines.append(text)
+        lines.append("")
+    lines.append("Per checkpoint, ranked by Kendall tau (higher ranks architectures better), with 95% intervals; "
+                 "**leader**, and *tied*: not significantly behind it (Holm-corrected). MAE in percentage points "
+                 "(pp); rank only: the estimator orders architectures without estimating an accuracy. Overhead: "
+                 "time per trial in epochs of that trial's training, its interval over cells drawn from the estimates "
+                 f"(< {OVERHEAD_FLOOR:g}: the whole interval is below it).")
+    for c in checkpoints:
+        share = f" ({100 * c.share:.0f}% of the budget)" if math.isfinite(c.share) else ""
+        lines += ["", f"### {c.epochs[0].upper()}{c.epochs[1:]}{share}", ""]
+        if c.no_interval:
+            lines += [f"Intervals n/a: {c.no_interval}.", ""]
+        lines += ["| # | estimator | Kendall tau [95% CI] | verdict | MAE, pp [95% CI] | overhead, epochs [95% CI] |",
+                  "|---:|---|---:|---|---:|---:|"]
+        for st in c.standings:
+            bounds = "" if st.tau.has_interval else " [n/a]"
+            mae = "rank only" if st.mae_pp is None else \
+                _ci(st.mae_pp.point, st.mae_pp.lo, st.mae_pp.hi) + ("" if st.mae_pp.has_interval else " [n/a]")
+            mae += {"best": " (lowest)", "tied": " (tied)"}.get(st.mae_verdict, "")
+            o = st.overhead_epochs
+            overhead = _ci(o.point, o.lo, o.hi, below=OVERHEAD_FLOOR)
+            overhead += "" if o.has_interval or overhead[0] in "<n" else " [n/a]"
+            verdict = {"best": "**leader**", "tied": "*tied*"}.get(st.verdict, "")
+            lines.append(f"| {st.rank} | {st.estimator} | {_ci(st.tau.point, st.tau.lo, st.tau.hi)}{bounds} | "
+                         f"{verdict} | {mae} | {overhead} |")
     return lines
 
 
@@ -195,7 +250,7 @@ def _statistics_text(meta: dict[str, Any]) -> list[str]:
             lines.append(f"- {where}: {checkpoint.get('intervals', 'n/a')}")
             continue
         others = [name for name in ties["tied"] if name != ties["leader"]]
-        power = [p for p in checkpoint.get("power", {}).get("kendall_tau", []) if math.isfinite(p["cells_needed"])]
+        power = [p for p in checkpoint.get("power", {}).get("kendall_tau", []) if finite(p["cells_needed"])]
         needed = (f"; the adjacent pairs would need {min(p['cells_needed'] for p in power):,.0f} to "
                   f"{max(p['cells_needed'] for p in power):,.0f} cells per repeat to be resolved (80% power)"
                   if power else "")
@@ -204,13 +259,13 @@ def _statistics_text(meta: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _budget_tables(rows: Sequence[Row], budgets: Sequence[int]) -> list[str]:
+def _budget_tables(rows: Sequence[Row], budgets: Sequence[int], derived: dict) -> list[str]:
     """A suite with train.budgets: one table per budget, the longest's share of it in the heading."""
     lines = []
     for budget in budgets:
         mine = [r for r in rows if r.budget == budget]
         lines += ["", f"## Budget {budget} epochs ({100 * budget / budgets[-1]:g}% of {budgets[-1]})", ""]
-        lines += _rows_table(mine) if mine else ["No trial of this budget completed."]
+        lines += _rows_table(mine, derived) if mine else ["No trial of this budget completed."]
     return lines
 
 
@@ -232,8 +287,8 @@ def render_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
         f"Trials scored: {meta['trials_scored']} over {meta['repeats']} repeat(s); "
         f"failed trials: {len(meta['failed_trials'])}. Traces hash `{meta['traces_hash'][:16]}`.",
         "",
-        "MAE is in accuracy percentage points. Brackets hold 95% intervals over cells (see \"How sure\"); "
-        "overhead cells are mean ± std over repeats. Overhead is the "
+        "MAE is in accuracy percentage points (pp). Brackets hold 95% intervals over cells (see \"How sure\"), "
+        "the overheads' drawn from the estimates in the same way. Overhead is the "
         "estimator's wall time per trial, also in epochs of the same trial's training, and its CPU time in "
         "units of a reference workload timed in the same run (ref, what `fhbench compare` gates).",
         *(["", f"Failed estimates: {meta['failed_estimate_rule']}."] if meta.get("failed_estimate_rule") else []),
@@ -243,7 +298,12 @@ def render_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> str:
         + (f" MAE n/a: {', '.join(sorted({r.estimator for r in rows if r.rank_only}))} rank(s) trials without "
            f"estimating an accuracy, so only the rank correlations apply." if any(r.rank_only for r in rows) else ""),
     ]
-    lines += _budget_tables(rows, budgets) if budgets else ["", *_rows_table(rows)]
+    derived = overhead_intervals({**meta, "rows": [r.as_dict() for r in rows]})
+    lines += _answer_markdown(rows, meta)
+    lines += ["", "## Every metric", "", "Every row, ranked by Kendall tau at each "
+              f"{'budget and ' if budgets else ''}checkpoint. The overheads' intervals are over cells, drawn from "
+              "the estimates as the other intervals are; where a board has none, mean ± std over repeats."]
+    lines += _budget_tables(rows, budgets, derived) if budgets else ["", *_rows_table(rows, derived)]
     lines += _statistics_text(meta)
     if meta.get("failed_trials"):
         lines += ["", f"## Failed trials ({len(meta['failed_trials'])})", "",

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from fhbench.publish.derived import declared_intervals
 from fhbench.publish.png import pyplot, save_png
 from fhbench.score.stats import over_seeds
 from fhbench.publish.seen_plots import plot_breakdown
@@ -123,9 +124,12 @@ def _dwarfed(values: Sequence[float]) -> bool:
 # ---------------------------------------------------------------------------------------------- estimation
 
 _METRICS = {
-    "mae": ("mean absolute error", "absolute error (pp)", 100.0),
-    "kendall_tau": ("Kendall tau", "Kendall tau", 1.0),
+    "mae": ("MAE in percentage points", "MAE (percentage points)", 100.0),
+    "kendall_tau": ("Kendall tau", "Kendall tau (higher ranks architectures better)", 1.0),
 }
+
+_LEADS = ("best", "tied")
+_FADED_ALPHA = 0.28
 
 
 def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], path: str | Path, *,
@@ -156,6 +160,9 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
                          _get(r, "overhead_epochs_mean") if shift_by_overhead else 0.0) for r in mine]
     intervals = any(math.isfinite(_get(r, f"{metric}_lo")) for r in rows)
     spread = not intervals and any(bar != (0.0, 0.0) for points in series.values() for _, _, bar, _ in points)
+    # the board's verdicts: who leads at each checkpoint and who is tied with it, drawn strong
+    leads = {(_row_name(r), int(_get(r, "epoch"))) for r in rows if _verdict(r, metric) in _LEADS}
+    strong = {name for name, _ in leads}
 
     values = [m for points in series.values() for _, m, _, _ in points if math.isfinite(m)]
     lows = [m - bar[0] for points in series.values() for _, m, bar, _ in points if math.isfinite(m)]
@@ -195,8 +202,21 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
                      if [round(m, 9) for _, m, _, _ in pts] == [round(m, 9) for _, m, _, _ in points]
                      and [e for e, *_ in pts] == [e for e, *_ in points]), None)
         label = f"{name} (= {same})" if same else name
-        ax.errorbar(xs, ys, yerr=[lower, upper], color=colour, marker=marker, markersize=6, capsize=3,
-                    linewidth=1.5, label=label, fillstyle="none" if same else "full")
+        if intervals and strong:  # per checkpoint: the leader and those tied with it strong, the rest faded
+            ax.plot(xs, ys, color=colour, linewidth=1.2, alpha=_FADED_ALPHA, zorder=1)
+            for leading in (False, True):
+                at = [i for i, (epoch, *_rest) in enumerate(points) if ((name, epoch) in leads) == leading]
+                if at:
+                    ax.errorbar([xs[i] for i in at], [ys[i] for i in at],
+                                yerr=[[lower[i] for i in at], [upper[i] for i in at]], color=colour, marker=marker,
+                                linestyle="none", markersize=7 if leading else 5, capsize=3 if leading else 2,
+                                elinewidth=1.8 if leading else 1.0, fillstyle="full" if leading else "none",
+                                alpha=1.0 if leading else _FADED_ALPHA, zorder=3 if leading else 2,
+                                label=label if leading or not any((name, e) in leads for e, *_ in points)
+                                else "_nolegend_")
+        else:
+            ax.errorbar(xs, ys, yerr=[lower, upper], color=colour, marker=marker, markersize=6, capsize=3,
+                        linewidth=1.5, label=label, fillstyle="none" if same else "full")
         drawn[name] = points
         if clip_top is not None:
             for x, (_, mean, _, _) in zip(xs, points):
@@ -241,7 +261,11 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
                   f"measured wall time.")
     else:
         second = "mae_overhead.png shifts each point right by its estimator's overhead (thesis Fig. 4.3)."
-    if intervals:
+    if intervals and strong:
+        bars = ("bars: 95% interval, paired bootstrap over cells stratified by repeat.\n"
+                "Strong, filled: the leader at that checkpoint and those tied with it (not significantly behind, "
+                "Holm-corrected); faded, hollow: behind")
+    elif intervals:
         bars = "bars: 95% interval, paired bootstrap over cells stratified by repeat"
     elif spread:
         bars = f"bars: \u00b11 std {over} (a board published before intervals: a spread, not an uncertainty)"
@@ -265,6 +289,11 @@ def _bar(row: Any, metric: str, scale: float) -> tuple[float, float]:
     if not published_with_intervals and math.isfinite(std):
         return std * scale, std * scale
     return 0.0, 0.0
+
+
+def _verdict(row: Any, metric: str) -> str:
+    value = row.get(f"{metric}_verdict") if isinstance(row, Mapping) else getattr(row, f"{metric}_verdict", "")
+    return value if isinstance(value, str) else ""
 
 
 def _row_name(row: Any) -> str:
@@ -648,10 +677,12 @@ if __name__ == "__main__":
 
 def plot_declared(meta: Mapping[str, Any], path: str | Path) -> None:
     """search.png of a declared search leaderboard (Tables 4.2 to 4.4): per target, the chosen
-    configurations' accuracy per algorithm and estimator, mean ± std over seeds; filled markers for the
-    live searches, hollow ones for their replays on the recorded traces."""
+    configurations' accuracy per algorithm and estimator, the mean over seeds with its 95% t-interval
+    (`fhbench.publish.derived.declared_intervals`); filled markers for the live searches, hollow ones for
+    their replays on the recorded traces."""
     plt = pyplot()
     rows = [r for r in meta["rows"] if r.get("true_acc_mean") is not None]
+    intervals = declared_intervals(meta)
     targets = [t["label"] for t in meta["targets"] if any(r["target"] == t["label"] for r in rows)] or ["?"]
     order = {name: i for i, name in enumerate(_ALGORITHM_TITLES)}
     algorithms = sorted({r["algorithm"] for r in rows}, key=lambda a: (order.get(a, len(order)), a))
@@ -661,6 +692,7 @@ def plot_declared(meta: Mapping[str, Any], path: str | Path) -> None:
     handles = {}
     width = 0.8 / max(len(estimators), 1)
     for ax, target in zip(axes[0], targets):
+        means = []
         for a, algorithm in enumerate(algorithms):
             for e, name in enumerate(estimators):
                 colour, marker = style(name)
@@ -670,10 +702,16 @@ def plot_declared(meta: Mapping[str, Any], path: str | Path) -> None:
                                 == (target, algorithm, name, source)), None)
                     if row is None:
                         continue
-                    point = ax.errorbar([x + offset * width], [100 * row["true_acc_mean"]],
-                                        yerr=[100 * (row["true_acc_std"] or 0.0)], color=colour, marker=marker,
+                    mean, lo, hi = intervals.get((target, algorithm, name, source),
+                                                 (row["true_acc_mean"], math.nan, math.nan))
+                    bar = [[100 * (mean - lo)], [100 * (hi - mean)]] if math.isfinite(lo) else [[0.0], [0.0]]
+                    point = ax.errorbar([x + offset * width], [100 * mean], yerr=bar, color=colour, marker=marker,
                                         markerfacecolor=face, markersize=7, capsize=3, linestyle="none")
                     handles.setdefault(name, point)
+                    means.append(100 * mean)
+        if means:  # the points decide the axis; an interval wider than it is cut at the edge (two seeds: wide)
+            pad = max(2.0, 0.6 * (max(means) - min(means)))
+            ax.set_ylim(max(0.0, min(means) - pad), min(100.0, max(means) + pad))
         ax.set_xticks(range(len(algorithms)))
         ax.set_xticklabels([_ALGORITHM_TITLES.get(a, a) for a in algorithms], fontsize=9)
         ax.set_xlim(-0.6, len(algorithms) - 0.4)
@@ -687,6 +725,6 @@ def plot_declared(meta: Mapping[str, Any], path: str | Path) -> None:
     fig.legend([handles[n] for n in estimators if n in handles], [n for n in estimators if n in handles],
                loc="lower center", ncol=min(len(handles), 4), fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.07))
     fig.text(0.5, 0.01, "Filled: live searches; hollow: their replays on the traces the live searches wrote; "
-             "bars: ±1 std over seeds.", ha="center", fontsize=8)
+             "bars: 95% t-interval over seeds (cut at the axis where wider).", ha="center", fontsize=8)
     fig.tight_layout(rect=(0, 0.14, 1, 0.93))
     save_png(fig, Path(path))

@@ -19,7 +19,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from fhbench.publish.numbers import interval_text
 from fhbench.publish.provenance import results_json, write_directory
+from fhbench.publish.verdicts import search_summary
 
 COLUMNS = ["algorithm", "estimator", "true_acc_mean", "true_acc_std", "regret_mean", "regret_lo", "regret_hi",
            "regret_std", "anytime_regret_mean", "anytime_regret_lo", "anytime_regret_hi", "simulated_time_s_mean",
@@ -38,14 +40,6 @@ def render_csv(rows: Sequence) -> str:
 
 def _pct(value) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{100 * value:.2f}"
-
-
-def _interval(mean, lo, hi) -> str:
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return "n/a"
-    if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
-        return f"{_pct(mean)} [n/a]"
-    return f"{_pct(mean)} [{_pct(lo)}, {_pct(hi)}]"
 
 
 _FAILURE = re.compile(r"^(?P<cell>.*) at budget (?P<budget>\d+): (?P<error>.*)$", re.S)
@@ -72,13 +66,38 @@ def _failure_markdown(estimate_failures: dict) -> list[str]:
     return lines
 
 
+def _winners_markdown(summary) -> list[str]:
+    """Who wins, in a sentence: the lowest final regret, the searches whose intervals overlap it, the
+    lowest any-time regret."""
+    if not summary.lines:
+        return []
+    best = summary.lines[0]
+    text = (f"Lowest final regret: **{best.algorithm}** with **{best.estimator}**, "
+            f"{interval_text(best.final_pp.point, best.final_pp.lo, best.final_pp.hi, significant=3)} pp over "
+            f"{best.seeds} seed(s).")
+    tied = [f"{line.algorithm} with {line.estimator}" for line in summary.lines if line.tied]
+    if summary.no_interval:
+        text += f" Intervals n/a: {summary.no_interval}."
+    else:
+        text += f" Tied with it (overlapping intervals): {', '.join(tied)}." if tied else " No other interval overlaps it."
+    if summary.anytime_best:
+        first = summary.anytime_best[0]
+        text += (f" Lowest any-time regret: {first.algorithm} with {first.estimator}, "
+                 f"{interval_text(first.anytime_pp.point, first.anytime_pp.lo, first.anytime_pp.hi, significant=3)}"
+                 " pp.")
+    return ["", text]
+
+
 def render_markdown(rows: Sequence, meta: dict) -> str:
     regret = meta["regret"]
     truth = meta["truth"]
+    summary = search_summary(meta, [r.as_dict() for r in rows])
+    order = {(line.algorithm, line.estimator): line for line in summary.lines}
     lines = [
         f"# {meta['suite']['name']} {meta['suite']['version']}",
         "",
         meta["suite"]["description"],
+        *_winners_markdown(summary),
         "",
         f"Truth: {truth['source']}. Regret is measured against the {regret['against']}, "
         f"{_pct(regret['reference'])}% (`{regret['reference_cell']}`); the pool's best is "
@@ -88,20 +107,30 @@ def render_markdown(rows: Sequence, meta: dict) -> str:
         f"Pool: {len(meta['pool'])} recorded cells (`{meta['dataset_source']}`). Each search gets "
         f"{meta['time_budget_s']:.0f} simulated seconds. Cost model: {meta['cost_model']}.",
         "",
-        "Accuracy in percent, mean ± std over seeds; final and any-time regret in percentage points, mean over "
-        "seeds with its 95% t-interval over seeds (n/a with one seed). Any-time regret is the mean regret over the "
-        f"time budget ({meta.get('anytime_regret_rule', 'see results.json')}). Where two intervals overlap the "
-        "rows are tied. Time in simulated seconds; failed: jobs whose estimate failed or whose trial diverged "
-        "(ranked last), over all seeds.",
+        "Searches ranked by final regret. Final and any-time regret in percentage points (pp), the accuracy of the "
+        "chosen configuration in percent: each the mean over seeds with its 95% t-interval over seeds (n/a with one "
+        "seed; the accuracy's is the final regret's, mirrored: accuracy = reference - regret). Any-time regret is "
+        f"the mean regret over the time budget ({meta.get('anytime_regret_rule', 'see results.json')}). **lowest**, "
+        "and *tied*: an interval that overlaps the lowest one's (overlap, not a paired test). Time in simulated "
+        "seconds; failed: jobs whose estimate failed or whose trial diverged (ranked last), over all seeds.",
         "",
-        "| algorithm | estimator | true accuracy | final regret [95% CI] | any-time regret [95% CI] | simulated time "
-        "| configs evaluated | jobs | failed |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| # | algorithm | estimator | final regret, pp [95% CI] | verdict | any-time regret, pp [95% CI] "
+        "| accuracy, % [95% CI] | simulated time | configs evaluated | jobs | failed |",
+        "|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in rows:
-        lines.append(f"| {r.algorithm} | {r.estimator} | {_pct(r.true_acc_mean)} ± {_pct(r.true_acc_std)} | "
-                     f"{_interval(r.regret_mean, r.regret_lo, r.regret_hi)} | "
-                     f"{_interval(r.anytime_regret_mean, r.anytime_regret_lo, r.anytime_regret_hi)} | "
+    reference = 100 * float(regret["reference"])
+    for r in sorted(rows, key=lambda r: order[(r.algorithm, r.estimator)].rank if (r.algorithm, r.estimator) in order
+                    else len(order) + 1):
+        line = order.get((r.algorithm, r.estimator))
+        if line is None:
+            continue
+        final, anytime = line.final_pp, line.anytime_pp
+        accuracy = interval_text(reference - final.point, reference - final.hi, reference - final.lo,
+                                 significant=3) if math.isfinite(final.point) else "n/a"
+        verdict = "**lowest**" if line.best else "*tied*" if line.tied else ""
+        lines.append(f"| {line.rank} | {r.algorithm} | {r.estimator} | "
+                     f"{interval_text(final.point, final.lo, final.hi, significant=3)} | {verdict} | "
+                     f"{interval_text(anytime.point, anytime.lo, anytime.hi, significant=3)} | {accuracy} | "
                      f"{r.simulated_time_s_mean:.0f} | {r.configs_evaluated_mean:.1f} | {r.jobs_mean:.1f} | "
                      f"{r.n_failed} |")
     for text in meta.get("warnings", []):

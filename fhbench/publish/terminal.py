@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 
-from fhbench.publish.estimation_board import group_failures, interval_text
+from fhbench.publish.estimation_board import group_failures
+from fhbench.publish.numbers import interval_text
 from fhbench.runtime.progress import format_table
 
 
