@@ -1,7 +1,7 @@
 """Does the reduced CPU board predict the full scale? Each estimator's rank on both, and how the ranks agree.
 
     python benchmarks/reduced_vs_full.py [--reduced leaderboard/nb201-cpu/3] [--full leaderboard/nb201-zc/1]
-        [--out docs/reduced-vs-full.md] [--resamples 1000] [--seed 0]
+        [--out docs/reduced-vs-full.md] [--resamples 4000] [--seed 0]
 
 For the estimators that both boards score, at each checkpoint of the reduced board: each one's Kendall tau
 on either board with its 95% interval, its rank among them on either board, and Kendall's tau between the
@@ -124,7 +124,7 @@ def stream_seeds(seed: int) -> tuple[int, int]:
 
 
 def render(reduced: dict, full: dict, reduced_path: str, full_path: str, *, full_epoch: int | None = None,
-           n_resamples: int = 1000, seed: int = 0) -> str:
+           n_resamples: int = stats.DEFAULT_RESAMPLES, seed: int = 0) -> str:
     full_epochs = checkpoints(full)
     if full_epoch is None:
         if len(full_epochs) != 1:
@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reduced", default="leaderboard/nb201-cpu/3")
     parser.add_argument("--full", default="leaderboard/nb201-zc/1")
     parser.add_argument("--full-epoch", type=int, help="the full board's checkpoint (default: its only one)")
-    parser.add_argument("--resamples", type=int, default=1000)
+    parser.add_argument("--resamples", type=int, default=stats.DEFAULT_RESAMPLES)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="write the page here (default: stdout)")
     args = parser.parse_args(argv)

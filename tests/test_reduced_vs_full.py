@@ -23,7 +23,7 @@ NAMES = ("alpha", "beta", "gamma", "delta")
 
 def _board(scores: dict[str, np.ndarray], truths: np.ndarray, epochs=(0,), name="synthetic", seed=0) -> dict:
     """A results dict as `fhbench publish` writes one (the fields these pages read): every estimator's
-    scores at every epoch, against `truths`, scored by fhbench.score with 1,000 resamples from `seed`."""
+    scores at every epoch, against `truths`, scored by fhbench.score with its default resamples from `seed`."""
     trial_ids = [f"r0-{i:03d}" for i in range(len(truths))]
     records = [EstimateRecord(estimator, 0, epoch, trial, float(1 / (1 + math.exp(-value))), 0.001)
                for epoch in epochs for estimator, values in scores.items() for trial, value in zip(trial_ids, values)]
@@ -73,7 +73,7 @@ def test_the_interval_resamples_each_boards_cells_as_the_board_does(cells):
     rng, truths = cells
     board = _board({name: truths + s * rng.normal(size=len(truths)) for name, s in zip(NAMES, (0.5, 1, 2, 4))},
                    truths, seed=3)
-    taus = compare.board_taus(board, NAMES, 0, 1000, 3)
+    taus = compare.board_taus(board, NAMES, 0, board["statistics"]["n_resamples"], 3)
     rows = {r["estimator"]: r for r in board["rows"]}
     for index, name in enumerate(NAMES):
         # the board's own point and interval come back from its estimates with its own seed
@@ -83,7 +83,8 @@ def test_the_interval_resamples_each_boards_cells_as_the_board_does(cells):
     # two boards of overlapping quality: the correlation of the rankings varies over the resamples, and
     # its interval holds the point
     other = compare.board_taus(_board({name: truths + s * rng.normal(size=len(truths))
-                                       for name, s in zip(NAMES, (0.6, 0.9, 2.5, 3.5))}, truths), NAMES, 0, 1000, 4)
+                                       for name, s in zip(NAMES, (0.6, 0.9, 2.5, 3.5))}, truths), NAMES, 0,
+                                 board["statistics"]["n_resamples"], 4)
     result = compare.agreement(taus, other)
     assert len(set(result.resampled.tolist())) > 2 and result.lo <= result.point <= result.hi
     assert result.lo < result.hi
