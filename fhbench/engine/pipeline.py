@@ -65,7 +65,7 @@ def preflight(suite: Suite, *, nb201_file: str | None = None) -> None:
         from fhbench.spaces import targets
 
         targets(suite)  # every target's space builds (a MAC limit no config meets fails here)
-    else:
+    elif suite.imported is None:
         plan_trials(suite, suite_space(suite))
     registry = available_estimators()
     for name in suite.estimator_settings:
@@ -74,6 +74,11 @@ def preflight(suite: Suite, *, nb201_file: str | None = None) -> None:
                              f"(installed: {', '.join(registry) or 'none'})")
     for name in _estimator_names(suite):
         estimator = create_estimator(name, suite.estimator_settings.get(name), registry=registry, source=suite.path)
+        if suite.imported is not None:
+            if getattr(estimator, "recorded_cost_s", None) is not None:
+                raise SuiteError(f"{suite.path}: estimator '{name}' reads zero-cost proxies, which imported curves "
+                                 f"do not hold: leave it out of estimate.estimators")
+            continue  # no features either: the estimators that read them fail on the board, saying so
         window = getattr(estimator, "window", None)
         if isinstance(window, int) and window > suite.record.window:
             raise SuiteError(f"{suite.path}: key 'estimators.{name}.window': expected at most record.window "
@@ -151,6 +156,9 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
     """
     from fhbench.runtime.ray import stop_dead_run
 
+    if suite.imported is not None:
+        raise SuiteError(f"{suite.path}: imported curves ([imported]): nothing to record or train; score them with "
+                         f"`fhbench score`, or import them again with `fhbench import`")
     store.lock()
     stop_dead_run(store, report)  # before any training: no leftover worker trains beside this run
     space = suite_space(suite)
@@ -227,7 +235,25 @@ def _record_on_ray(suite: Suite, store: TraceStore, todo: list[Trial], splits, e
                            device_type=device.type, report=report, progress=progress)
 
 
+def imported_traces(suite: Suite, store: TraceStore) -> list[TrialTrace]:
+    """The trials `fhbench import` wrote into the store of an imported suite, checked against the suite:
+    as many as it says, each of its source and budget."""
+    ids = list(store.trial_ids()) if store.root.is_dir() else []
+    again = f"import the curves again (`fhbench import ... --name {suite.name} --traces {store.root.parent.parent}`)"
+    if len(ids) != suite.imported.trials:
+        raise TraceError(f"{store.root}: holds {len(ids)} imported trials, {suite.path} says {suite.imported.trials}: "
+                         f"{again}")
+    traces = [store.open(trial_id) for trial_id in ids]
+    for trace in traces:
+        if trace.manifest.get("imported") != suite.imported.source or trace.budget != suite.train.epochs:
+            raise TraceError(f"trace {trace.path}: not imported from what {suite.path} says ({suite.imported.source}, "
+                             f"{suite.train.epochs} epochs): {again}")
+    return traces
+
+
 def load_traces(suite: Suite, store: TraceStore) -> list[TrialTrace]:
+    if suite.imported is not None:
+        return imported_traces(suite, store)
     traces = []
     for trial in plan_trials(suite, suite_space(suite)):
         if not store.has(trial.trial_id):
@@ -246,6 +272,16 @@ def verify_suite(suite: Suite, store: TraceStore) -> list[str]:
     from fhbench.engine.declared import is_declared
 
     problems = []
+    if suite.imported is not None:
+        try:
+            for trace in imported_traces(suite, store):
+                try:
+                    trace.verify()
+                except TraceError as err:
+                    problems.append(str(err))
+        except TraceError as err:
+            problems.append(str(err))
+        return problems
     if is_declared(suite):
         for trial_id in store.trial_ids():
             try:
@@ -331,9 +367,10 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
                      "recording": recording_summary(traces), "reference_cpu_s": reference_cpu_s(records)},
         traces_hash=traces_hash(traces), truth=truth.describe(), metrics=ESTIMATION_METRICS)
     extra = {
-        "seeds": {"sample_seed": suite.space.sample_seed, "train_seed": suite.train.seed,
-                  "split_seed": suite.data.split_seed,
-                  "trials": {t.trial_id: t.manifest["seed"] for t in traces}},
+        "seeds": ({} if suite.imported is not None else  # imported curves: only the seeds their source names
+                  {"sample_seed": suite.space.sample_seed, "train_seed": suite.train.seed,
+                   "split_seed": suite.data.split_seed})
+                 | {"trials": {t.trial_id: t.manifest["seed"] for t in traces}},
         "dataset_source": ", ".join(sorted({t.manifest["dataset_source"] for t in traces})),
         "repeats": suite.estimate.repeats,
         "trials_scored": len(complete),

@@ -14,6 +14,8 @@ def window_epochs(trial, window: int) -> list[int]:
     """The epochs of the `window` most recent ones whose features the view holds (A.1's K)."""
     first = trial.epoch - window + 1
     epochs = [e for e in trial.kept_epochs if e >= first]
+    if not trial.kept_epochs:
+        raise ValueError(f"trace {trial.trial_id} keeps no features at all (curves only: imported curves, say)")
     if not epochs:
         raise ValueError(f"no saved features in epochs {max(first, 1)}..{trial.epoch} "
                          f"(the suite's record.window must cover the estimator's window)")
