@@ -131,18 +131,18 @@ def _configs(table: _Table, archs: list[bytes], first: np.ndarray, space: str) -
         try:
             text = arch.decode("utf-8")
         except UnicodeDecodeError:
-            raise DataError(f"{table.line(row)}: arch is not UTF-8 text") from None
+            raise DataError(f"{table.line(row)}: arch is not UTF-8 text (epoch {table.text('epoch', row)})") from None
         if space == "nb201":
             from fhbench.spaces.nb201 import Nb201Cell  # imports torch
 
             try:
                 cell = Nb201Cell.from_string(text)
             except ConfigError as err:
-                raise DataError(f"{table.line(row)}: arch {text!r}: {err} (ids that are not NAS-Bench-201 cells "
-                                f"need --space ids)") from None
+                raise DataError(f"{table.line(row)}: arch {text!r}, epoch {table.text('epoch', row)}: {err} (ids "
+                                f"that are not NAS-Bench-201 cells need --space ids)") from None
             if str(cell) != text:
-                raise DataError(f"{table.line(row)}: arch {text!r} is not in NAS-Bench-201's canonical form "
-                                f"{str(cell)!r}")
+                raise DataError(f"{table.line(row)}: arch {text!r}, epoch {table.text('epoch', row)}: not in "
+                                f"NAS-Bench-201's canonical form {str(cell)!r}")
         configs.append(text)
     return tuple(configs)
 
@@ -230,6 +230,11 @@ class _Table:
         if repeated:
             raise DataError(f"{self.path}: line 1: column {repeated[0]} twice")
         return columns
+
+    def text(self, name: str, row: int) -> str:
+        """One field as written."""
+        k = self.columns.index(name)
+        return self.buf[self.starts[row, k]:self.ends[row, k]].tobytes().decode("utf-8", "replace")
 
     def field_bytes(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Column `name` as one fixed-width byte-string array (shorter fields padded with NULs, which the
