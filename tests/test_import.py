@@ -66,6 +66,15 @@ def test_every_value_lands_at_its_cell_and_epoch_whatever_the_row_order(tmp_path
     assert digest in curves.source and "3 NAS-Bench-201 cells x 6 epochs, 18 rows" in curves.source
 
 
+def test_a_byte_order_mark_and_trailing_empty_lines_are_read_as_nothing(tmp_path):
+    plain = read_curves_csv(write_csv(tmp_path / "a.csv", rows()))
+    path = tmp_path / "b.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + (tmp_path / "a.csv").read_bytes() + b"\n\n")
+    marked = read_curves_csv(path)
+    assert marked.configs == plain.configs
+    assert all(np.array_equal(marked.curves[k], plain.curves[k]) for k in plain.curves)
+
+
 def test_a_loss_or_test_column_may_be_empty_in_every_row(tmp_path):
     body = rows()
     for row in body:
@@ -209,13 +218,14 @@ def test_the_traces_hold_the_csv_curves_and_views_refuse_what_the_csv_does_not_g
         SumOfTrainingLosses().estimate(store.open("r0-00000").view(10))
 
 
-def test_import_replaces_the_store_whole_and_a_failed_import_leaves_the_last_one(tmp_path, capsys, monkeypatch):
+def test_import_writes_a_store_whole_keeps_a_sound_one_and_repairs_a_damaged_one(tmp_path, capsys, monkeypatch):
     root = tmp_path / "traces"
     first = write_csv(tmp_path / "c.csv", rows())
     assert cli(capsys, "import", first, "--name", "c", "--traces", root, "--checkpoints", "2")[0] == 0
     suite_text = (root / "c.toml").read_text()
     store = root / "c" / load_suite(root / "c.toml").record_hash
-    before = {p: p.read_bytes() for p in store.rglob("*") if p.is_file()}
+    (store / "r0-00001" / "curves.npz").write_bytes(b"damaged")
+    damaged = {p: p.read_bytes() for p in store.rglob("*") if p.is_file()}
 
     import fhbench.record.imported as imported
 
@@ -224,17 +234,26 @@ def test_import_replaces_the_store_whole_and_a_failed_import_leaves_the_last_one
         (folder / "r0-00000" / "curves.npz").write_bytes(b"half")
         raise OSError(28, "No space left on device", str(folder / "r0-00000"))
 
-    monkeypatch.setattr(imported, "_write_trials", dies_midway)
-    assert_one_line_error(cli(capsys, "import", first, "--name", "c", "--traces", root), "No space left on device")
-    assert {p: p.read_bytes() for p in store.rglob("*") if p.is_file()} == before
+    with monkeypatch.context() as patch:
+        patch.setattr(imported, "_write_trials", dies_midway)
+        assert_one_line_error(cli(capsys, "import", first, "--name", "c", "--traces", root), "No space left on device")
+    assert {p: p.read_bytes() for p in store.rglob("*") if p.is_file()} == damaged  # nothing half-written
     assert (root / "c.toml").read_text() == suite_text
     assert sorted(p.name for p in (root / "c").iterdir()) == [store.name]  # no staging folder left
-    monkeypatch.undo()
+
+    code, out, _ = cli(capsys, "import", first, "--name", "c", "--traces", root, "--checkpoints", "2")
+    assert code == 0 and "already held" not in out
+    for trial in TraceStore(store).trial_ids():  # the damaged store was replaced whole
+        TraceStore(store).open(trial).verify()
+    stamp = (store / "r0-00001" / "manifest.json").stat().st_mtime_ns
+    code, out, _ = cli(capsys, "import", first, "--name", "c", "--traces", root, "--checkpoints", "2")
+    assert code == 0 and "already held these curves: left as it was" in out
+    assert (store / "r0-00001" / "manifest.json").stat().st_mtime_ns == stamp
 
     fewer = write_csv(tmp_path / "c.csv", rows(cells=(CELL_B,)))  # the same file name, other content
     assert cli(capsys, "import", fewer, "--name", "c", "--traces", root, "--checkpoints", "2")[0] == 0
     suite = load_suite(root / "c.toml")
-    assert suite.imported.trials == 1
+    assert suite.imported.trials == 1 and suite.record_hash != store.name  # other curves, another store
     assert list(TraceStore(root / "c" / suite.record_hash).trial_ids()) == ["r0-00000"]
 
 

@@ -106,12 +106,13 @@ def import_curves(curves_file: str | Path, *, name: str, traces_root: str | Path
     text = suite_text(curves, name, checkpoints, spec, _estimators())
     suite = parse_suite(tomllib.loads(text), source=str(suite_path))  # what is written is a valid suite
     store = traces_root / suite.name / suite.record_hash
-    trials = write_imported(curves, store, suite=name)
+    written = write_imported(curves, store, suite=name)
     write_file(suite_path, text)
     command = f"fhbench score {suite_path} --traces {traces_root}"
     if spec == "nb201-api":
         command += f" {NB201_FILE_FLAG} {path}"
-    return Imported(suite_path, store, trials, curves.epochs, spec, _notes(curves, suite), command)
+    notes = _notes(curves, suite) + (() if written else (f"{store} already held these curves: left as it was",))
+    return Imported(suite_path, store, len(curves), curves.epochs, spec, notes, command)
 
 
 def _truth(curves: ImportedCurves, truth: str | None, benchmark: bool) -> str:

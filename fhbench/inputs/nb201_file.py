@@ -18,6 +18,7 @@ This module imports neither torch nor the package at import time.
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import types
 from pathlib import Path
@@ -92,6 +93,15 @@ def open_api(path: str, size: int, *, hint: str, purpose: str):
                            f"{hint}") from None
 
 
+def _sha256(path: Path) -> str:
+    """The file's digest, read in chunks (the official file is 4.7 GB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 24):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def package_version() -> str:
     from importlib.metadata import version
 
@@ -113,6 +123,7 @@ def read_nb201_curves(path: str | Path, *, hint: str) -> ImportedCurves:
     path = Path(path)
     try:
         size = path.stat().st_size
+        digest = _sha256(path)
     except OSError as err:
         raise FhbenchError(f"{path}: {(err.strerror or str(err)).lower()}") from None
     api = open_api(str(path), size, hint=hint, purpose="importing NAS-Bench-201's benchmark file")
@@ -156,7 +167,7 @@ def read_nb201_curves(path: str | Path, *, hint: str) -> ImportedCurves:
     for name, values in arrays.items():
         check_values(name, values, lambda k: f"{path}: architecture {k // epochs} ({configs[k // epochs]}), epoch "
                                              f"{k % epochs + 1} (accuracies read as the file's percent / 100)")
-    source = (f"NAS-Bench-201 benchmark file {path.name} ({size:,} bytes) via nas-bench-201 {package_version()}: "
+    source = (f"NAS-Bench-201 benchmark file {path.name} (sha256 {digest}) via nas-bench-201 {package_version()}: "
               f"{CURVES_SETTING}, hp='200', each architecture's run of its lowest seed; train_acc/train_loss on "
               f"the training half, val_acc/val_loss on x-valid, after epochs 1..{epochs}; accuracies percent/100")
     return ImportedCurves(source=source, dataset=f"NAS-Bench-201 {CURVES_SETTING} (CIFAR-10), imported from {path.name}",
