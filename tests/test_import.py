@@ -356,21 +356,25 @@ def test_imported_csv_is_scored_curve_estimators_run_and_feature_estimators_fail
     assert {epoch for _, epoch in rows} == {10, 20, 50}
     curve_estimators = ("original", "sotl", "sotl-e", "lcnet", "lcsvr", "lc-extrapolation")
     feature_estimators = ("fh-ensemble", "fh-ridge", "optimized", "snapshot-ensemble")
+    assert {name for name, _ in rows} >= set(curve_estimators + feature_estimators)
     for (name, epoch), row in rows.items():
         if name in curve_estimators:
             assert row["n_failed"] == 0, (name, epoch)
             assert math.isfinite(row["kendall_tau_mean"])
-        else:
-            assert name in feature_estimators and row["n_failed"] == 12, (name, epoch)
+        elif name in feature_estimators:
+            assert row["n_failed"] == 12, (name, epoch)
     failures = {f["estimator"]: f["error"] for f in results["failures"]}
-    assert set(failures) == set(feature_estimators)
-    assert all("keeps no features at all (curves only: imported curves, say)" in e for e in failures.values())
+    assert not set(failures) & set(curve_estimators)
+    for name in feature_estimators:
+        assert "keeps no features at all (curves only: imported curves, say)" in failures[name]
     original = {(e["trial_id"], e["checkpoint"]): e["estimate"] for e in results["estimates"]
                 if e["estimator"] == "original"}
     for (trial_id, epoch), estimate in original.items():  # the last val_acc the view showed: the CSV's
         assert estimate == pytest.approx(float(by_config[configs[trial_id]].curves["val_acc"][epoch - 1]), abs=1e-9)
     code, out, _ = cli(capsys, "verify", suite_file, "--traces", traces)
     assert code == 0 and "0 problem(s)" in out
+    code, out, _ = cli(capsys, "reproduce", tmp_path / "runs" / "like" / "1")
+    assert code == 0 and "reproduced" in out
     assert_one_line_error(cli(capsys, "record", suite_file, "--traces", traces), "imported curves",
                           "nothing to record")
 
@@ -384,8 +388,8 @@ def test_without_losses_the_loss_estimators_fail_on_the_board_with_the_reason(tm
     text = suite_file.read_text()
     estimators = tomllib.loads(text)["estimate"]["estimators"]
     suite_file.write_text(text.replace(json.dumps(estimators), '["original", "sotl", "sotl-e"]'))
-    code, _, err = cli(capsys, "score", suite_file, "--traces", traces, "--leaderboard", tmp_path / "runs")
-    assert code == 0, err
+    code, _, err = cli(capsys, "score", suite_file, "--traces", traces, "--leaderboard", tmp_path / "runs", "--strict")
+    assert code == 0, err  # --strict: imported traces were recorded elsewhere, their conditions are not ours
     results = read_results(tmp_path / "runs" / "nl" / "1")
     failures = {f["estimator"]: f["error"] for f in results["failures"]}
     assert set(failures) == {"sotl", "sotl-e"}

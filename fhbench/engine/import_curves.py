@@ -103,7 +103,8 @@ def import_curves(curves_file: str | Path, *, name: str, traces_root: str | Path
     spec = _truth(curves, truth, benchmark)
     traces_root = Path(traces_root)
     suite_path = traces_root / f"{name}.toml"
-    text = suite_text(curves, name, checkpoints, spec, _estimators())
+    estimators, broken = _estimators()
+    text = suite_text(curves, name, checkpoints, spec, estimators)
     suite = parse_suite(tomllib.loads(text), source=str(suite_path))  # what is written is a valid suite
     store = traces_root / suite.name / suite.record_hash
     written = write_imported(curves, store, suite=name)
@@ -111,7 +112,8 @@ def import_curves(curves_file: str | Path, *, name: str, traces_root: str | Path
     command = f"fhbench score {suite_path} --traces {traces_root}"
     if spec == "nb201-api":
         command += f" {NB201_FILE_FLAG} {path}"
-    notes = _notes(curves, suite) + (() if written else (f"{store} already held these curves: left as it was",))
+    notes = _notes(curves, suite) + tuple(f"left out of the suite, it fails to load: {b}" for b in broken) + (
+        () if written else (f"{store} already held these curves: left as it was",))
     return Imported(suite_path, store, len(curves), curves.epochs, spec, notes, command)
 
 
@@ -127,19 +129,20 @@ def _truth(curves: ImportedCurves, truth: str | None, benchmark: bool) -> str:
     return "final_test_acc"
 
 
-def _estimators() -> list[str]:
+def _estimators() -> tuple[list[str], list[str]]:
     """Every installed estimator but those that read zero-cost proxies (`recorded_cost_s`, as preflight
-    tells them), which imported curves do not hold. A plugin that fails to load is listed all the same:
-    scoring then refuses it on one line, as it would any suite's."""
-    names = []
+    tells them), which imported curves do not hold; and, apart, the plugins that fail to load (left out,
+    since scoring would refuse the whole suite for them), each with why."""
+    names, broken = [], []
     for name, info in available_estimators().items():
         try:
             factory = info.load()
-        except Exception:  # noqa: BLE001 - reported where the suite is scored
-            factory = None
+        except Exception as err:  # noqa: BLE001 - any error of a plugin's import: said, and left out
+            broken.append(f"{name} ({type(err).__name__}: {err})")
+            continue
         if getattr(factory, "recorded_cost_s", None) is None:
             names.append(name)
-    return names
+    return names, broken
 
 
 def suite_text(curves: ImportedCurves, name: str, checkpoints: tuple[int, ...], truth: str,

@@ -121,13 +121,14 @@ def check_conditions(traces: list[TrialTrace], device: torch.device, threads: in
     """For a strict rerun: every trace must have been recorded under this run's conditions (device kind,
     thread count on the CPU, torch version, determinism flags), else its numbers are not reproducible.
     `threads`: the count this run records with, where it is not this process's (each Ray task of
-    --workers/--ray runs --cpus-per-trial threads). A lost trial recorded nothing: it is not checked."""
+    --workers/--ray runs --cpus-per-trial threads). A lost trial recorded nothing and an imported one was
+    recorded elsewhere: neither is checked."""
     now = recording_conditions(device)
     if threads is not None:
         now["threads"] = threads
     keys = ["device", "torch", "deterministic_algorithms"] + (["threads"] if device.type == "cpu" else [])
     for trace in traces:
-        if trace.status == "lost":
+        if trace.status == "lost" or "imported" in trace.manifest:  # neither was recorded here
             continue
         then = trace.conditions
         differ = [f"{k} {then.get(k)!r} (now {now[k]!r})" for k in keys if then.get(k) != now[k]]
