@@ -135,7 +135,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("import", help="import a benchmark's learning curves (a CSV, or NAS-Bench-201's benchmark "
                                       "file) as curve-only traces and a suite that `fhbench score` scores")
-    p.add_argument("curves", metavar="CURVES", help="a CSV of curves (docs/import.md) or NAS-Bench-201's benchmark file")
+    p.add_argument("curves", metavar="CURVES",
+                   help="a CSV of curves (docs/import.md) or NAS-Bench-201's benchmark file")
     p.add_argument("--name", required=True, help="the suite's name: writes <traces>/<name>.toml and its traces")
     p.add_argument("--traces", default="traces", help="trace store root (default: ./traces)")
     p.add_argument("--checkpoints", default=None, metavar="E1,E2,...",

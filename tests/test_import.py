@@ -13,13 +13,12 @@ import numpy as np
 import pytest
 
 from conftest import assert_one_line_error, cli
-from nb201_like_curves import population
-
 from fhbench.core.errors import DataError, SuiteError
 from fhbench.inputs.curves import read_curves_csv
 from fhbench.inputs.suite import load_suite, parse_suite
 from fhbench.publish.board_files import read_results
 from fhbench.record.store import TraceStore
+from nb201_like_curves import population
 
 HEADER = ("arch", "epoch", "train_acc", "train_loss", "val_acc", "val_loss", "test_acc")
 CELL_A = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
@@ -97,16 +96,16 @@ def _edit(row: int, column: str, text: str):
 
 BAD = {
     "missing epoch": (lambda body: body[:3] + body[4:], "line 2: arch", "no row for epoch 4"),
-    "duplicate row": (lambda body: body + [body[7]], "line 20: arch", "epoch 2: a duplicate row (the same arch and "
-                                                                       "epoch as line 9)"),
+    "duplicate row": (lambda body: body + [body[7]], "line 20: arch",
+                      "epoch 2: a duplicate row (the same arch and epoch as line 9)"),
     "NaN": (_edit(8, "val_acc", "nan"), "line 10: arch", "epoch 3: val_acc is nan"),
-    "percent": (_edit(13, "train_acc", "85.2"), "line 15: arch", "epoch 2: train_acc is 85.2, expected a fraction "
-                                                                "in [0, 1]"),
+    "percent": (_edit(13, "train_acc", "85.2"), "line 15: arch",
+                "epoch 2: train_acc is 85.2, expected a fraction in [0, 1]"),
     "negative accuracy": (_edit(0, "test_acc", "-0.1"), "line 2: arch", "test_acc is -0.1"),
     "infinite loss": (_edit(1, "train_loss", "inf"), "line 3: arch", "train_loss is inf, expected a finite number"),
     "not a number": (_edit(5, "val_loss", "abc"), "line 7: arch", "val_loss 'abc' is not a number"),
-    "one empty loss": (_edit(4, "train_loss", ""), "line 6: arch", "no train_loss (a train_loss column is given in "
-                                                                   "every row or left empty in all)"),
+    "one empty loss": (_edit(4, "train_loss", ""), "line 6: arch",
+                       "no train_loss (a train_loss column is given in every row or left empty in all)"),
     "empty accuracy": (_edit(4, "val_acc", ""), "line 6: arch", "no val_acc"),
     "fractional epoch": (_edit(2, "epoch", "3.5"), "line 4: epoch '3.5' is not a whole number", ""),
     "epoch zero": (_edit(2, "epoch", "0"), "line 4: epoch 0", "count from 1"),
@@ -227,7 +226,7 @@ def test_import_writes_a_store_whole_keeps_a_sound_one_and_repairs_a_damaged_one
     (store / "r0-00001" / "curves.npz").write_bytes(b"damaged")
     damaged = {p: p.read_bytes() for p in store.rglob("*") if p.is_file()}
 
-    import fhbench.record.imported as imported
+    from fhbench.record import imported
 
     def dies_midway(curves, folder, suite):
         (folder / "r0-00000").mkdir()
@@ -259,13 +258,12 @@ def test_import_writes_a_store_whole_keeps_a_sound_one_and_repairs_a_damaged_one
 
 def test_truth_and_checkpoint_choices(tmp_path, capsys):
     path = write_csv(tmp_path / "c.csv", rows(columns=HEADER[:-1]), columns=HEADER[:-1])
-    assert_one_line_error(cli(capsys, "import", path, "--name", "c", "--traces", tmp_path / "t", "--truth", "test_acc"),
-                          "--truth test_acc", "has no test_acc column")
-    assert_one_line_error(cli(capsys, "import", path, "--name", "c", "--traces", tmp_path / "t", "--checkpoints", "2,9"),
-                          "--checkpoints: epoch 9 is after the curves' last, 6")
-    assert_one_line_error(cli(capsys, "import", path, "--name", "c", "--traces", tmp_path / "t", "--checkpoints", "4,2"),
-                          "--checkpoints 4,2: expected increasing distinct epochs")
-    assert_one_line_error(cli(capsys, "import", path, "--name", "../c", "--traces", tmp_path / "t"), "--name")
+    for flags, fragments in ((("--truth", "test_acc"), ("--truth test_acc", "has no test_acc column")),
+                             (("--checkpoints", "2,9"), ("--checkpoints: epoch 9 is after the curves' last, 6",)),
+                             (("--checkpoints", "4,2"), ("--checkpoints 4,2: expected increasing distinct epochs",)),
+                             (("--name", "../c"), ("--name",))):
+        assert_one_line_error(cli(capsys, "import", path, "--name", "c", "--traces", tmp_path / "t", *flags),
+                              *fragments)
     assert nothing_written(tmp_path / "t")
     assert cli(capsys, "import", path, "--name", "c", "--traces", tmp_path / "t", "--checkpoints", "3")[0] == 0
     suite = load_suite(tmp_path / "t" / "c.toml")
@@ -296,8 +294,8 @@ def imported_suite(**changes) -> dict:
     ({"imported": {"configs": "darts"}}, "key 'imported.configs': expected one of nb201, ids"),
     ({"imported": {"trials": 0}}, "key 'imported.trials'"),
     ({"imported": {"source": " "}}, "key 'imported.source'"),
-    ({"imported": {"configs": "ids"}, "estimate": {"truth": "nb201-table"}}, "key 'estimate.truth': expected "
-                                                                             "final_test_acc or final_val_acc"),
+    ({"imported": {"configs": "ids"}, "estimate": {"truth": "nb201-table"}},
+     "key 'estimate.truth': expected final_test_acc or final_val_acc"),
     ({"search": {"algorithms": ["random"]}}, "key 'search': expected no [search] table"),
 ])
 def test_an_imported_suite_refuses_settings_that_plan_or_train(changes, message):
@@ -324,10 +322,10 @@ def write_population_csv(path: Path, cells, *, losses: bool = True) -> Path:
     for item in cells:
         c = item.curves
         for e in range(len(c["val_acc"])):
-            loss = (lambda name: repr(float(c[name][e]))) if losses else (lambda name: "")
-            lines.append(",".join([item.cell.to_string(), str(e + 1), repr(float(c["train_acc"][e])),
-                                   loss("train_loss"), repr(float(c["val_acc"][e])), loss("val_loss"),
-                                   repr(float(c["test_acc"][e]))]))
+            train_loss, val_loss = ((repr(float(c["train_loss"][e])), repr(float(c["val_loss"][e]))) if losses
+                                    else ("", ""))
+            lines.append(",".join([item.cell.to_string(), str(e + 1), repr(float(c["train_acc"][e])), train_loss,
+                                   repr(float(c["val_acc"][e])), val_loss, repr(float(c["test_acc"][e]))]))
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from conftest import assert_one_line_error, cli
-
 from fhbench.inputs.nb201_file import read_nb201_curves
 from fhbench.inputs.suite import load_suite
 from fhbench.inputs.truth import load_truth, parse_truth
@@ -36,7 +35,8 @@ def percent(arch: int, seed: int, setting: str, what: str, epoch: int) -> float:
 
 
 def loss(arch: int, seed: int, what: str, epoch: int) -> float:
-    return round(2.5 - 0.01 * epoch + 0.1 * arch + (seed - 777) / 1000 + {"train": 0.0, "x-valid": 0.05}.get(what, 0.1), 5)
+    offset = {"train": 0.0, "x-valid": 0.05}.get(what, 0.1)
+    return round(2.5 - 0.01 * epoch + 0.1 * arch + (seed - 777) / 1000 + offset, 5)
 
 
 def _run(arch: int, seed: int, setting: str, sets: tuple[str, ...], epochs: int):

@@ -108,9 +108,6 @@ def read_curves_csv(path: str | Path, *, space: str = "nb201") -> ImportedCurves
             absent[name] = f"{path.name} gives no {name} (its column is empty)"
         else:
             values[name] = column
-    for name in ACCURACIES:
-        if name in absent:
-            raise DataError(f"{path}: line 2: column {name} is empty: every row needs an accuracy")
     order, epochs = _check_grid(table, configs, code, epoch)
     n = len(configs)
     arrays = {name: column[order].reshape(n, epochs) for name, column in values.items()}
@@ -118,8 +115,9 @@ def read_curves_csv(path: str | Path, *, space: str = "nb201") -> ImportedCurves
     source = (f"{path.name} (sha256 {digest}): {n:,} {'NAS-Bench-201 cells' if space == 'nb201' else 'configs'} "
               f"x {epochs} epochs, {rows:,} rows; columns {', '.join(given)}"
               + (f"; empty: {', '.join(absent)}" if absent else ""))
-    return ImportedCurves(source=source, dataset=f"imported from {path.name}", path=str(path), space=space, configs=configs, indices=tuple(range(n)),
-                          seeds=(None,) * n, curves={k: v for k, v in arrays.items() if k in CURVE_COLUMNS},
+    return ImportedCurves(source=source, dataset=f"imported from {path.name}", path=str(path), space=space,
+                          configs=configs, indices=tuple(range(n)), seeds=(None,) * n,
+                          curves={k: v for k, v in arrays.items() if k in CURVE_COLUMNS},
                           test_acc=arrays.get("test_acc"),
                           absent={k: v for k, v in absent.items() if k in CURVE_COLUMNS})
 

@@ -87,7 +87,7 @@ def open_api(path: str, size: int, *, hint: str, purpose: str):
     except MemoryError:
         raise FhbenchError(f"out of memory loading the NAS-Bench-201 benchmark file {path} "
                            f"({size / 2**30:.1f} GiB on disk)") from None
-    except Exception as err:  # torch, pickle and the API's own asserts raise many kinds: all mean "not this file"
+    except Exception as err:  # noqa: BLE001 - torch, pickle and the API's asserts raise many kinds: "not this file"
         reason = (str(err).strip().splitlines() or [""])[0][:200]
         raise FhbenchError(f"{path} is not a NAS-Bench-201 benchmark file ({type(err).__name__}: {reason}); "
                            f"{hint}") from None
@@ -170,8 +170,8 @@ def read_nb201_curves(path: str | Path, *, hint: str) -> ImportedCurves:
     source = (f"NAS-Bench-201 benchmark file {path.name} (sha256 {digest}) via nas-bench-201 {package_version()}: "
               f"{CURVES_SETTING}, hp='200', each architecture's run of its lowest seed; train_acc/train_loss on "
               f"the training half, val_acc/val_loss on x-valid, after epochs 1..{epochs}; accuracies percent/100")
-    return ImportedCurves(source=source, dataset=f"NAS-Bench-201 {CURVES_SETTING} (CIFAR-10), imported from {path.name}",
-                          path=str(path), space="nb201", configs=tuple(configs),
+    dataset = f"NAS-Bench-201 {CURVES_SETTING} (CIFAR-10), imported from {path.name}"
+    return ImportedCurves(source=source, dataset=dataset, path=str(path), space="nb201", configs=tuple(configs),
                           indices=tuple(range(n)), seeds=tuple(seeds), curves=arrays, test_acc=None, absent={})
 
 __all__ = ["CURVES_SETTING", "open_api", "package_version", "read_nb201_curves"]

@@ -12,8 +12,9 @@ The store is written whole or not at all: every trial is written into a hidden s
 the store, the disk is synced once, and the folder is swapped in for the store in one step
 (`fhbench.core.atomic.exchange`; where that is missing, the old store is renamed aside first). A
 re-import of the same curves keeps a sound store as it is, and replaces a damaged one; a killed import
-leaves only its staging folder, which the next import into the same place removes. Files are not fsynced one by one: 15,625 trials are 94,000 files,
-and an fsync each took about four minutes here; one ``os.sync`` before the swap makes them as durable.
+leaves only its staging folder, which the next import into the same place removes. Files are not
+fsynced one by one: 15,625 trials are 94,000 files, and at the 2.3 ms an fsync took here (3,000 of them
+measured) that is about four minutes; one ``os.sync`` before the swap makes them as durable.
 """
 
 from __future__ import annotations
