@@ -416,3 +416,15 @@ def test_a_store_that_lost_a_trial_or_holds_another_import_is_refused(tmp_path, 
     assert "holds 2 imported trials" in verify_suite(suite, TraceStore(store.root))[0]
     with pytest.raises(DataError, match="cannot read"):
         read_curves_csv(tmp_path / "missing.csv")
+
+
+def test_an_imported_suite_refuses_zero_cost_proxy_estimators_before_any_work(tmp_path, capsys):
+    path = write_csv(tmp_path / "c.csv", rows())
+    assert cli(capsys, "import", path, "--name", "c", "--traces", tmp_path / "t", "--checkpoints", "2")[0] == 0
+    suite_file = tmp_path / "t" / "c.toml"
+    text = suite_file.read_text()
+    estimators = tomllib.loads(text)["estimate"]["estimators"]
+    suite_file.write_text(text.replace(json.dumps(estimators), '["original", "synflow"]'))
+    assert_one_line_error(cli(capsys, "score", suite_file, "--traces", tmp_path / "t", "--leaderboard",
+                              tmp_path / "runs"), "estimator 'synflow' reads zero-cost proxies, which imported curves "
+                                                  "do not hold")
