@@ -82,7 +82,8 @@ def _holds(store: Path, curves: ImportedCurves) -> bool:
     if not store.is_dir():
         return False
     expected = sorted(trial_id(index) for index in curves.indices)
-    if sorted(p.name for p in store.iterdir() if not p.name.startswith(".")) != expected:
+    trials = (p.name for p in store.iterdir() if not p.name.startswith(".") and (p / "manifest.json").is_file())
+    if sorted(trials) != expected:  # the trials as `TraceStore.trial_ids` lists them
         return False
     try:
         return all(TrialTrace(store / name).manifest.get("imported") == curves.source for name in expected)
