@@ -143,6 +143,7 @@ class LCNetEstimator:
 
     def fit(self, population: Sequence) -> None:
         """Train one LCNet on every observed (config, t, metric) point of the population."""
+        _check_encoded(population)
         rows, targets = [], []
         # In trial order, not the order handed in: SGHMC's minibatches follow the rows, and a population's
         # estimates must not depend on how it was listed.
@@ -185,6 +186,15 @@ class LCNetEstimator:
             mean, _ = self._model.predict(x)
         for config, m in zip(configs, mean):
             self._cache[np.ascontiguousarray(config).tobytes()] = float(np.clip(m, 0.0, 1.0))
+
+
+def _check_encoded(population: Sequence) -> None:
+    """LCNet predicts a trial's curve from its configuration alone: without an encoding (ids outside any
+    known space, such as imported curves of other benchmarks) every trial would get the same estimate."""
+    for view in population:
+        if np.asarray(view.config_vector).size == 0:
+            raise ValueError(f"lcnet: trial {view.trial_id} has no config encoding (its space has "
+                             f"none): LCNet predicts a curve from the configuration and cannot run without one")
 
 
 def _is_int(value) -> bool:

@@ -53,7 +53,9 @@ Defaults: the curve is `val_acc`; features are standardised; the hyperparameters
 100}, nu in {0.25, 0.5, 0.75}, gamma in {0.1, 1, 10} / n_features: a fixed grid instead of the
 paper's search, so that fits are deterministic and cheap. Populations too small for the folds (fewer
 than 2 trials per fold) use the middle of the grid (C 1, nu 0.5, gamma 1 / n_features). A trial with
-a non-finite value in its curve is left out of the fit.
+a non-finite value in its curve is left out of the fit. A population without config encodings (ids
+outside any known space, such as imported curves of another benchmark) is refused: the paper's
+regressor reads both, and a curve-only fit would be another method under its name.
 """
 
 from __future__ import annotations
@@ -130,6 +132,10 @@ class LcSVR:
         if epoch < 1:
             raise ValueError(f"lcsvr reads learning curves and the views are at epoch {epoch}: never trained "
                              f"(proxy-only traces hold zero-cost proxies only)")
+        for view in population:
+            if np.asarray(view.config_vector).size == 0:
+                raise ValueError(f"lcsvr: trial {view.trial_id} has no config encoding (its space "
+                                 f"has none): LcSVR regresses on the curve and the configuration (Baker et al. 2017)")
         tau = training_prefix(epoch, budget, self.min_prefix)
         rows, targets = [], []
         # In trial order, not the order handed in: the cross-validation folds follow the rows, and a

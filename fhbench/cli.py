@@ -1,4 +1,4 @@
-"""The `fhbench` command: run, record, score, search, evaluate, verify, reproduce, compare, publish,
+"""The `fhbench` command: run, record, score, search, evaluate, import, verify, reproduce, compare, publish,
 estimators, check-estimators.
 
 A thin layer: it parses and checks the arguments, loads and validates the suite *before* torch is
@@ -132,6 +132,20 @@ def _parser() -> argparse.ArgumentParser:
                    help="the search's wall time in seconds, for its cost in device-days")
     p.add_argument("--search-workers", type=int, default=None, metavar="W",
                    help="devices the search ran on at once (default with --search-seconds: 1)")
+
+    p = sub.add_parser("import", help="import a benchmark's learning curves (a CSV, or NAS-Bench-201's benchmark "
+                                      "file) as curve-only traces and a suite that `fhbench score` scores")
+    p.add_argument("curves", metavar="CURVES",
+                   help="a CSV of curves (docs/import.md) or NAS-Bench-201's benchmark file")
+    p.add_argument("--name", required=True, help="the suite's name: writes <traces>/<name>.toml and its traces")
+    p.add_argument("--traces", default="traces", help="trace store root (default: ./traces)")
+    p.add_argument("--checkpoints", default=None, metavar="E1,E2,...",
+                   help="epochs to estimate at (default: 5%%, 10%% and 25%% of the curves' epochs, 10,20,50 of 200)")
+    p.add_argument("--truth", default=None, choices=("test_acc", "val_acc"),
+                   help="CSV: the last epoch's test_acc (default where the file has it) or val_acc; NAS-Bench-201's "
+                        "file: test_acc, the nb201-api truth (default), or val_acc, each run's own final one")
+    p.add_argument("--space", default="nb201", choices=("nb201", "ids"),
+                   help="CSV: arch is a NAS-Bench-201 cell string (nb201, default) or any other id (ids)")
 
     p = sub.add_parser("verify", help="check every trace of a suite in full (manifests, files, checksums)")
     p.add_argument("suite", help="a suite TOML file")
@@ -504,6 +518,18 @@ def _power(args, console) -> int:
     return 0
 
 
+def _import(args, console) -> int:
+    from fhbench.engine.import_curves import import_curves, parse_checkpoints
+
+    result = import_curves(args.curves, name=args.name, traces_root=args.traces,
+                           checkpoints=parse_checkpoints(args.checkpoints), truth=args.truth, space=args.space)
+    for note in result.notes:
+        _say(console, f"note: {note}")
+    _say(console, f"imported {result.trials:,} trials of {result.epochs} epochs into {result.store}; wrote "
+                  f"{result.suite_path} (truth {result.truth}); score them with: {result.score_command}")
+    return 0
+
+
 def _estimators(console) -> None:
     from rich.table import Table
 
@@ -750,6 +776,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "estimators":
             _estimators(console)
             return 0
+        if args.command == "import":
+            return _import(args, console)
         if args.command == "compare":
             return _compare(args, console)
         if args.command == "reproduce":

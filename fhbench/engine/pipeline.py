@@ -66,7 +66,7 @@ def preflight(suite: Suite, *, nb201_file: str | None = None) -> None:
         from fhbench.spaces import targets
 
         targets(suite)  # every target's space builds (a MAC limit no config meets fails here)
-    else:
+    elif suite.imported is None:
         plan_trials(suite, suite_space(suite))
     registry = available_estimators()
     for name in suite.estimator_settings:
@@ -75,6 +75,11 @@ def preflight(suite: Suite, *, nb201_file: str | None = None) -> None:
                              f"(installed: {', '.join(registry) or 'none'})")
     for name in _estimator_names(suite):
         estimator = create_estimator(name, suite.estimator_settings.get(name), registry=registry, source=suite.path)
+        if suite.imported is not None:
+            if getattr(estimator, "recorded_cost_s", None) is not None:
+                raise SuiteError(f"{suite.path}: estimator '{name}' reads zero-cost proxies, which imported curves "
+                                 f"do not hold: leave it out of estimate.estimators")
+            continue  # no features either: the estimators that read them fail on the board, saying so
         window = getattr(estimator, "window", None)
         if isinstance(window, int) and window > suite.record.window:
             raise SuiteError(f"{suite.path}: key 'estimators.{name}.window': expected at most record.window "
@@ -117,13 +122,14 @@ def check_conditions(traces: list[TrialTrace], device: torch.device, threads: in
     """For a strict rerun: every trace must have been recorded under this run's conditions (device kind,
     thread count on the CPU, torch version, determinism flags), else its numbers are not reproducible.
     `threads`: the count this run records with, where it is not this process's (each Ray task of
-    --workers/--ray runs --cpus-per-trial threads). A lost trial recorded nothing: it is not checked."""
+    --workers/--ray runs --cpus-per-trial threads). A lost trial recorded nothing and an imported one was
+    recorded elsewhere: neither is checked."""
     now = recording_conditions(device)
     if threads is not None:
         now["threads"] = threads
     keys = ["device", "torch", "deterministic_algorithms"] + (["threads"] if device.type == "cpu" else [])
     for trace in traces:
-        if trace.status == "lost":
+        if trace.status == "lost" or "imported" in trace.manifest:  # neither was recorded here
             continue
         then = trace.conditions
         differ = [f"{k} {then.get(k)!r} (now {now[k]!r})" for k in keys if then.get(k) != now[k]]
@@ -153,6 +159,9 @@ def record_suite(suite: Suite, store: TraceStore, *, data_dir: Path | None, devi
     """
     from fhbench.runtime.ray import stop_dead_run
 
+    if suite.imported is not None:
+        raise SuiteError(f"{suite.path}: imported curves ([imported]): nothing to record or train; score them with "
+                         f"`fhbench score`, or import them again with `fhbench import`")
     store.lock()
     stop_dead_run(store, report)  # before any training: no leftover worker trains beside this run
     space = suite_space(suite)
@@ -233,7 +242,25 @@ def _record_on_ray(suite: Suite, store: TraceStore, todo: list[Trial], splits, e
                            device_type=device.type, report=report, progress=progress)
 
 
+def imported_traces(suite: Suite, store: TraceStore) -> list[TrialTrace]:
+    """The trials `fhbench import` wrote into the store of an imported suite, checked against the suite:
+    as many as it says, each of its source and budget."""
+    ids = list(store.trial_ids()) if store.root.is_dir() else []
+    again = f"import the curves again (`fhbench import ... --name {suite.name} --traces {store.root.parent.parent}`)"
+    if len(ids) != suite.imported.trials:
+        raise TraceError(f"{store.root}: holds {len(ids)} imported trials, {suite.path} says {suite.imported.trials}: "
+                         f"{again}")
+    traces = [store.open(trial_id) for trial_id in ids]
+    for trace in traces:
+        if trace.manifest.get("imported") != suite.imported.source or trace.budget != suite.train.epochs:
+            raise TraceError(f"trace {trace.path}: not imported from what {suite.path} says ({suite.imported.source}, "
+                             f"{suite.train.epochs} epochs): {again}")
+    return traces
+
+
 def load_traces(suite: Suite, store: TraceStore) -> list[TrialTrace]:
+    if suite.imported is not None:
+        return imported_traces(suite, store)
     traces = []
     for trial in plan_trials(suite, suite_space(suite)):
         if not store.has(trial.trial_id):
@@ -252,6 +279,16 @@ def verify_suite(suite: Suite, store: TraceStore) -> list[str]:
     from fhbench.engine.declared import is_declared
 
     problems = []
+    if suite.imported is not None:
+        try:
+            for trace in imported_traces(suite, store):
+                try:
+                    trace.verify()
+                except TraceError as err:
+                    problems.append(str(err))
+        except TraceError as err:
+            problems.append(str(err))
+        return problems
     if is_declared(suite):
         for trial_id in store.trial_ids():
             try:
@@ -337,9 +374,10 @@ def score_suite(suite: Suite, store: TraceStore, leaderboard_root: str | Path, *
                      "recording": recording_summary(traces), "reference_cpu_s": reference_cpu_s(records)},
         traces_hash=traces_hash(traces), truth=truth.describe(), metrics=ESTIMATION_METRICS)
     extra = {
-        "seeds": {"sample_seed": suite.space.sample_seed, "train_seed": suite.train.seed,
-                  "split_seed": suite.data.split_seed,
-                  "trials": {t.trial_id: t.manifest["seed"] for t in traces}},
+        "seeds": ({} if suite.imported is not None else  # imported curves: only the seeds their source names
+                  {"sample_seed": suite.space.sample_seed, "train_seed": suite.train.seed,
+                   "split_seed": suite.data.split_seed})
+                 | {"trials": {t.trial_id: t.manifest["seed"] for t in traces}},
         "dataset_source": ", ".join(sorted({t.manifest["dataset_source"] for t in traces})),
         "repeats": suite.estimate.repeats,
         "trials_scored": len(complete),

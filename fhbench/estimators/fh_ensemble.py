@@ -17,6 +17,8 @@ def window_epochs(trial, window: int) -> list[int]:
                          f"holds the zero-cost proxies of its network at initialisation and nothing else)")
     first = trial.epoch - window + 1
     epochs = [e for e in trial.kept_epochs if e >= first]
+    if not trial.kept_epochs:
+        raise ValueError(f"trace {trial.trial_id} keeps no features at all (curves only: imported curves, say)")
     if not epochs:
         raise ValueError(f"no saved features in epochs {max(first, 1)}..{trial.epoch} "
                          f"(the suite's record.window must cover the estimator's window)")

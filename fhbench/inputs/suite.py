@@ -165,6 +165,21 @@ class EvaluateSettings:
     seeds: int = 1
 
 
+@dataclass(frozen=True)
+class ImportedSettings:
+    """[imported]: the suite scores curves that `fhbench import` wrote into its trace store (a benchmark's
+    published learning curves), not trials it plans and trains. Its trials are the store's, `trials` of
+    them; it has no [space], [data] or [record] table, and of [train] only `epochs` (the curves' length,
+    the budget) and `record_test` (whether the source gives a test accuracy)."""
+
+    source: str = ""  # one line: the file and exactly what was taken from it
+    configs: str = "nb201"  # "nb201": NAS-Bench-201 cell strings (one-hot encoded); "ids": other ids, no encoding
+    trials: int = 0  # how many trials the import wrote
+
+
+IMPORTED_CONFIGS = ("nb201", "ids")
+IMPORTED_TRAIN_KEYS = ("epochs", "record_test")
+
 ALGORITHMS = ("random", "hyperband", "bohb")
 SCHEDULES = ("linear", "constant")
 PRECISIONS = ("float16", "float32")
@@ -214,10 +229,17 @@ class Suite:
     estimator_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     search: SearchSettings | None = None
     evaluate: EvaluateSettings | None = None  # space darts: `fhbench evaluate`'s settings ([evaluate])
+    imported: ImportedSettings | None = None  # curves written by `fhbench import` ([imported])
     path: str = ""
     warnings: tuple[str, ...] = field(default=(), compare=False)  # found at load; the CLI prints them
 
     def to_dict(self) -> dict[str, Any]:
+        if self.imported is not None:  # no space, data or recording: the settings that do not apply are left out
+            return {"name": self.name, "version": self.version, "description": self.description,
+                    "imported": asdict(self.imported),
+                    "train": {key: getattr(self.train, key) for key in IMPORTED_TRAIN_KEYS},
+                    "estimate": _settings_dict("estimate", self.estimate),
+                    "estimator_settings": self.estimator_settings}
         data = asdict(self)
         data.pop("path")
         data.pop("warnings")
@@ -232,6 +254,7 @@ class Suite:
             data["search"] = _settings_dict("search", self.search)
         if self.evaluate is None:
             data.pop("evaluate")
+        data.pop("imported")
         return data
 
     @property
@@ -244,7 +267,11 @@ class Suite:
     def record_hash(self) -> str:
         """A hash of exactly what the traces depend on: the space, data, training and recording
         settings, the resolved checkpoints (where features are kept), the repeats and the trace format.
-        Estimator settings, truths, search settings, names and any field added elsewhere reuse traces."""
+        Estimator settings, truths, search settings, names and any field added elsewhere reuse traces.
+        Imported curves depend on their source alone (and the checkpoints do not change them)."""
+        if self.imported is not None:
+            data = {"format": RECORD_FORMAT, "imported": asdict(self.imported), "epochs": self.train.epochs}
+            return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
         data = {
             "format": RECORD_FORMAT,
             "space": _settings_dict("space", self.space),
@@ -340,10 +367,12 @@ def parse_suite(raw: dict[str, Any], source: str = "<suite>") -> Suite:
     space_table = raw.get("space", {})
     data_table = raw.get("data", {})
     sections = {}
+    given: dict[str, set[str]] = {}  # the keys each table wrote out
     for key, cls in _SECTIONS.items():
         table = raw.pop(key, {})
         if not isinstance(table, dict):
             raise fail(key, "a table")
+        given[key] = set(table)
         if key == "train" and table.get("budgets", None) == []:  # written out empty: a mistake, not "unset"
             raise fail("train.budgets", "at least one budget (leave the key out for train.epochs alone)")
         sections[key] = _parse_section(cls, table, key, fail)
@@ -353,6 +382,7 @@ def parse_suite(raw: dict[str, Any], source: str = "<suite>") -> Suite:
 
     search = _optional_section(SearchSettings, raw, "search", fail)
     evaluate = _optional_section(EvaluateSettings, raw, "evaluate", fail)
+    imported = _optional_section(ImportedSettings, raw, "imported", fail)
 
     estimator_settings = raw.pop("estimators", {})
     if not isinstance(estimator_settings, dict) or not all(
@@ -360,11 +390,15 @@ def parse_suite(raw: dict[str, Any], source: str = "<suite>") -> Suite:
     ):
         raise fail("estimators", "tables of settings, one per estimator ([estimators.<name>])")
     if raw:
-        known = ", ".join(["name", "version", "description", *_SECTIONS, "search", "evaluate", "estimators"])
+        known = ", ".join(["name", "version", "description", *_SECTIONS, "search", "evaluate", "imported",
+                           "estimators"])
         raise fail(sorted(raw)[0], f"one of the known keys ({known})")
 
     suite = Suite(name=name, version=version, description=description, **sections,
-                  estimator_settings=estimator_settings, search=search, evaluate=evaluate, path=source)
+                  estimator_settings=estimator_settings, search=search, evaluate=evaluate, imported=imported,
+                  path=source)
+    if imported is not None:
+        _validate_imported(suite, given, fail)
     warnings = _validate(suite, fail)
     return replace(suite, warnings=tuple(warnings)) if warnings else suite
 
@@ -756,6 +790,39 @@ def _validate_built_space(suite: Suite, fail) -> None:
     if suite.search is not None and not parse_truth(suite.search.truth).own_run:
         raise fail("search.truth", f"final_test_acc or final_val_acc for space {suite.space.name} (a search of it "
                                    f"trains its own configs), got '{suite.search.truth}'")
+
+
+def _validate_imported(suite: Suite, given: dict[str, set[str]], fail) -> None:
+    """[imported]: a source, its kind of configs and the trials written; nothing that plans or trains."""
+    imported = suite.imported
+    if not imported.source.strip():
+        raise fail("imported.source", "one line saying what was imported (`fhbench import` writes it)")
+    if imported.configs not in IMPORTED_CONFIGS:
+        raise fail("imported.configs", f"one of {', '.join(IMPORTED_CONFIGS)}, got '{imported.configs}'")
+    if imported.trials < 1:
+        raise fail("imported.trials", f"the number of trials imported, >= 1, got {imported.trials}")
+    for section in ("space", "data", "record"):
+        if given[section]:
+            raise fail(f"{section}.{min(given[section])}", f"no [{section}] table in a suite of imported "
+                                                                f"curves (nothing is sampled or trained)")
+    other = sorted(given["train"] - set(IMPORTED_TRAIN_KEYS))
+    if other:
+        raise fail(f"train.{other[0]}", f"only {' and '.join(IMPORTED_TRAIN_KEYS)} in [train] of a suite of "
+                                        f"imported curves (nothing is trained)")
+    for section in ("search", "evaluate"):
+        if getattr(suite, section) is not None:
+            raise fail(section, f"no [{section}] table in a suite of imported curves")
+    if suite.estimate.repeats != 1:
+        raise fail("estimate.repeats", f"1 for imported curves (one population), got {suite.estimate.repeats}")
+    from fhbench.inputs.truth import parse_truth  # imports no torch
+
+    try:
+        own_run = parse_truth(suite.estimate.truth).own_run
+    except ValueError:
+        return  # _validate says why
+    if imported.configs == "ids" and not own_run:
+        raise fail("estimate.truth", f"final_test_acc or final_val_acc for imported configs that are not "
+                                     f"NAS-Bench-201 cells (the truth tables hold cells), got '{suite.estimate.truth}'")
 
 
 def _validate_evaluate(suite: Suite, fail) -> None:

@@ -29,8 +29,6 @@ import csv
 import functools
 import math
 import os
-import pickle
-import types
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,70 +206,13 @@ def _nb201_api(spec: TruthSpec, nb201_file: str | None) -> Truth:
     return _table_truth(spec, source, (str(path),), table)
 
 
-_PICKLE_GLOBALS = frozenset({
-    ("collections", "OrderedDict"), ("builtins", "set"), ("__builtin__", "set"), ("builtins", "frozenset"),
-    ("__builtin__", "frozenset"), ("_codecs", "encode"),  # how protocol 2 spells sets and bytes
-    ("torch._utils", "_rebuild_tensor_v2"), ("torch._utils", "_rebuild_parameter"),  # trained weights, if any
-    ("numpy", "dtype"), ("numpy", "ndarray"),
-})
-_NUMPY_CORE = frozenset({"numpy.core.multiarray", "numpy._core.multiarray"})  # numpy 1 and 2 names
-
-
-class _BenchmarkUnpickler(pickle.Unpickler):
-    """Builds only containers, numbers, strings, numpy scalars and tensors: the file cannot run code.
-
-    torch's weights-only unpickler is as strict but runs in Python: 5.5 s against 0.5 s for a 49 MB file
-    in this format, so about ten minutes against one for the official 4.7 GB file (extrapolated)."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module in _NUMPY_CORE and name in ("scalar", "_reconstruct"):
-            import numpy as np
-
-            return getattr(np._core.multiarray if hasattr(np, "_core") else np.core.multiarray, name)
-        if (module, name) in _PICKLE_GLOBALS:
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"it asks for {module}.{name}, which no benchmark file holds")
-
-
-_BENCHMARK_PICKLE = types.ModuleType("fhbench_benchmark_pickle")  # what torch.load takes as pickle_module
-_BENCHMARK_PICKLE.Unpickler = _BenchmarkUnpickler
-_BENCHMARK_PICKLE.load = lambda file, **kwargs: _BenchmarkUnpickler(file, **kwargs).load()
-
-
-class _Shared(dict):
-    """The loaded file, handed to NASBench201API without the deep copy it makes of a dict (twice the
-    memory of a file that already takes many GB)."""
-
-    def __deepcopy__(self, memo: dict) -> _Shared:
-        return self
-
-
 @functools.lru_cache(maxsize=2)
 def _read_nb201_file(path: str, size: int, mtime_ns: int) -> tuple[str, str, str, dict[str, float]]:
     """One pass over the file's own architecture list, once per process (keyed by size and mtime too):
     the official file takes about a minute and many GB to load, so only the 15,625 means are kept."""
-    try:
-        import torch
-        from nas_201_api import NASBench201API
-    except ImportError:
-        raise FhbenchError("truth 'nb201-api' needs the nas-bench-201 package "
-                           "(pip install 'nas-bench-201>=2.1')") from None
-    from importlib.metadata import version
+    from fhbench.inputs.nb201_file import open_api, package_version
 
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_BENCHMARK_PICKLE)
-        if not isinstance(data, dict):
-            raise TypeError(f"it holds a {type(data).__name__}, not a dict")
-        api = NASBench201API(_Shared(data), verbose=False)
-    except OSError as err:
-        raise FhbenchError(f"cannot read the NAS-Bench-201 benchmark file {path}: {err.strerror or err}") from None
-    except MemoryError:
-        raise FhbenchError(f"out of memory loading the NAS-Bench-201 benchmark file {path} "
-                           f"({size / 2**30:.1f} GiB on disk)") from None
-    except Exception as err:  # torch, pickle and the API's own asserts raise many kinds: all mean "not this file"
-        reason = (str(err).strip().splitlines() or [""])[0][:200]
-        raise FhbenchError(f"{path} is not a NAS-Bench-201 benchmark file ({type(err).__name__}: {reason}); "
-                           f"{_GET_NB201}") from None
+    api = open_api(path, size, hint=_GET_NB201, purpose="truth 'nb201-api'")
     source = f"truth 'nb201-api' ({Path(path).name})"
     table: dict[str, float] = {}
     seed_counts = set()
@@ -292,7 +233,7 @@ def _read_nb201_file(path: str, size: int, mtime_ns: int) -> tuple[str, str, str
         raise FhbenchError(f"{path}: the benchmark file lists no architectures")
     low, high = min(seed_counts), max(seed_counts)
     seeds = str(low) if low == high else f"{low} to {high}"
-    return Path(path).name, seeds, version("nas-bench-201"), table
+    return Path(path).name, seeds, package_version(), table
 
 
 def _nb201_table(spec: TruthSpec) -> Truth:

@@ -15,6 +15,11 @@ Layout of a finished trial ``<store>/<trial_id>/``::
     predictions.npz      only where the suite sets record.predictions: val (epochs, n_val) uint8, the
                          arg-max class of every validation image after each epoch (fhbench.score.seen reads it)
 
+An imported trial (``fhbench import``: curves a benchmark published, `fhbench.record.imported`) has
+the same files and no features; its manifest says where it came from (``imported``, one line) and which
+curves the source does not give (``absent_curves``: curve name -> why, e.g. a benchmark that publishes
+no losses). Those curves are stored as NaN, and views refuse them with that reason.
+
 Everything is plain numpy arrays read with ``allow_pickle=False``: a trace cannot run code. A trial is
 written under ``.partial/`` and renamed into place after its manifest, so a killed run leaves no trial
 that reads as finished.

@@ -79,6 +79,11 @@ class TrialTrace:
             raise self._fail("a lost trial, and only a lost one, says why in the manifest's 'failure'")
         if m["status"] == "lost" and m["epochs_completed"] != 0:
             raise self._fail(f"a lost trial records no epochs, this one {m['epochs_completed']}")
+        absent = m.get("absent_curves", {})
+        if not isinstance(absent, dict) or any(name not in VIEW_CURVES or not isinstance(why, str) or not why.strip()
+                                               for name, why in absent.items()):
+            raise self._fail(f"manifest.json 'absent_curves' must map curve names ({', '.join(VIEW_CURVES)}) to "
+                             f"why each is absent")
         if "proxies" in m:
             try:
                 ProxyResult.from_dict(m["proxies"] if isinstance(m["proxies"], dict) else {})
@@ -124,6 +129,11 @@ class TrialTrace:
     def failure(self) -> str | None:
         """Why a lost trial was not recorded; None for any other."""
         return self.manifest.get("failure")
+
+    @property
+    def absent_curves(self) -> dict[str, str]:
+        """Curves the trace's source does not give (an imported trace), each with why; stored as NaN."""
+        return dict(self.manifest.get("absent_curves", {}))
 
     @property
     def proxies(self) -> ProxyResult | None:
@@ -231,7 +241,7 @@ class TrialTrace:
         labels = self._labels_arrays()
         return TraceView(trial_id=self.trial_id, config=self.config, config_vector=self.config_vector,
                          budget=self.budget, epoch=epoch,
-                         curves={name: self.curves[name] for name in VIEW_CURVES},
+                         curves={name: self.curves[name] for name in VIEW_CURVES}, absent=self.absent_curves,
                          labels={split: labels[split] for split in SPLITS},
                          classifier=(classifier["W"], classifier["b"]),
                          features=FeatureFiles(self, epoch), proxies=self.proxies,

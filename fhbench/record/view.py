@@ -80,6 +80,9 @@ class TraceView:
     it keeps no reference to the trace, the test split or the truth, so nothing behind it leads there.
     Reads past `epoch` raise LookAheadError; asking for test data raises TruthAccessError.
 
+    A curve the trace's source does not give (`absent`: an imported benchmark without losses, say) is
+    refused with the reason.
+
     Where the suite records predictions, `predictions(epoch)` shows them: validation-split data like
     the val_acc curve they add up to, so an estimator may use them (never those after `epoch`).
     """
@@ -87,14 +90,15 @@ class TraceView:
     def __init__(self, *, trial_id: str, config: str, config_vector: np.ndarray, budget: int, epoch: int,
                  curves: dict[str, np.ndarray], labels: dict[str, np.ndarray],
                  classifier: tuple[np.ndarray, np.ndarray], features, proxies: ProxyResult | None = None,
-                 predictions: np.ndarray | None = None):
+                 predictions: np.ndarray | None = None, absent: dict[str, str] | None = None):
         self.trial_id = trial_id
         self.config = config
         self.config_vector = np.array(config_vector, dtype=np.float64)
         self.budget = int(budget)
         self.epoch = int(epoch)
+        self._absent = dict(absent or {})  # curves the trace's source does not give, and why (imported traces)
         self._curves = {name: np.array(values[:epoch], dtype=np.float64) for name, values in curves.items()
-                        if name in VIEW_CURVES}
+                        if name in VIEW_CURVES and name not in self._absent}
         self._labels = {split: np.array(labels[split]) for split in SPLITS}
         self._weights = np.array(classifier[0][:epoch])
         self._biases = np.array(classifier[1][:epoch])
@@ -139,6 +143,8 @@ class TraceView:
                                    f"may not see (the truth is measured there)")
         if self.epoch == 0 and name in self._curves:
             raise KeyError(f"trace {self.trial_id}: no curve '{name}' at epoch 0: {UNTRAINED}")
+        if name in self._absent:
+            raise KeyError(f"trace {self.trial_id}: no curve '{name}': {self._absent[name]}")
         if name not in self._curves:
             raise KeyError(f"trace {self.trial_id}: no curve '{name}' (a view has {', '.join(self._curves)})")
         return self._curves[name].copy()

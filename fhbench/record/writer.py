@@ -26,6 +26,30 @@ from fhbench.record.format import (
 )
 
 
+def trial_manifest(trial_id: str, *, status: str, epochs_completed: int, feature_epochs, shapes: dict[str, int],
+                   meta: dict[str, Any], files: dict[str, str], sizes: dict[str, int]) -> dict[str, Any]:
+    """A finished trial's manifest.json content (`fhbench.record.format`), its own checksum included:
+    `meta` holds the trial's fields (config, seeds, budget, conditions, ...), `files` and `sizes` the
+    sha256 and size of every other file."""
+    manifest = {
+        "schema": TRACE_SCHEMA,
+        "trial_id": trial_id,
+        "status": status,
+        "epochs_completed": int(epochs_completed),
+        "feature_epochs": sorted(feature_epochs),
+        "shapes": shapes,
+        **meta,
+        "files": dict(sorted(files.items())),
+        "sizes": dict(sorted(sizes.items())),
+    }
+    manifest["manifest_sha256"] = manifest_digest(manifest)
+    return manifest
+
+
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    return json.dumps(manifest, indent=1, sort_keys=True).encode()
+
+
 class TrialWriter:
     """Writes one trial into ``.partial/`` and publishes it with `finish`.
 
@@ -146,21 +170,12 @@ class TrialWriter:
         self._put("classifier.npz", {"W": classifier_w, "b": classifier_b})
         if predictions is not None:
             self._put(PREDICTIONS_FILE, {"val": predictions})
-        manifest = {
-            "schema": TRACE_SCHEMA,
-            "trial_id": self.trial_id,
-            "status": status,
-            "epochs_completed": int(len(curves["val_acc"])),
-            "feature_epochs": sorted(self.feature_epochs),
-            "shapes": {"train": int(len(labels["train"])), "val": int(len(labels["val"])),
-                       "classes": int(classifier_w.shape[1]), "dim": int(classifier_w.shape[2])},
-            **self.meta,
-            **extra,
-            "files": dict(sorted(self.files.items())),
-            "sizes": dict(sorted(self.sizes.items())),
-        }
-        manifest["manifest_sha256"] = manifest_digest(manifest)
-        fsync_write(self.dir / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
+        manifest = trial_manifest(
+            self.trial_id, status=status, epochs_completed=len(curves["val_acc"]), feature_epochs=self.feature_epochs,
+            shapes={"train": int(len(labels["train"])), "val": int(len(labels["val"])),
+                    "classes": int(classifier_w.shape[1]), "dim": int(classifier_w.shape[2])},
+            meta={**self.meta, **extra}, files=self.files, sizes=self.sizes)
+        fsync_write(self.dir / "manifest.json", manifest_bytes(manifest))
         if self.run_token is not None and not self.store.run_is_current(self.run_token):
             shutil.rmtree(self.dir, ignore_errors=True)
             raise RunSupersededError(f"trace store {self.store.root}: no longer held by the run that recorded "
