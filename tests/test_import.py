@@ -428,3 +428,14 @@ def test_an_imported_suite_refuses_zero_cost_proxy_estimators_before_any_work(tm
     assert_one_line_error(cli(capsys, "score", suite_file, "--traces", tmp_path / "t", "--leaderboard",
                               tmp_path / "runs"), "estimator 'synflow' reads zero-cost proxies, which imported curves "
                                                   "do not hold")
+
+
+@pytest.mark.parametrize("given, message", [
+    ("missing.csv", "missing.csv: no such file"),
+    (".", ".: not a regular file"),
+    ("/dev/zero", "/dev/zero: not a regular file"),
+])
+def test_a_path_that_is_not_a_curves_file_is_refused_for_what_it_is(tmp_path, capsys, monkeypatch, given, message):
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(cli(capsys, "import", given, "--name", "x", "--traces", tmp_path / "t"), message)
+    assert not (tmp_path / "t").exists()

@@ -86,8 +86,10 @@ def import_curves(curves_file: str | Path, *, name: str, traces_root: str | Path
     if space not in SPACES:
         raise FhbenchError(f"--space {space}: expected one of {', '.join(SPACES)}")
     path = Path(curves_file)
-    if not path.is_file():
+    if not path.exists():
         raise FhbenchError(f"{path}: no such file; {_GET_NB201}")
+    if not path.is_file():  # a folder, a device (/dev/zero), a fifo: nothing to read to its end
+        raise FhbenchError(f"{path}: not a regular file; {_GET_NB201}")
     benchmark = is_benchmark_file(path)
     if benchmark:
         if space != "nb201":
