@@ -216,7 +216,7 @@ def render(reduced: dict, full: dict, reduced_path: str, full_path: str, *, full
         "",
         "Not compared: a full-scale board of the curve estimators (original, sotl, sotl-e, lcnet, lcsvr, "
         "lc-extrapolation, the rest that need only curves) needs real NAS-Bench-201 learning curves, imported "
-        "from the official benchmark file or a CSV of them (`fhbench import`, being built), and no such curves "
+        "from the official benchmark file or a CSV of them with `fhbench import`, and no such curves "
         "are available here. Synthetic curves are not a substitute, so this part is left empty.",
         "",
     ]

@@ -198,7 +198,8 @@ def _environment_text(results: dict) -> list[str]:
     ]
 
 
-def render(results: dict, figures: list[Published], board: str, totals: list[float] | None = None) -> str:
+def render(results: dict, figures: list[Published], board: str, totals: list[float] | None = None,
+           recording: str | None = None) -> str:
     rows = proxy_rows(results)
     ours = our_setting(results)
     cells = int(results["trials_scored"])
@@ -227,6 +228,8 @@ def render(results: dict, figures: list[Published], board: str, totals: list[flo
             "kept by the board or the traces; it is longer than this by building each network and writing its trace.",
             "",
         ]
+    if recording:  # what the recording command printed, given by whoever ran it (--recording)
+        lines += [f"The recording itself, as its command reported it: {recording}.", ""]
     else:
         lines += [
             "How long: the board keeps each proxy's seconds per cell (below) but not the recording's wall time; "
@@ -302,11 +305,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--published", default="docs/published_zero_cost.csv")
     parser.add_argument("--traces", help="the trace store the board was scored from (adds all proxies' time together)")
     parser.add_argument("--out", help="write the page here (default: stdout)")
+    parser.add_argument("--recording", help="how the recording ran, from its log (the board does not keep its "
+                                            "wall time), e.g. '3,196 s wall, fhbench record --workers 2'")
     args = parser.parse_args(argv)
     try:
         results = read_results(args.board)
         totals = together_seconds(results, Path(args.traces)) if args.traces else None
-        page = render(results, read_published(Path(args.published)), args.board, totals)
+        page = render(results, read_published(Path(args.published)), args.board, totals, args.recording)
     except FhbenchError as err:
         print(f"zero_cost_comparison: error: {err}", file=sys.stderr)
         return 2
