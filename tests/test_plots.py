@@ -383,3 +383,12 @@ def test_the_leader_and_those_tied_with_it_are_drawn_strong_the_rest_faded(figur
         assert (alpha == 1.0 and fill == "full") if strong else (alpha < 0.5 and fill == "none"), (name, epoch)
     assert "lcnet" in _legend_labels(ax)  # never leads: still named, faded
     assert "Strong, filled: the leader at that checkpoint and those tied with it" in _texts(figures[0])
+
+
+def test_no_mae_plot_for_a_board_of_rank_only_estimators():
+    from fhbench.publish.plots import estimation_plots
+
+    rows = [{"estimator": "synflow", "epoch": 0, "rank_only": True}, {"estimator": "naswot", "epoch": 0, "rank_only": True}]
+    assert sorted(estimation_plots(rows, {})) == ["kendall_tau.png"]
+    rows.append({"estimator": "original", "epoch": 0, "rank_only": False})
+    assert sorted(estimation_plots(rows, {})) == ["kendall_tau.png", "mae.png", "mae_overhead.png"]

@@ -61,11 +61,16 @@ def test_builds_every_board_with_its_plots_and_relative_links(committed_site):
         assert f'href="{suite}/{version}/index.html"' in text
         page = committed_site / suite / version / "index.html"
         html = page.read_text()
+        rank_only = all(row.get("rank_only") for row in _results(board)["rows"])
         for png in board.glob("*.png"):
             assert (page.parent / png.name).read_bytes() == png.read_bytes()  # the board's own, copied
-            # shown as it is, or drawn again for the page from results.json (a board with intervals)
+            # shown as it is, or drawn again for the page from results.json (a board with intervals); an MAE
+            # plot of a board whose estimators are all rank-only has nothing on it and is not shown
             shown = f'src="{png.name}"' in html
             redrawn = f'src="figures/{png.name}"' in html
+            if rank_only and png.name.startswith("mae"):
+                assert not shown and not redrawn, png
+                continue
             assert shown != redrawn, png
             if redrawn:
                 assert (page.parent / "figures" / png.name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -557,3 +562,17 @@ def test_a_declared_search_board_ranks_each_targets_searches_by_the_accuracy_of_
         assert points == sorted(points, reverse=True)
     full = Tables(html).tables["results"]
     assert all(re.search(r"\d \[-?\d", " ".join(c[0] for c in cells)) for cells in full)  # accuracy with interval
+
+
+def test_a_proxy_only_board_reads_as_untrained_not_as_zero_percent_of_a_budget(committed_site):
+    """A board whose estimates were made at epoch 0 (zero-cost proxies, nothing trained) says so; its
+    overheads in epochs are n/a because there are no epochs, not because of another device."""
+    untrained = [p.parent for p in LEADERBOARD.glob("*/*/results.json")
+                 if _results(p.parent).get("kind") == "estimation"
+                 and {row.get("epoch") for row in _results(p.parent)["rows"]} == {0}]
+    assert untrained, "no proxy-only board is committed (nb201-zc)"
+    for board in untrained:
+        html = (committed_site / board.parent.name / board.name / "index.html").read_text()
+        assert "At initialisation (epoch 0: nothing trained)" in html
+        assert "0% of the budget" not in html and "n/a (another device)" not in html
+        assert "n/a (nothing trained)" in html

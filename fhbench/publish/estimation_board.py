@@ -188,7 +188,7 @@ def _answer_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> list[str]:
     quarter = at_quarter(checkpoints)
     top = (quarter.leader or quarter.standings[0]) if quarter is not None and quarter.standings else None
     if top is not None and math.isfinite(top.tau.point):
-        where = f"At {100 * quarter.share:.0f}% of the budget ({quarter.epochs})"
+        where = quarter.moment[0].upper() + quarter.moment[1:]
         tau = _ci(top.tau.point, top.tau.lo, top.tau.hi)
         if quarter.no_interval:
             lines.append(f"{where}, {top.estimator} has the highest Kendall tau, {tau}; intervals n/a "
@@ -209,8 +209,7 @@ def _answer_markdown(rows: Sequence[Row], meta: dict[str, Any]) -> list[str]:
                  "time per trial in epochs of that trial's training, its interval over cells drawn from the estimates "
                  f"(< {OVERHEAD_FLOOR:g}: the whole interval is below it).")
     for c in checkpoints:
-        share = f" ({100 * c.share:.0f}% of the budget)" if math.isfinite(c.share) else ""
-        lines += ["", f"### {c.epochs[0].upper()}{c.epochs[1:]}{share}", ""]
+        lines += ["", f"### {c.heading}", ""]
         if c.no_interval:
             lines += [f"Intervals n/a: {c.no_interval}.", ""]
         lines += ["| # | estimator | Kendall tau [95% CI] | verdict | MAE, pp [95% CI] | overhead, epochs [95% CI] |",

@@ -315,9 +315,15 @@ def estimation_plots(rows: Sequence[Any], meta: Mapping[str, Any]) -> dict[str, 
 
     budgets = sorted({_row_budget(r) for r in rows} - {None})
     groups = [(budget_suffix(b), [r for r in rows if _row_budget(r) == b]) for b in budgets] or [("", rows)]
+    # no MAE plot where no estimator estimates an accuracy (a board of rank-only ones: zero-cost proxies)
+    any_mae = any(not _row_field(r, "rank_only") for r in rows)
     return {f"{stem}{suffix}.png": lambda path, mine=mine, metric=metric, shift=shift:
             plot_estimation(mine, metric, meta, path, shift_by_overhead=shift)
-            for suffix, mine in groups for stem, metric, shift in ESTIMATION_PLOTS}
+            for suffix, mine in groups for stem, metric, shift in ESTIMATION_PLOTS if metric != "mae" or any_mae}
+
+
+def _row_field(row: Any, name: str) -> Any:
+    return row.get(name) if isinstance(row, Mapping) else getattr(row, name, None)
 
 
 # ---------------------------------------------------------------------------------------------- regret

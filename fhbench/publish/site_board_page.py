@@ -83,12 +83,13 @@ def estimate_html(estimate: Estimate | None, unit: str = "", none_text: str = "n
     return f"{esc(point)} <span class=\"ci\">{esc(bounds) if bounds else '[n/a]'}{esc(unit)}</span>"
 
 
-def overhead_html(estimate: Estimate) -> str:
-    """An overhead in epochs: "< 0.001" where its whole interval lies below that."""
+def overhead_html(estimate: Estimate, none_text: str = "n/a (another device)") -> str:
+    """An overhead in epochs: "< 0.001" where its whole interval lies below that. `none_text` says why
+    there is none: the trials were recorded on another device, or never trained (a proxy-only board)."""
     text = interval_text(estimate.point, estimate.lo, estimate.hi, significant=3, below=OVERHEAD_FLOOR)
     if text.startswith("<"):
         return esc(text) + f' <span class="ci">[{"95% CI below" if estimate.has_interval else "n/a"}]</span>'
-    return estimate_html(estimate, none_text="n/a (another device)")
+    return estimate_html(estimate, none_text=none_text)
 
 
 def _mark(verdict: str, best: str = "leader") -> str:
@@ -111,8 +112,8 @@ def _headline(checkpoints: list[Checkpoint], depth: int) -> str:
     if quarter is None or not quarter.standings:
         return ""
     top = quarter.leader or quarter.standings[0]
-    share = f"{100 * quarter.share:.0f}%" if finite(quarter.share) else "a share"
-    where = f"At {share} of the budget ({esc(quarter.epochs)})"
+    moment = quarter.moment
+    where = esc(moment[0].upper() + moment[1:])
     if quarter.no_interval:
         return (f'<p class="headline">{where}, {estimator_link(top.estimator, depth)} has the highest Kendall tau, '
                 f"{estimate_html(top.tau)}; no estimator can be called ahead of another here (intervals n/a: "
@@ -133,15 +134,15 @@ def _headline(checkpoints: list[Checkpoint], depth: int) -> str:
 
 def _checkpoint_table(checkpoint: Checkpoint, index: int, depth: int) -> str:
     body = []
+    no_overhead = "n/a (nothing trained)" if checkpoint.epoch == 0 else "n/a (another device)"
     for s in checkpoint.standings:
         mae = "rank only" if s.mae_pp is None else estimate_html(s.mae_pp)
         mae += (" " + _mark(s.mae_verdict, "lowest")) if s.mae_verdict in ("best", "tied") else ""
         body.append(f"<tr{LEAD if s.leads_or_tied else ''}>"
                     f'<td class="rank">{s.rank}</td><td class="name">{estimator_link(s.estimator, depth)}</td>'
                     f'<td class="num">{estimate_html(s.tau)}</td><td>{_mark(s.verdict)}</td>'
-                    f'<td class="num">{mae}</td><td class="num">{overhead_html(s.overhead_epochs)}</td></tr>')
-    share = f" ({100 * checkpoint.share:.0f}% of the budget)" if finite(checkpoint.share) else ""
-    title = f"{checkpoint.epochs[0].upper()}{checkpoint.epochs[1:]}{share}"
+                    f'<td class="num">{mae}</td><td class="num">{overhead_html(s.overhead_epochs, no_overhead)}</td></tr>')
+    title = checkpoint.heading
     note = f'<p class="muted">Intervals n/a: {esc(checkpoint.no_interval)}.</p>' if checkpoint.no_interval else ""
     headers = [("#", None), ("estimator", None), ("Kendall tau (95% CI)", None), ("verdict", None),
                ("MAE, pp (95% CI)", None), ("overhead, epochs (95% CI)", None)]

@@ -111,9 +111,13 @@ def board_figures(board: Board) -> list[Figure]:
         drawn = estimation_plots(board.rows, board.header) if isinstance(board.header.get("statistics"), dict) else {}
         names = sorted(set(drawn) | {f for f in pngs if _stem(f)[0] in _STEMS},
                        key=lambda f: (_stem(f)[1], _STEMS.index(_stem(f)[0]) if _stem(f)[0] in _STEMS else 9, f))
+        any_mae = any(not row.get("rank_only") for row in board.rows)
         for name in names:
             stem, suffix = _stem(name)
             if stem not in _STEMS:
+                continue
+            if stem != "kendall_tau" and not any_mae:  # an MAE plot with nothing on it: not shown at all
+                shown.add(name)
                 continue
             alt, caption = _estimation_caption(stem, suffix, bars)
             primary = stem != "mae_overhead"

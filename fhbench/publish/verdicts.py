@@ -108,6 +108,23 @@ class Checkpoint:
         """"epoch 5 of 20 (25%)"."""
         return self.epochs + (f" ({100 * self.share:.0f}%)" if finite(self.share) else "")
 
+    @property
+    def moment(self) -> str:
+        """When the estimates were made, for a sentence: "at 25% of the budget (epoch 5 of 20)", or for a
+        proxy-only board (nothing trained) "at initialisation (epoch 0: nothing trained)"."""
+        if self.epoch == 0:
+            return "at initialisation (epoch 0: nothing trained)"
+        share = f"{100 * self.share:.0f}%" if finite(self.share) else "a share"
+        return f"at {share} of the budget ({self.epochs})"
+
+    @property
+    def heading(self) -> str:
+        """A checkpoint's title: "Epoch 5 of 20 (25% of the budget)", "Epoch 0 (initialisation)"."""
+        if self.epoch == 0:
+            return "Epoch 0 (initialisation: nothing trained)"
+        share = f" ({100 * self.share:.0f}% of the budget)" if finite(self.share) else ""
+        return f"{self.epochs[0].upper()}{self.epochs[1:]}{share}"
+
 
 def _number(row: Mapping[str, Any], key: str) -> float:
     value = row.get(key)
