@@ -54,17 +54,23 @@ def _parse(row: dict, configs: dict) -> dict:
     return entry
 
 
+def read_json_object(path: Path, missing: str) -> dict:
+    """A board's JSON file as a dict; one-line errors, `missing` saying what the folder should hold."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FhbenchError(f"{path}: not found ({missing})") from None
+    except (OSError, ValueError) as err:
+        raise FhbenchError(f"{path}: unreadable ({err})") from None
+    if not isinstance(data, dict):
+        raise FhbenchError(f"{path}: not a JSON object")
+    return data
+
+
 def read_results(directory: str | Path) -> dict:
     """A board's results.json, with its estimates back under "estimates" where they have a file."""
     path = Path(directory) / "results.json"
-    try:
-        results = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FhbenchError(f"{path}: not found (a published leaderboard directory holds results.json)") from None
-    except (OSError, ValueError) as err:
-        raise FhbenchError(f"{path}: unreadable ({err})") from None
-    if not isinstance(results, dict):
-        raise FhbenchError(f"{path}: not a JSON object")
+    results = read_json_object(path, "a published leaderboard directory holds results.json")
     name = results.get("estimates_file")
     if name is not None:
         source = Path(directory) / str(name)

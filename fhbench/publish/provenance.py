@@ -36,6 +36,7 @@ from typing import Any
 import fhbench
 from fhbench.core.atomic import exchange, fsync_dir
 from fhbench.core.errors import FhbenchError
+from fhbench.core.processes import pid_alive
 
 RESULTS_SCHEMA = 3  # 1: the headers before this module (git_commit, no metrics, truth a string); 2: no intervals
 
@@ -210,15 +211,7 @@ def results_json(header: Mapping[str, Any], rows: Sequence[Any], extra: Mapping[
 def _pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return False  # our own leftovers: this process publishes one directory at a time
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 def _leftovers(final: Path) -> tuple[list[Path], list[Path]]:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fhbench.core.errors import FhbenchError
-from fhbench.publish.board_files import read_results
+from fhbench.publish.board_files import read_json_object, read_results
 from fhbench.score.published import rescore
 from fhbench.search.pool import encode_cells
 from fhbench.search.backends.replay import EpochTimes, EstimateTable
@@ -39,15 +39,7 @@ _ABS_RESCORED = 1e-9  # interval endpoint of rounded inputs moves in its last di
 
 
 def _read(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FhbenchError(f"{path}: not found (a search leaderboard publishes results.json and estimates.json)") from None
-    except (OSError, ValueError) as err:
-        raise FhbenchError(f"{path}: unreadable ({err})") from None
-    if not isinstance(data, dict):
-        raise FhbenchError(f"{path}: not a JSON object")
-    return data
+    return read_json_object(path, "a search leaderboard publishes results.json and estimates.json")
 
 
 def _same(published: Any, replayed: Any, rel: float = _REL, abs_: float = 1e-12) -> bool:

@@ -28,6 +28,7 @@ import numpy as np
 
 from fhbench.core.atomic import exchange, fsync_dir
 from fhbench.core.errors import TraceError
+from fhbench.core.processes import pid_alive
 from fhbench.inputs.curves import ImportedCurves
 from fhbench.record.format import CURVES, TIMINGS, npz_bytes
 from fhbench.record.trace import TrialTrace
@@ -95,21 +96,13 @@ def _remove_stale_staging(store: Path) -> None:
     """Staging and set-aside folders of imports into `store` whose process has ended (killed midway)."""
     for path in store.parent.glob(f".{store.name}.*-*"):
         kind, _, pid = path.name[len(store.name) + 2:].rpartition("-")
-        if kind in ("import", "replaced") and pid.isdigit() and not _alive(int(pid)):
+        if kind in ("import", "replaced") and pid.isdigit() and not pid_alive(int(pid)):
             if kind == "replaced" and not store.exists():
                 os.replace(path, store)  # killed between its two renames: the old store comes back
             else:
                 shutil.rmtree(path, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def config_vectors(curves: ImportedCurves) -> list[list[float]]:
