@@ -167,6 +167,19 @@ def test_proxy_only_traces_are_recorded_resumed_verified_scored_and_published(tm
         {t: s for t, s in stamps.items() if t != "r0-002"}
     assert cli(capsys, "verify", str(path), "--traces", "traces")[0] == 0
 
+    # a file read only while scoring (labels.npz) with one flipped byte: `score` stops on one line naming it,
+    # `run` moves the trial aside, records it again and publishes
+    labels = store / "r0-002" / "labels.npz"
+    data = bytearray(labels.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    labels.write_bytes(bytes(data))
+    code, out, err = cli(capsys, "score", str(path), "--traces", "traces", "--leaderboard", "rescored")
+    assert code == 2 and "r0-002" in err and "labels.npz" in err and "corrupt" in err
+    code, out, err = cli(capsys, "run", str(path), "--traces", "traces", "--leaderboard", "rerun")
+    assert code == 0, err
+    assert "recording it again" in out + err and (store / ".corrupt" / "r0-002" / "labels.npz").exists()
+    assert cli(capsys, "verify", str(path), "--traces", "traces")[0] == 0
+
     # a trace of no epochs is sealed like any other: a changed file or proxy value is caught
     code, out, err = cli(capsys, "publish", "runs/zc/1", "--leaderboard", "published", "--allow-dirty")
     assert code == 0, err

@@ -61,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from fhbench.core.errors import FhbenchError, TraceError
+from fhbench.core.errors import CorruptTraceError, FhbenchError, TraceError
 
 TRACE_SCHEMA = 2
 CURVES = ("train_loss", "train_acc", "val_loss", "val_acc", "lr")
@@ -98,7 +98,9 @@ def read_npz(path: Path, digest: str, what: str, trial: str) -> dict[str, np.nda
     except OSError:
         raise TraceError(f"trace {trial}: missing {what}") from None
     if hashlib.sha256(data).hexdigest() != digest:
-        raise TraceError(f"trace {trial}: {what} does not match its checksum (corrupt)")
+        # CorruptTraceError names the trial (its folder), so that `run` quarantines and records it again
+        # whoever reads the file: an estimator's view, or scoring itself (labels, curves, proxies)
+        raise CorruptTraceError(f"trace {trial}: {what} does not match its checksum (corrupt)", Path(trial).name)
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
