@@ -90,3 +90,22 @@ def test_a_run_with_misbehaving_plugins_ends_and_the_others_rows_are_unchanged(t
     assert set(failures) == {"sleeper", "vandal", "stringy"}
     assert all(e["estimate"] is None for e in board["estimates"] if e["estimator"] != "original")
     assert "timed out after 2 s" in json.dumps(board["failures"])
+
+
+def test_a_worker_whose_parent_is_killed_ends_without_a_traceback(tmp_path):
+    """kill -9 of the scoring process mid-run: its estimator workers see the pipe reset and end quietly
+    (they printed a ConnectionResetError traceback into the terminal before)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import os, signal, sys; sys.path.insert(0, sys.argv[1]); "
+            "from fhbench.estimators.worker import EstimatorWorker; from misbehaving_estimators import LastAccuracy; "
+            "import time; worker = EstimatorWorker('last', LastAccuracy(), timeout_s=30); worker.call(('fresh',)); "
+            # a reply left unread when the parent dies: the worker's side of the pipe is reset, not closed
+            "worker._conn.send(('fresh',)); time.sleep(1); "
+            "print('started', flush=True); os.kill(os.getpid(), signal.SIGKILL)")
+    done = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent)], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == -9 and "started" in done.stdout, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr

@@ -66,7 +66,7 @@ def _serve(conn: Connection, prototype: bytes, sealed_paths: tuple[str, ...], se
     while True:
         try:
             message = conn.recv()
-        except EOFError:
+        except (EOFError, ConnectionResetError):  # the parent is gone (a kill -9 resets the pipe): end quietly
             return
         kind = message[0]
         if kind == "stop":
