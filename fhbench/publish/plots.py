@@ -179,6 +179,7 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
     fig, ax = plt.subplots(figsize=(9.0 if many else 7.0, 5.0), dpi=100)
     unshifted = connected = False
     drawn: dict[str, list] = {}
+    clipped_at: dict[float, int] = {}  # epoch -> labels of clipped values already placed there
     for index, name in enumerate(names):
         points = [p for p in series[name] if math.isfinite(p[1])]
         if not points:
@@ -219,9 +220,12 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
                         linewidth=1.5, label=label, fillstyle="none" if same else "full")
         drawn[name] = points
         if clip_top is not None:
-            for x, (_, mean, _, _) in zip(xs, points):
+            for x, (epoch, mean, _, _) in zip(xs, points):
                 if mean > clip_top:
-                    ax.annotate(f"{mean:.1f}", (x, clip_top), textcoords="offset points", xytext=(7, -4),
+                    # several series clipped at one epoch: each label a line lower, not on top of the last
+                    stacked = clipped_at[epoch] = clipped_at.get(epoch, -1) + 1
+                    ax.annotate(f"{mean:.1f}", (x, clip_top), textcoords="offset points",
+                                xytext=(7, -4 - 11 * stacked),
                                 ha="left", va="top", fontsize=8, color=colour,
                                 bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0})
                     ax.plot([x], [clip_top], marker="^", color=colour, markersize=9, clip_on=False)
@@ -229,8 +233,8 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
     against = "epochs plus overhead" if shift_by_overhead else "epoch"
     budgets = {_row_budget(r) for r in rows} - {None}
     of_budget = f", budget {budgets.pop()} epochs" if len(budgets) == 1 else ""  # train.budgets: one file per budget
-    fig.suptitle(f"{suite.get('name', '?')} {suite.get('version', '?')}: {title} against {against}{of_budget}",
-                 fontsize=12)
+    heading = f"{suite.get('name', '?')} {suite.get('version', '?')}: {title} against {against}{of_budget}"
+    fig.suptitle("\n".join(textwrap.wrap(heading, 80 if many else 62)), fontsize=12)  # within the figure's width
     ax.set_title(f"truth: {_truth_spec(meta.get('truth'))}", fontsize=9)
     if shift_by_overhead:
         ax.set_xlabel("epochs of training + the estimator's overhead in epochs (thesis Fig. 4.3)")
@@ -242,7 +246,7 @@ def plot_estimation(rows: Sequence[Any], metric: str, meta: Mapping[str, Any], p
         ax.set_ylabel(f"{ylabel}, log scale")
     elif mode == "clipped":
         ax.set_ylim(0, clip_top)
-        ax.set_ylabel(f"{ylabel}, clipped at {clip_top:.1f} (higher values marked)")
+        ax.set_ylabel(f"{ylabel},\nclipped at {clip_top:.1f} (higher values marked)")
     else:
         ax.set_ylabel(ylabel)
     if metric == "kendall_tau" and lows and min(lows) < 0:
