@@ -517,4 +517,7 @@ def test_shared_passes_are_timed_per_proxy_and_together():
     # each proxy is charged its passes in full: grasp's include the cross-entropy backward grad-norm uses
     assert result.seconds["grasp"] > result.seconds["grad-norm"] > 0
     assert result.seconds["params"] < result.seconds["grad-norm"]
-    assert max(result.seconds.values()) <= result.total_s < sum(result.seconds.values())
+    # together at least as long as the longest alone; that sharing makes it shorter than the sum is a speed
+    # claim, measured in benchmarks/zero_cost_seconds.py (1.40 s against 3.3 s per full-size cell), not here:
+    # on a network this small, copying the model costs more than the passes, and the machine is shared
+    assert max(result.seconds.values()) <= result.total_s
